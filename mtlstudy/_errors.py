@@ -1,0 +1,27 @@
+"""The one exception hierarchy of mtlstudy.
+
+Every error a user can cause (a bad option, a bad file, a bad spec) is an
+:class:`MtlStudyError`. It subclasses :class:`ValueError` so library callers can
+catch it as such; the CLI catches it at its boundary and turns it into a
+one-line message with exit code 2.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MtlStudyError", "DataError", "ConfigError", "StudyError"]
+
+
+class MtlStudyError(ValueError):
+    """Base class of every user-facing error raised by mtlstudy."""
+
+
+class DataError(MtlStudyError):
+    """A data file or data source is missing, malformed or fails its checksum."""
+
+
+class ConfigError(MtlStudyError):
+    """A training option, search space or study spec holds an invalid value."""
+
+
+class StudyError(MtlStudyError):
+    """A study cannot be created, resumed or read as asked."""

@@ -1,0 +1,49 @@
+"""Names of the metrics and of the columns every part of mtlstudy agrees on.
+
+One epoch of training yields a dict keyed by :data:`EPOCH_METRICS`; the study
+export (one row per trial) carries ``final_<metric>`` and ``best_<metric>`` columns
+for them, next to the trial's parameters in :data:`PARAM_COLUMNS`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "TENSORBOARD_TAGS",
+    "EPOCH_METRICS",
+    "OBJECTIVES",
+    "PARAM_COLUMNS",
+    "BEST_DIRECTION",
+]
+
+#: Metric key -> the TensorBoard tag SPEC.md prescribes for it (step = epoch).
+TENSORBOARD_TAGS: dict[str, str] = {
+    "train_factorization_loss": "training/Factorization Loss",
+    "train_mse": "training/MSE",
+    "train_joint_loss": "training/Joint Loss",
+    "test_mse": "eval/MSE",
+    "test_mrr": "eval/Mean Reciprocal Rank",
+}
+
+#: Every metric a trainer reports per epoch, in report order.
+EPOCH_METRICS: tuple[str, ...] = (
+    *TENSORBOARD_TAGS,
+    "test_hit_rate",
+    "test_ndcg",
+)
+
+#: Which way is better for each metric ("min" or "max").
+BEST_DIRECTION: dict[str, str] = {
+    "train_factorization_loss": "min",
+    "train_mse": "min",
+    "train_joint_loss": "min",
+    "test_mse": "min",
+    "test_mrr": "max",
+    "test_hit_rate": "max",
+    "test_ndcg": "max",
+}
+
+#: The two study objectives and their directions.
+OBJECTIVES: dict[str, str] = {"test_mse": "min", "test_mrr": "max"}
+
+#: Hyperparameters every trial row of a study export carries.
+PARAM_COLUMNS: tuple[str, ...] = ("shared", "lambda_f", "lambda_r", "user_bias", "seed")
