@@ -1,0 +1,27 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="mtlstudy",
+    version="0.1.0",
+    description="Hyperparameter studies of a multi-task recommender: ranking (MRR) vs rating (MSE)",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["mtlstudy", "mtlstudy.*"]),
+    package_data={"mtlstudy": ["published_results.json"]},
+    install_requires=[
+        "torch>=2.2",
+        "ray[tune]>=2.40",
+        "optuna>=4.0",
+        "pandas>=2.0",
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "tensorboardX>=2.6",
+        "click>=8.1",
+        "matplotlib>=3.7",
+        "pyyaml>=6.0",
+        "tqdm>=4.60",
+    ],
+    extras_require={"test": ["pytest>=7"], "parquet": ["pyarrow>=12"]},
+    entry_points={"console_scripts": ["mtlstudy = mtlstudy.cli:main"]},
+)
