@@ -1,0 +1,132 @@
+"""Vectorised ranking metrics, exactly equal to their per-user definitions.
+
+For every user with at least one test pair, all items are scored, the user's training
+items are excluded, and the remaining items are ranked by score (rank 1 = highest;
+tied items share their average rank). Other test items of the same user compete in
+the ranking. Per test pair, the average rank of an item scoring ``s`` is
+
+    #{candidates scoring > s} + (#{candidates scoring == s} + 1) / 2,
+
+which is what ``scipy.stats.rankdata(-scores, method="average")`` gives, so one
+comparison of each test score against its user's row replaces a sort per user.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from mtlstudy.data._interactions import Interactions
+
+__all__ = ["RankingEvaluator", "mrr_score", "hit_rate_score", "ndcg_score", "ranking_scores"]
+
+# (test pair x item) comparisons per chunk: small enough that the gathered rows and
+# their comparison masks stay in cache, which makes ranking ~5x faster than one pass.
+_CHUNK_ELEMENTS = 1 << 19
+
+
+class RankingEvaluator:
+    """Ranks each test pair of ``test`` among the items ``train`` leaves to its user.
+
+    Holds the index tensors on ``device`` so that evaluating a model every epoch costs
+    one masked comparison, with no Python loop over users.
+
+    Parameters
+    ----------
+    train, test : Interactions
+        Training pairs (excluded from ranking) and test pairs (ranked).
+    device : torch.device or str
+        Where the scores will live.
+    """
+
+    def __init__(self, train: Interactions, test: Interactions, device: torch.device | str = "cpu") -> None:
+        device = torch.device(device)
+        self.num_items = train.num_items
+        self.train_flat = torch.as_tensor(train.user_ids * train.num_items + train.item_ids, device=device)
+        users, user_index = np.unique(test.user_ids, return_inverse=True)
+        self.test_users = torch.as_tensor(test.user_ids, device=device)
+        self.test_items = torch.as_tensor(test.item_ids, device=device)
+        self.user_index = torch.as_tensor(user_index.reshape(-1), device=device)
+        self.num_test_users = len(users)
+        self.test_counts = torch.bincount(self.user_index, minlength=self.num_test_users)
+
+    def ranks(self, scores: torch.Tensor) -> torch.Tensor:
+        """Average rank (float64, 1-based) of every test pair, in ``test`` order."""
+        dtype = torch.float64 if scores.dtype == torch.float64 else torch.float32
+        masked = scores.detach().to(dtype, copy=True)
+        masked.view(-1)[self.train_flat] = -torch.inf
+        ranks = torch.empty(len(self.test_users), dtype=torch.float64, device=masked.device)
+        step = max(1, _CHUNK_ELEMENTS // max(1, self.num_items))
+        for start in range(0, len(self.test_users), step):
+            users = self.test_users[start : start + step]
+            rows = masked[users]
+            own = rows.gather(1, self.test_items[start : start + step, None])
+            greater = (rows > own).sum(dim=1)
+            equal = (rows == own).sum(dim=1)
+            ranks[start : start + step] = greater + (equal + 1) / 2.0
+        return ranks
+
+    def _mean_per_user(self, values: torch.Tensor) -> float:
+        if self.num_test_users == 0:
+            return float("nan")
+        sums = torch.zeros(self.num_test_users, dtype=torch.float64, device=values.device)
+        sums.index_add_(0, self.user_index, values)
+        return float((sums / self.test_counts).mean())
+
+    def scores(self, scores: torch.Tensor, k: int = 10) -> dict[str, float]:
+        """MRR, hit rate at ``k`` and NDCG at ``k`` from one ranking pass."""
+        ranks = self.ranks(scores)
+        in_top_k = ranks <= k
+        gains = torch.where(in_top_k, 1.0 / torch.log2(ranks + 1.0), torch.zeros_like(ranks))
+        dcg = torch.zeros(self.num_test_users, dtype=torch.float64, device=ranks.device)
+        dcg.index_add_(0, self.user_index, gains)
+        ideal_positions = torch.arange(1, k + 1, dtype=torch.float64, device=ranks.device)
+        ideal_cumulative = torch.cumsum(1.0 / torch.log2(ideal_positions + 1.0), dim=0)
+        idcg = ideal_cumulative[self.test_counts.clamp(max=k) - 1]
+        ndcg = float((dcg / idcg).mean()) if self.num_test_users else float("nan")
+        return {
+            "mrr": self._mean_per_user(1.0 / ranks),
+            "hit_rate": self._mean_per_user(in_top_k.to(torch.float64)),
+            "ndcg": ndcg,
+        }
+
+
+def _as_tensor(scores: np.ndarray | torch.Tensor) -> torch.Tensor:
+    return scores if isinstance(scores, torch.Tensor) else torch.as_tensor(np.asarray(scores))
+
+
+def ranking_scores(
+    scores: np.ndarray | torch.Tensor, train: Interactions, test: Interactions, k: int = 10
+) -> dict[str, float]:
+    """MRR, hit rate at ``k`` and NDCG at ``k`` of a users x items score matrix.
+
+    Returns
+    -------
+    dict
+        ``{"mrr": ..., "hit_rate": ..., "ndcg": ...}``; see the metric functions.
+    """
+    scores = _as_tensor(scores)
+    return RankingEvaluator(train, test, scores.device).scores(scores, k)
+
+
+def mrr_score(scores: np.ndarray | torch.Tensor, train: Interactions, test: Interactions) -> float:
+    """Mean over test users of the mean reciprocal rank of their test items (SPEC.md)."""
+    return ranking_scores(scores, train, test)["mrr"]
+
+
+def hit_rate_score(
+    scores: np.ndarray | torch.Tensor, train: Interactions, test: Interactions, k: int = 10
+) -> float:
+    """Mean over test users of the fraction of their test items ranked ``<= k``."""
+    return ranking_scores(scores, train, test, k)["hit_rate"]
+
+
+def ndcg_score(
+    scores: np.ndarray | torch.Tensor, train: Interactions, test: Interactions, k: int = 10
+) -> float:
+    """Mean over test users of NDCG at ``k`` with binary relevance of their test items.
+
+    ``DCG = sum of 1 / log2(rank + 1)`` over test items with ``rank <= k`` (average
+    ranks under ties); the ideal DCG places ``min(n_test, k)`` items at ranks 1, 2, ...
+    """
+    return ranking_scores(scores, train, test, k)["ndcg"]

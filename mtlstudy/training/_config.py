@@ -1,0 +1,75 @@
+"""The configuration of one training run, validated once at construction."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mtlstudy._errors import ConfigError
+
+__all__ = ["TrainConfig"]
+
+_DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines one run: data, model, optimisation and seed.
+
+    The defaults are SPEC.md's: ML-100K with a 5% test split drawn with seed 123,
+    d = 32, MLP (96, 64), Adam at 1e-3, batches of 256, 200 epochs.
+    """
+
+    dataset: str = "ml-100k"
+    data_path: str | None = None
+    verify_data: bool = True
+    dataset_options: Mapping[str, Any] = field(default_factory=dict)
+    test_fraction: float = 0.05
+    split_seed: int = 123
+    shared: bool = True
+    lambda_f: float = 0.99
+    lambda_r: float = 0.01
+    user_bias: bool = False
+    embedding_dim: int = 32
+    layer_sizes: tuple[int, ...] = (96, 64)
+    lr: float = 1e-3
+    batch_size: int = 256
+    epochs: int = 200
+    seed: int = 0
+    device: str = "auto"
+    k: int = 10
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layer_sizes", tuple(int(size) for size in self.layer_sizes))
+        object.__setattr__(self, "dataset_options", dict(self.dataset_options))
+        for name in ("lambda_f", "lambda_r"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
+        if self.lambda_f == 0 and self.lambda_r == 0:
+            raise ConfigError("lambda_f and lambda_r are both 0: at least one task must be trained")
+        for name in ("epochs", "batch_size", "embedding_dim", "k"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"lr must be a finite number > 0, got {self.lr!r}")
+        if self.device not in _DEVICES:
+            raise ConfigError(f"device must be one of {', '.join(_DEVICES)}, got {self.device!r}")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> TrainConfig:
+        """Build from a plain mapping (a Ray Tune config), rejecting unknown keys."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown training option(s) {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict that :meth:`from_mapping` reads back."""
+        values = dataclasses.asdict(self)
+        values["layer_sizes"] = list(self.layer_sizes)
+        return values

@@ -1,0 +1,78 @@
+"""Per-run logs: TensorBoard events under SPEC.md's tags and a CSV of every epoch."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tensorboardX import SummaryWriter
+
+from mtlstudy._schema import EPOCH_METRICS, TENSORBOARD_TAGS
+
+__all__ = ["RunLogger", "METRICS_CSV_COLUMNS", "write_json"]
+
+#: Columns of ``metrics.csv``, one row per epoch.
+METRICS_CSV_COLUMNS: tuple[str, ...] = ("epoch", *EPOCH_METRICS, "train_time_s", "eval_time_s")
+
+
+class RunLogger:
+    """Writes one run's epochs to ``logdir``: TensorBoard events and ``metrics.csv``.
+
+    TensorBoard gets exactly the five tags of SPEC.md with step = epoch, so runs look
+    like the original's; ``metrics.csv`` holds every metric. Reopening a logdir (a
+    resumed run) keeps the CSV rows of the epochs before ``start_epoch``.
+
+    Parameters
+    ----------
+    logdir : path
+        The run's directory, created if missing.
+    start_epoch : int
+        Epochs already trained (0 for a new run).
+    """
+
+    def __init__(self, logdir: str | os.PathLike, start_epoch: int = 0) -> None:
+        self.logdir = Path(logdir)
+        self.logdir.mkdir(parents=True, exist_ok=True)
+        self._csv_path = self.logdir / "metrics.csv"
+        kept = _read_rows(self._csv_path)[:start_epoch] if start_epoch else []
+        self._csv_file = self._csv_path.open("w", newline="", encoding="utf-8")
+        self._csv = csv.DictWriter(self._csv_file, fieldnames=METRICS_CSV_COLUMNS, extrasaction="ignore")
+        self._csv.writeheader()
+        self._csv.writerows(kept)
+        self._events = SummaryWriter(str(self.logdir), purge_step=start_epoch + 1 if start_epoch else None)
+
+    def log(self, row: Mapping[str, float]) -> None:
+        """Record one epoch's row (as returned by ``Trainer.train_epoch``)."""
+        for metric, tag in TENSORBOARD_TAGS.items():
+            self._events.add_scalar(tag, row[metric], global_step=int(row["epoch"]))
+        self._csv.writerow(row)
+        self._csv_file.flush()
+        self._events.flush()
+
+    def close(self) -> None:
+        self._events.close()
+        self._csv_file.close()
+
+    def __enter__(self) -> RunLogger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def write_json(path: str | os.PathLike, payload: Mapping[str, Any]) -> None:
+    """Write ``payload`` as indented JSON, atomically."""
+    temporary = Path(f"{os.fspath(path)}.tmp")
+    temporary.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
