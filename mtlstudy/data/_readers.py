@@ -131,23 +131,21 @@ def parse_ratings(data: bytes, fmt: str, label: str) -> pd.DataFrame:
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown rating file format {fmt!r}; expected one of {FORMATS}")
-    sep = "," if fmt == "csv" else "\t"
     if fmt == "u.data":
         columns, first_line = list(_COLUMNS), 1
+        shape_rule, no_rows = "user, item, rating, timestamp", "an empty file"
     else:
         header_line = data.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").rstrip("\r")
         if not header_line.strip():
-            raise DataError(f"{label}:1: missing header row (got {'an empty file' if not data else 'a blank line'})")
+            raise DataError(f"{label}:1: missing header row (got {'a blank line' if data else 'an empty file'})")
         header = next(csv.reader([header_line])) if fmt == "csv" else header_line.split("\t")
         columns, first_line = _header_columns(header, fmt, label), 2
-    table = _read_table(data, sep=sep, skip=first_line - 1, quoted=fmt == "csv", label=label)
+        shape_rule, no_rows = "like the header", "only a header"
+    table = _read_table(data, fmt, skip=first_line - 1, label=label)
     if table.empty:
-        raise DataError(f"{label}:{first_line}: no rating rows (got {'only a header' if first_line > 1 else 'an empty file'})")
+        raise DataError(f"{label}:{first_line}: no rating rows (got {no_rows})")
     if table.shape[1] != len(columns):
-        raise DataError(
-            f"{label}:{first_line}: expected {len(columns)} fields "
-            f"{'like the header' if first_line > 1 else 'user, item, rating, timestamp'} (got {table.shape[1]})"
-        )
+        raise DataError(f"{label}:{first_line}: expected {len(columns)} fields {shape_rule} (got {table.shape[1]})")
     table = table.set_axis(columns, axis=1)
     # Line numbers are kept by row so that dropping blank lines does not shift them.
     lines = np.arange(first_line, first_line + len(table))
@@ -159,7 +157,7 @@ def parse_ratings(data: bytes, fmt: str, label: str) -> pd.DataFrame:
     return _validate(table, lines, label)
 
 
-def _read_table(data: bytes, sep: str, skip: int, quoted: bool, label: str) -> pd.DataFrame:
+def _read_table(data: bytes, fmt: str, skip: int, label: str) -> pd.DataFrame:
     """Split ``data`` into fields, blank lines kept as empty rows.
 
     Clean columns come back numeric straight from the C parser (the fast path);
@@ -168,12 +166,13 @@ def _read_table(data: bytes, sep: str, skip: int, quoted: bool, label: str) -> p
     try:
         return pd.read_csv(
             io.BytesIO(data),
-            sep=sep,
+            sep="," if fmt == "csv" else "\t",
             header=None,
             skiprows=skip,
             na_filter=False,
             skip_blank_lines=False,
-            quoting=csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE,
+            # Tab-separated formats never quote; a stray quote there is data, not syntax.
+            quoting=csv.QUOTE_MINIMAL if fmt == "csv" else csv.QUOTE_NONE,
             index_col=False,
             low_memory=False,
             encoding="utf-8-sig",
@@ -186,7 +185,8 @@ def _read_table(data: bytes, sep: str, skip: int, quoted: bool, label: str) -> p
         if found is None:
             raise DataError(f"{label}: cannot split the file into fields ({error})") from None
         expected, line, saw = found.groups()
-        raise DataError(f"{label}:{line}: expected {expected} fields like line {skip + 1} (got {saw})") from None
+        message = f"{label}:{line}: expected {expected} fields like line {skip + 1} (got {saw})"
+        raise DataError(message) from None
 
 
 def _header_columns(header: list[str], fmt: str, label: str) -> list[str]:

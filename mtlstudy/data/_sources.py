@@ -123,7 +123,9 @@ def load_dataset(
         allowed = tuple(inspect.signature(make_synthetic).parameters)
         unknown = sorted(set(synthetic_options) - set(allowed))
         if unknown:
-            raise ConfigError(f"unknown synthetic option(s) {', '.join(unknown)}; expected some of {', '.join(allowed)}")
+            raise ConfigError(
+                f"unknown synthetic option(s) {', '.join(unknown)}; expected some of {', '.join(allowed)}"
+            )
         if path is not None:
             raise ConfigError(f"a data path applies to ml-100k only, not to the synthetic dataset (got {path})")
         options = ", ".join(f"{key}={value!r}" for key, value in synthetic_options.items())
@@ -258,7 +260,8 @@ def _download_recbole_wheel(progress: bool) -> tuple[bytes, str, str]:
             )
         except subprocess.CalledProcessError as error:
             lines = [line for line in (error.stderr or error.stdout or "").splitlines() if line.strip()]
-            raise DataError(f"pip download failed: {lines[-1] if lines else f'exit code {error.returncode}'}") from None
+            reason = lines[-1] if lines else f"exit code {error.returncode}"
+            raise DataError(f"pip download failed: {reason}") from None
         except subprocess.TimeoutExpired:
             raise DataError(f"pip download took over {_PIP_TIMEOUT_S} s") from None
         wheels = sorted(Path(folder).glob("recbole-*.whl"))
