@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
+import torch
 from tqdm.auto import tqdm
 
+from mtlstudy._errors import ConfigError
 from mtlstudy.training._config import TrainConfig
 from mtlstudy.training._data import load_split
 from mtlstudy.training._logging import RunLogger, write_json
@@ -15,15 +18,37 @@ from mtlstudy.training._trainer import Trainer
 __all__ = ["train_model", "format_summary"]
 
 
-def train_model(config: TrainConfig, logdir: str | os.PathLike, progress: bool = True) -> dict[str, float]:
+def train_model(
+    config: TrainConfig,
+    logdir: str | os.PathLike | None = None,
+    *,
+    threads: int | None = None,
+    progress: bool = True,
+) -> dict[str, float]:
     """Train one model and log every epoch under ``logdir``.
 
     Writes ``config.json`` (with the data source), ``metrics.csv`` and TensorBoard
     events, and returns the run's final and best-epoch summary.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    logdir : path, optional
+        A new or empty directory; defaults to ``mtlstudy-runs/train-<local time>``.
+    threads : int, optional
+        Torch CPU threads; torch's default when None.
+    progress : bool
+        Show a progress bar on stderr.
     """
+    logdir = Path(logdir or time.strftime("mtlstudy-runs/train-%Y%m%d-%H%M%S"))
+    if (logdir / "metrics.csv").exists():
+        raise ConfigError(f"logdir {str(logdir)!r} already holds a run; choose another --logdir")
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
     train, test, dataset = load_split(config, progress=progress)
     trainer = Trainer(config, train, test)
-    logdir = Path(logdir)
     logdir.mkdir(parents=True, exist_ok=True)
     write_json(
         logdir / "config.json",

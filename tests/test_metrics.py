@@ -1,0 +1,105 @@
+"""The vectorised metrics equal their per-user definitions exactly, ties included."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+
+from mtlstudy.data import Interactions
+from mtlstudy.metrics import hit_rate_score, mrr_score, mse_score, ndcg_score, ranking_scores
+
+
+def _per_user_ranks(scores, train, test):
+    """SPEC.md literally: per user, push train items to the bottom, rank with average ties."""
+    ranks = {}
+    for user in np.unique(test.user_ids):
+        row = np.array(scores[user], dtype=np.float64)
+        row[train.item_ids[train.user_ids == user]] = -np.inf
+        user_ranks = scipy.stats.rankdata(-row, method="average")
+        ranks[user] = user_ranks[test.item_ids[test.user_ids == user]]
+    return ranks
+
+
+def reference_mrr(scores, train, test):
+    return np.mean([np.mean(1.0 / r) for r in _per_user_ranks(scores, train, test).values()])
+
+
+def reference_hit_rate(scores, train, test, k):
+    return np.mean([np.mean(r <= k) for r in _per_user_ranks(scores, train, test).values()])
+
+
+def reference_ndcg(scores, train, test, k):
+    values = []
+    for ranks in _per_user_ranks(scores, train, test).values():
+        dcg = sum(1.0 / np.log2(r + 1.0) for r in ranks if r <= k)
+        idcg = sum(1.0 / np.log2(position + 1.0) for position in range(1, min(len(ranks), k) + 1))
+        values.append(dcg / idcg)
+    return np.mean(values)
+
+
+def _random_split(seed: int, num_users: int = 40, num_items: int = 60, tie_levels: int | None = 5):
+    """Random disjoint train/test pairs; integer-valued scores force many ties."""
+    rng = np.random.default_rng(seed)
+    pairs = rng.permutation(num_users * num_items)[: num_users * num_items // 3]
+    users, items = np.divmod(pairs, num_items)
+    is_test = rng.random(len(pairs)) < 0.25
+    # Users 0 and 1 get no test pair: they must not count in any mean.
+    is_test &= users > 1
+
+    def make(mask):
+        return Interactions.from_arrays(
+            users[mask], items[mask], rng.integers(1, 6, mask.sum()),
+            num_users=num_users, num_items=num_items,
+        )
+
+    scores = rng.normal(size=(num_users, num_items))
+    if tie_levels:
+        scores = np.round(scores * tie_levels / 3.0)
+    return scores, make(~is_test), make(is_test)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("tie_levels", [None, 2, 5])
+def test_ranking_metrics_equal_per_user_definition(seed, tie_levels):
+    scores, train, test = _random_split(seed, tie_levels=tie_levels)
+    assert np.bincount(test.user_ids).max() > 1  # several test items per user occur
+    for k in (1, 3, 10):
+        got = ranking_scores(scores, train, test, k=k)
+        assert got["mrr"] == pytest.approx(reference_mrr(scores, train, test), rel=1e-12)
+        assert got["hit_rate"] == pytest.approx(reference_hit_rate(scores, train, test, k), rel=1e-12)
+        assert got["ndcg"] == pytest.approx(reference_ndcg(scores, train, test, k), rel=1e-12)
+
+
+def test_metric_functions_accept_float32_tensors_and_match_numpy():
+    scores, train, test = _random_split(11)
+    tensor = torch.as_tensor(scores, dtype=torch.float32)
+    assert mrr_score(tensor, train, test) == pytest.approx(reference_mrr(scores.astype(np.float32), train, test))
+    assert hit_rate_score(tensor, train, test, k=5) == pytest.approx(
+        reference_hit_rate(scores.astype(np.float32), train, test, 5)
+    )
+    assert ndcg_score(scores, train, test, k=5) == pytest.approx(reference_ndcg(scores, train, test, 5))
+
+
+def test_train_items_never_compete_and_other_test_items_do():
+    # One user, items 0..4; train item 0 scores highest and must be ignored.
+    train = Interactions.from_arrays([0], [0], [5], num_users=1, num_items=5)
+    test = Interactions.from_arrays([0, 0], [1, 2], [4, 3], num_users=1, num_items=5)
+    scores = np.array([[9.0, 5.0, 4.0, 1.0, 0.0]])
+    # Item 1 ranks 1st, item 2 ranks 2nd (behind the other test item).
+    assert mrr_score(scores, train, test) == pytest.approx((1.0 + 0.5) / 2)
+
+
+def test_ties_share_the_average_rank():
+    train = Interactions.from_arrays([0], [4], [5], num_users=1, num_items=5)
+    test = Interactions.from_arrays([0], [1], [3], num_users=1, num_items=5)
+    scores = np.array([[2.0, 2.0, 2.0, 0.0, 7.0]])  # items 0-2 tie for ranks 1-3
+    assert mrr_score(scores, train, test) == pytest.approx(1.0 / 2.0)
+    assert hit_rate_score(scores, train, test, k=1) == 0.0
+    assert hit_rate_score(scores, train, test, k=2) == 1.0
+
+
+def test_mse_score_on_arrays_and_tensors():
+    assert mse_score([1.0, 2.0, 4.0], [1, 3, 2]) == pytest.approx(5.0 / 3.0)
+    assert mse_score(torch.tensor([1.0, 2.0, 4.0]), np.array([1, 3, 2])) == pytest.approx(5.0 / 3.0)
