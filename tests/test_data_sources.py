@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import subprocess
 import zipfile
 from pathlib import Path
@@ -149,6 +150,16 @@ def test_grouplens_comes_first(pinned, monkeypatch):
     monkeypatch.setattr(_sources, "_download_recbole_wheel", _fail("must not be called"))
     path, source = fetch_movielens(progress=False)
     assert source == "GroupLens download" and path.read_bytes() == FIXTURE.read_bytes()
+
+
+def test_cache_file_gets_the_usual_permissions(pinned, monkeypatch):
+    monkeypatch.setattr(_sources, "_download_grouplens", _serve(FIXTURE.read_bytes()))
+    umask = os.umask(0o022)
+    try:
+        path, _ = fetch_movielens(progress=False)
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
 
 
 def test_a_download_failing_its_checksum_falls_through_and_is_not_cached(data_dir, monkeypatch, pinned):

@@ -13,6 +13,7 @@ import http.client
 import inspect
 import io
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -183,11 +184,11 @@ def dataset_summary(dataset: Dataset) -> dict[str, object]:
     return {
         "dataset": dataset.name,
         "source": dataset.source,
-        "users": int(len(np.unique(interactions.user_ids))),
-        "items": int(len(np.unique(interactions.item_ids))),
+        "users": len(np.unique(interactions.user_ids)),
+        "items": len(np.unique(interactions.item_ids)),
         "ratings": len(interactions),
         "table sizes": f"{interactions.num_users} x {interactions.num_items}",
-        "rating mean": round(float(interactions.ratings.mean()), 4) if len(interactions) else None,
+        "rating mean": round(float(interactions.ratings.mean()), 4),
         "rating distribution": {
             (int(value) if float(value).is_integer() else float(value)): int(count)
             for value, count in zip(values, counts)
@@ -253,7 +254,7 @@ def _download_recbole_wheel(progress: bool) -> tuple[bytes, str, str]:
         f"recbole=={RECBOLE_VERSION}", "-d",
     ]  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="mtlstudy-recbole-") as folder:
-        _say(progress, f"running {' '.join(command[1:])} {folder}")
+        _say(progress, f"running {' '.join(command[2:])} {folder}")
         try:
             subprocess.run(
                 [*command, folder], capture_output=True, text=True, check=True, timeout=_PIP_TIMEOUT_S
@@ -288,15 +289,16 @@ def _verify(frame: pd.DataFrame, label: str, hint: str) -> None:
 def _write_atomically(path: Path, data: bytes) -> None:
     """Write via a temporary file in the same folder and a rename: never a partial file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    # Not mkstemp: its 0600 mode would make a shared cache unreadable to other users.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
     try:
-        with os.fdopen(descriptor, "wb") as handle:
+        with open(temporary, "xb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:  # KeyboardInterrupt included: leave nothing behind
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
 
 
