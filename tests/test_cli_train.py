@@ -23,7 +23,7 @@ def test_train_writes_tensorboard_csv_config_and_a_summary_line(tmp_path):
                "--lambda-r", "0.5", "--seed", "4", "--logdir", str(logdir)],
     )
     assert result.exit_code == 0, result.output
-    last_line = result.output.strip().splitlines()[-1]
+    last_line = result.stdout.strip().splitlines()[-1]
     assert last_line.startswith("test MSE final") and "test MRR final" in last_line and "best" in last_line
 
     scalars = read_scalars(logdir)
