@@ -9,7 +9,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tensorboardX import SummaryWriter
+from tensorboardX import FileWriter
+from tensorboardX.proto.event_pb2 import Event, SessionLog
+from tensorboardX.proto.summary_pb2 import Summary
 
 from mtlstudy._schema import EPOCH_METRICS, TENSORBOARD_TAGS
 
@@ -43,12 +45,19 @@ class RunLogger:
         self._csv = csv.DictWriter(self._csv_file, fieldnames=METRICS_CSV_COLUMNS, extrasaction="ignore")
         self._csv.writeheader()
         self._csv.writerows(kept)
-        self._events = SummaryWriter(str(self.logdir), purge_step=start_epoch + 1 if start_epoch else None)
+        self._events = FileWriter(str(self.logdir))
+        if start_epoch:
+            # Tells TensorBoard to drop events a killed run logged after its checkpoint.
+            self._events.add_event(Event(step=start_epoch + 1, session_log=SessionLog(status=SessionLog.START)))
 
     def log(self, row: Mapping[str, float]) -> None:
         """Record one epoch's row (as returned by ``Trainer.train_epoch``)."""
-        for metric, tag in TENSORBOARD_TAGS.items():
-            self._events.add_scalar(tag, row[metric], global_step=int(row["epoch"]))
+        # A hand-built Summary keeps SPEC.md's tags verbatim: SummaryWriter.add_scalar
+        # would rewrite their spaces to underscores.
+        summary = Summary(
+            value=[Summary.Value(tag=tag, simple_value=row[metric]) for metric, tag in TENSORBOARD_TAGS.items()]
+        )
+        self._events.add_summary(summary, global_step=int(row["epoch"]))
         self._csv.writerow(row)
         self._csv_file.flush()
         self._events.flush()
