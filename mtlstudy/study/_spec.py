@@ -1,0 +1,253 @@
+"""The study spec: a small YAML/TOML file whose every key is also a CLI option."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+
+from mtlstudy._errors import ConfigError
+from mtlstudy.search_spaces import SearchSpace, get_space
+from mtlstudy.trainables import TRIAL_OPTIONS
+from mtlstudy.training import TrainConfig
+
+__all__ = ["StudySpec", "SAMPLERS", "load_spec", "resolve_spec", "trial_params"]
+
+#: Sampler names; all are seeded with the spec's ``seed``.
+SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
+    "tpe": optuna.samplers.TPESampler,
+    "nsga2": optuna.samplers.NSGAIISampler,
+    "gp": optuna.samplers.GPSampler,
+    "random": optuna.samplers.RandomSampler,
+}
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_DEFAULT_TRIALS = 20
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """Everything a study needs; build it with :func:`resolve_spec`, which validates it.
+
+    Attributes
+    ----------
+    name : str
+        The study's name; it lives in ``<dir>/<name>``.
+    space, sampler : str
+        Search space (see :mod:`mtlstudy.search_spaces`) and sampler (:data:`SAMPLERS`).
+        A grid space (``seed-grid``) always uses Optuna's ``GridSampler``.
+    trials : int
+        Trial budget (a grid space defaults to its number of points).
+    concurrency : int or None
+        Most trials at once (None: as many as the resources allow).
+    objective : str
+        ``"final"`` (last epoch) or ``"best"`` (best epoch of each metric).
+    epochs, seed : int
+        Epochs per trial; seed of the sampler and of every trial (``seed-grid``
+        uses ``seed .. seed + seeds - 1``).
+    seeds : int
+        Seeds per point of a grid space.
+    user_bias, user_bias_point : bool
+        A user bias in every trial; ``seed-grid`` also runs shared 0.99/0.01 with one.
+    lambda_f_range, lambda_r_range : (float, float)
+        Sampling ranges of the loss weights, within [0, inf).
+    lambda_log : bool
+        Sample λ on a log scale (logit scale on the simplex).
+    dataset, data, dataset_options, embedding_dim, lr, batch_size
+        Fixed training options (see :class:`~mtlstudy.training.TrainConfig`).
+    cpus_per_trial, gpus_per_trial : float
+        Ray resources of each trial (``gpus_per_trial=0.25``: four trials per GPU).
+    address : str or None
+        Ray cluster to join (``auto``, ``ray://...``); None starts a local Ray.
+    storage : str or None
+        SQLAlchemy URL of the Optuna database; None: SQLite in the study directory.
+    dir : str
+        Parent directory of studies.
+    max_failures, checkpoint_every : int
+        Retries of a failed trial; epochs between checkpoints (0: only at the end).
+    """
+
+    name: str = "study"
+    space: str = "simplex"
+    sampler: str = "tpe"
+    trials: int | None = None
+    concurrency: int | None = None
+    objective: str = "final"
+    epochs: int = 200
+    seed: int = 0
+    seeds: int = 1
+    user_bias: bool = False
+    user_bias_point: bool = False
+    lambda_f_range: tuple[float, float] = (0.001, 0.999)
+    lambda_r_range: tuple[float, float] = (0.001, 0.999)
+    lambda_log: bool = True
+    dataset: str = "ml-100k"
+    data: str | None = None
+    dataset_options: Mapping[str, Any] = field(default_factory=dict)
+    embedding_dim: int = 32
+    lr: float = 1e-3
+    batch_size: int = 256
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    address: str | None = None
+    storage: str | None = None
+    dir: str = "./mtlstudy-runs"
+    max_failures: int = 1
+    checkpoint_every: int = 10
+
+    @property
+    def study_dir(self) -> Path:
+        """``<dir>/<name>``: spec, lock, Ray results, checkpoints, logs and the SQLite database."""
+        return Path(self.dir) / self.name
+
+    @property
+    def storage_url(self) -> str:
+        """The Optuna storage URL: ``storage`` or ``sqlite:///<study dir>/optuna.db``."""
+        return self.storage or f"sqlite:///{(self.study_dir / 'optuna.db').resolve()}"
+
+    @property
+    def search_space(self) -> SearchSpace:
+        return get_space(self.space)
+
+    def make_sampler(self) -> optuna.samplers.BaseSampler:
+        """The seeded sampler: ``GridSampler`` for a grid space, else :data:`SAMPLERS`' one."""
+        grid = self.search_space.grid
+        if grid is not None:
+            return optuna.samplers.GridSampler(dict(grid(self)), seed=self.seed)
+        return SAMPLERS[self.sampler](seed=self.seed)
+
+    def fixed_params(self) -> dict[str, Any]:
+        """The trial-config values every trial shares (a space's output overrides them)."""
+        return {
+            "dataset": self.dataset,
+            "data_path": self.data,
+            "verify_data": self.dataset == "ml-100k",
+            "dataset_options": dict(self.dataset_options),
+            "shared": True,
+            "user_bias": self.user_bias,
+            "embedding_dim": self.embedding_dim,
+            "lr": self.lr,
+            "batch_size": self.batch_size,
+            "epochs": self.epochs,
+            "seed": self.seed,
+            "objective": self.objective,
+            "checkpoint_every": self.checkpoint_every,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain YAML-ready values that :func:`resolve_spec` reads back."""
+        values = dataclasses.asdict(self)
+        values["lambda_f_range"] = list(self.lambda_f_range)
+        values["lambda_r_range"] = list(self.lambda_r_range)
+        values["dataset_options"] = dict(self.dataset_options)
+        return values
+
+
+def load_spec(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML or TOML (by ``.toml`` suffix) spec file into a dict with ``_`` keys."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        values = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except (OSError, tomllib.TOMLDecodeError, yaml.YAMLError) as error:
+        raise ConfigError(f"cannot read study spec {str(path)!r}: {error}") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"study spec {str(path)!r} must be a mapping, got {type(values).__name__}")
+    return {str(key).replace("-", "_"): value for key, value in values.items()}
+
+
+def resolve_spec(path: str | os.PathLike | None = None, **overrides: Any) -> StudySpec:
+    """Defaults, overridden by the spec file at ``path``, overridden by non-None ``overrides``.
+
+    Raises
+    ------
+    ConfigError
+        On an unknown key or any invalid value; nothing is created either way.
+    """
+    values = load_spec(path) if path is not None else {}
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    known = {f.name for f in dataclasses.fields(StudySpec)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown study spec key(s) {unknown}; known: {sorted(known)}")
+    for key in ("lambda_f_range", "lambda_r_range"):
+        if key in values:
+            values[key] = _check_range(key, values[key])
+    if "dir" in values:
+        values["dir"] = str(values["dir"])
+    try:
+        spec = StudySpec(**values)
+    except TypeError as error:
+        raise ConfigError(f"invalid study spec: {error}") from None
+    return _validated(spec)
+
+
+def _check_range(key: str, value: Any) -> tuple[float, float]:
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) != 2
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    ):
+        raise ConfigError(f"{key} must be two numbers [low, high], got {value!r}")
+    low, high = float(value[0]), float(value[1])
+    if not (math.isfinite(low) and math.isfinite(high) and 0 <= low < high):
+        raise ConfigError(f"{key} must satisfy 0 <= low < high < inf, got {list(value)!r}")
+    return low, high
+
+
+def _validated(spec: StudySpec) -> StudySpec:
+    if not isinstance(spec.name, str) or not _NAME.match(spec.name):
+        raise ConfigError(f"study name must be letters, digits, '.', '_' or '-', got {spec.name!r}")
+    space = spec.search_space
+    if spec.sampler not in SAMPLERS:
+        raise ConfigError(f"unknown sampler {spec.sampler!r}; choose one of {sorted(SAMPLERS)}")
+    if spec.objective not in ("final", "best"):
+        raise ConfigError(f"objective must be 'final' or 'best', got {spec.objective!r}")
+    for key, minimum in (("seeds", 1), ("max_failures", 0), ("checkpoint_every", 0)):
+        if not isinstance(getattr(spec, key), int) or getattr(spec, key) < minimum:
+            raise ConfigError(f"{key} must be an integer >= {minimum}, got {getattr(spec, key)!r}")
+    if spec.concurrency is not None and (not isinstance(spec.concurrency, int) or spec.concurrency < 1):
+        raise ConfigError(f"concurrency must be an integer >= 1, got {spec.concurrency!r}")
+    if not spec.cpus_per_trial > 0 or not spec.gpus_per_trial >= 0:
+        raise ConfigError(
+            f"cpus_per_trial must be > 0 and gpus_per_trial >= 0, got {spec.cpus_per_trial!r}, {spec.gpus_per_trial!r}"
+        )
+    trials = spec.trials
+    points = math.prod(len(values) for values in space.grid(spec).values()) if space.grid else None
+    if trials is None:
+        trials = points or _DEFAULT_TRIALS
+    if not isinstance(trials, int) or trials < 1:
+        raise ConfigError(f"trials must be an integer >= 1, got {spec.trials!r}")
+    if points is not None and trials > points:
+        raise ConfigError(f"space {spec.space!r} has {points} points, so trials must be <= {points}, got {trials}")
+    spec = dataclasses.replace(spec, trials=trials, dir=str(Path(spec.dir).resolve()))
+    _check_space_samples(spec)
+    return spec
+
+
+def _check_space_samples(spec: StudySpec) -> None:
+    """Sample the space once in memory and build the TrainConfig of that trial."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trial = optuna.create_study(sampler=spec.make_sampler(), directions=["minimize", "maximize"]).ask()
+    try:
+        params = {**spec.fixed_params(), **trial_params(spec.search_space(trial, spec), trial.params)}
+    except (ValueError, ArithmeticError, TypeError) as error:
+        raise ConfigError(f"search space {spec.space!r} cannot sample under this spec: {error}") from None
+    TrainConfig.from_mapping({k: v for k, v in params.items() if k not in TRIAL_OPTIONS})
+
+
+def trial_params(returned: Mapping[str, Any], sampled: Mapping[str, Any]) -> dict[str, Any]:
+    """A trial's training parameters: sampled values and a space's output that TrainConfig knows."""
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    return {key: value for key, value in {**sampled, **returned}.items() if key in known}

@@ -1,0 +1,44 @@
+"""The only module that calls Ray Tune's per-trial session API (it moves between releases)."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+from ray import tune
+
+__all__ = ["trial_dir", "trial_cpus", "restored_checkpoint", "report"]
+
+
+def trial_dir() -> Path:
+    """The directory of the running trial (under the study directory)."""
+    return Path(tune.get_context().get_trial_dir())
+
+
+def trial_cpus() -> int:
+    """Whole CPUs Ray gave the running trial (at least 1)."""
+    resources = tune.get_context().get_trial_resources().required_resources
+    return max(1, int(resources.get("CPU", 1)))
+
+
+@contextlib.contextmanager
+def restored_checkpoint() -> Iterator[Path | None]:
+    """The directory of the checkpoint to resume from, or ``None`` for a fresh trial."""
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        yield None
+        return
+    with checkpoint.as_directory() as directory:
+        yield Path(directory)
+
+
+def report(metrics: Mapping[str, float], save: Callable[[Path], None] | None = None) -> None:
+    """Report one epoch's ``metrics``; with ``save``, attach the checkpoint it writes into a directory."""
+    if save is None:
+        tune.report(dict(metrics))
+        return
+    with tempfile.TemporaryDirectory() as directory:
+        save(Path(directory))
+        tune.report(dict(metrics), checkpoint=tune.Checkpoint.from_directory(directory))

@@ -1,0 +1,63 @@
+"""The Ray Tune function trainable: one trial = one logged, checkpointed training run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mtlstudy._errors import ConfigError
+from mtlstudy.trainables import _ray_api
+from mtlstudy.training import RunLogger, TrainConfig, Trainer, load_split
+
+__all__ = ["train_trial", "TRIAL_OPTIONS", "OBJECTIVE_KEYS", "objective_key"]
+
+#: Trial-config keys the trainable reads itself; every other key is a TrainConfig option.
+TRIAL_OPTIONS: dict[str, Any] = {"objective": "final", "checkpoint_every": 0}
+
+#: The metrics whose final or best value a trial reports as its objectives.
+OBJECTIVE_KEYS: tuple[str, ...] = ("test_mse", "test_mrr")
+
+_CHECKPOINT_FILE = "trainer.pt"
+
+
+def objective_key(metric: str) -> str:
+    """The reported key of ``metric``'s objective value, e.g. ``objective_test_mse``."""
+    return f"objective_{metric}"
+
+
+def train_trial(config: Mapping[str, Any]) -> None:
+    """Train the model of one trial, reporting and checkpointing as it goes.
+
+    ``config`` holds :class:`TrainConfig` options plus :data:`TRIAL_OPTIONS`:
+    ``objective`` (``"final"`` or ``"best"``: which value of each metric is reported
+    as ``objective_<metric>``) and ``checkpoint_every`` (epochs between checkpoints;
+    0 = only at the end). Every epoch reports the epoch's metrics, the run's final
+    and best-so-far values with their epochs, and the objectives. TensorBoard events
+    and ``metrics.csv`` go to the trial directory; torch uses the trial's CPUs.
+    """
+    options = {key: config.get(key, default) for key, default in TRIAL_OPTIONS.items()}
+    if options["objective"] not in ("final", "best"):
+        raise ConfigError(f"objective must be 'final' or 'best', got {options['objective']!r}")
+    train_config = TrainConfig.from_mapping({k: v for k, v in config.items() if k not in TRIAL_OPTIONS})
+    torch.set_num_threads(_ray_api.trial_cpus())
+    trainer = Trainer(train_config, *load_split(train_config)[:2])
+    with _ray_api.restored_checkpoint() as directory:
+        if directory is not None:
+            trainer.load(directory / _CHECKPOINT_FILE)
+    every = options["checkpoint_every"]
+    with RunLogger(_ray_api.trial_dir(), start_epoch=trainer.epoch) as logger:
+        while True:
+            if trainer.epoch < train_config.epochs:
+                logger.log(trainer.train_epoch())
+            done = trainer.epoch >= train_config.epochs
+            summary = trainer.summary()
+            metrics = {**trainer.history[-1], **summary}
+            for metric in OBJECTIVE_KEYS:
+                metrics[objective_key(metric)] = summary[f"{options['objective']}_{metric}"]
+            checkpoint = done or (every and trainer.epoch % every == 0)
+            _ray_api.report(metrics, (lambda d: trainer.save(d / _CHECKPOINT_FILE)) if checkpoint else None)
+            if done:
+                return
