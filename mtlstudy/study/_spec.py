@@ -135,6 +135,7 @@ class StudySpec:
             "shared": True,
             "user_bias": self.user_bias,
             "embedding_dim": self.embedding_dim,
+            "layer_sizes": [3 * self.embedding_dim, 64],
             "lr": self.lr,
             "batch_size": self.batch_size,
             "epochs": self.epochs,

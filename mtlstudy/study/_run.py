@@ -1,0 +1,231 @@
+"""Running and resuming a study: Ray Tune drives trials, Optuna (in a database) samples them."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+from optuna.trial import TrialState
+from ray import tune
+
+from mtlstudy._errors import StudyError
+from mtlstudy.study._lock import lock_owner, study_lock
+from mtlstudy.study._searcher import PARAMS_ATTR, RAY_TRIAL_ID, StudySearcher, latest_trials
+from mtlstudy.study._spec import StudySpec, resolve_spec
+from mtlstudy.trainables import OBJECTIVE_KEYS, objective_key, train_trial
+
+__all__ = ["run_study", "resume_study", "open_spec", "SPEC_FILE", "RAY_DIR"]
+
+#: The spec a study actually used, saved in its directory.
+SPEC_FILE = "study.yaml"
+#: Ray Tune's experiment directory inside the study directory (one subdirectory per trial).
+RAY_DIR = "ray"
+
+_UNFINISHED = {"PENDING", "RUNNING", "PAUSED", "ERROR"}
+
+
+def open_spec(name: str, dir: str | os.PathLike = "./mtlstudy-runs", **overrides: Any) -> StudySpec:
+    """The saved spec of study ``name`` in ``dir`` (``overrides`` replace its values)."""
+    path = Path(dir) / name / SPEC_FILE
+    if not path.exists():
+        raise StudyError(f"no study {name!r} in {str(Path(dir).resolve())!r} (missing {SPEC_FILE})")
+    return resolve_spec(path, dir=str(dir), **overrides)
+
+
+def run_study(spec: StudySpec, echo: Callable[[str], None] = print) -> dict[str, int]:
+    """Create study ``spec.name`` and run its trials; returns trial counts by Optuna state.
+
+    Refused (StudyError) if the study directory exists: a running study holds its
+    lock, an interrupted one is continued by :func:`resume_study`.
+    """
+    study_dir = spec.study_dir
+    owner = lock_owner(study_dir)
+    if owner is not None:
+        raise StudyError(f"study {spec.name!r} is in use by process {owner}")
+    try:
+        study_dir.mkdir(parents=True)
+    except FileExistsError:
+        raise StudyError(
+            f"study {spec.name!r} already exists in {spec.dir!r}; continue it with "
+            f"`mtlstudy study resume {spec.name}` or choose another name"
+        ) from None
+    with study_lock(study_dir):
+        (study_dir / SPEC_FILE).write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False), encoding="utf-8")
+        with _ray(spec):
+            return _fit(spec, _new_tuner(spec, echo), echo)
+
+
+def resume_study(name: str, dir: str | os.PathLike = "./mtlstudy-runs", echo: Callable[[str], None] = print) -> dict[str, int]:
+    """Continue an interrupted study until its trial budget is met.
+
+    Reconciles the Optuna database with Ray's trials first (see :func:`_reconcile`)
+    and reports what it changed, then restores Ray's experiment: unfinished and
+    errored trials continue from their last checkpoints, finished ones are kept.
+    """
+    spec = open_spec(name, dir)
+    with study_lock(spec.study_dir):
+        with _ray(spec):
+            experiment = spec.study_dir / RAY_DIR
+            restorable = tune.Tuner.can_restore(str(experiment))
+            ray_trials = _ray_trials(experiment) if restorable else {}
+            for line in _reconcile(spec, ray_trials):
+                echo(f"reconcile: {line}")
+            if restorable:
+                tuner = tune.Tuner.restore(
+                    str(experiment), _trainable(spec), resume_unfinished=True, resume_errored=True
+                )
+            else:
+                tuner = _new_tuner(spec, echo)
+            return _fit(spec, tuner, echo)
+
+
+def _trainable(spec: StudySpec):
+    return tune.with_resources(train_trial, {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
+
+
+def _trial_dirname(trial) -> str:
+    return trial.trial_id
+
+
+def _new_tuner(spec: StudySpec, echo: Callable[[str], None]):
+    return tune.Tuner(
+        _trainable(spec),
+        param_space=spec.fixed_params(),
+        tune_config=tune.TuneConfig(
+            search_alg=StudySearcher(spec),
+            num_samples=spec.trials,
+            max_concurrent_trials=spec.concurrency,
+            trial_dirname_creator=_trial_dirname,
+        ),
+        run_config=tune.RunConfig(
+            name=RAY_DIR,
+            storage_path=str(spec.study_dir.resolve()),
+            failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            verbose=0,
+            callbacks=[_Progress(spec.trials, echo)],
+        ),
+    )
+
+
+@contextlib.contextmanager
+def _ray(spec: StudySpec) -> Iterator[None]:
+    """Join ``spec.address`` or start a local Ray, unless this process already runs one."""
+    import ray
+
+    # Ray's own CSV/JSON/TensorBoard loggers would add tags beside SPEC.md's five.
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
+    # The legacy reporter honours verbose=0; _Progress prints a line per trial instead.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # ... so Ray's result reader would warn about their missing files on every read.
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    if ray.is_initialized():
+        yield
+        return
+    ray.init(address=spec.address, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def _fit(spec: StudySpec, tuner, echo: Callable[[str], None]) -> dict[str, int]:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    tuner.fit()
+    counts = _state_counts(spec)
+    unfinished = counts.get("RUNNING", 0)
+    echo(
+        f"study {spec.name}: {counts.get('COMPLETE', 0)}/{spec.trials} trials complete"
+        + (f", {unfinished} unfinished: continue with `mtlstudy study resume {spec.name}`" if unfinished else "")
+    )
+    return counts
+
+
+def _state_counts(spec: StudySpec) -> dict[str, int]:
+    study = optuna.load_study(study_name=spec.name, storage=spec.storage_url)
+    counts: dict[str, int] = {}
+    for trial in latest_trials(study).values():
+        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+    return counts
+
+
+def _ray_trials(experiment: Path) -> dict[str, tuple[str, dict]]:
+    """Ray trial id -> (status, last result) from Ray's saved experiment state."""
+    analysis = tune.ExperimentAnalysis(str(experiment))
+    return {trial.trial_id: (trial.status, trial.last_result or {}) for trial in analysis.trials}
+
+
+def _reconcile(spec: StudySpec, ray_trials: dict[str, tuple[str, dict]]) -> list[str]:
+    """Make the Optuna database agree with Ray's saved trials before a resume.
+
+    For the newest Optuna trial of each Ray trial id:
+
+    - RUNNING, finished in Ray with its objectives -> told COMPLETE with Ray's values
+      (the driver died between Ray's result and Optuna's tell);
+    - RUNNING, unfinished in Ray -> kept RUNNING: Ray resumes it from its checkpoint
+      and the searcher tells this same Optuna trial, so no new trial is created;
+    - RUNNING, unknown to Ray -> told FAIL: it was sampled after Ray's last saved
+      state, so Ray will sample a replacement within the same budget;
+    - FAIL, errored in Ray -> a new RUNNING Optuna trial with the same parameters,
+      for the retry Ray is about to run (the failed attempt stays on record).
+    """
+    study = optuna.load_study(study_name=spec.name, storage=spec.storage_url)
+    notes: list[str] = []
+    for ray_id, trial in latest_trials(study).items():
+        status, result = ray_trials.get(ray_id, (None, {}))
+        label = f"Optuna trial {trial.number} (Ray {ray_id})"
+        if trial.state == TrialState.RUNNING and status == "TERMINATED":
+            values = [result.get(objective_key(metric)) for metric in OBJECTIVE_KEYS]
+            if None in values:
+                study.tell(trial.number, state=TrialState.FAIL)
+                notes.append(f"{label}: finished in Ray without objectives, marked FAIL")
+            else:
+                study.tell(trial.number, values)
+                notes.append(f"{label}: finished in Ray, marked COMPLETE with its result")
+        elif trial.state == TrialState.RUNNING and status in _UNFINISHED:
+            notes.append(f"{label}: unfinished, resumes from its checkpoint")
+        elif trial.state == TrialState.RUNNING:
+            study.tell(trial.number, state=TrialState.FAIL)
+            notes.append(f"{label}: never recorded by Ray, marked FAIL (Ray samples a replacement)")
+        elif trial.state == TrialState.FAIL and status == "ERROR":
+            study.add_trial(
+                optuna.trial.create_trial(
+                    state=TrialState.RUNNING,
+                    params=trial.params,
+                    distributions=trial.distributions,
+                    user_attrs={RAY_TRIAL_ID: ray_id, PARAMS_ATTR: trial.user_attrs.get(PARAMS_ATTR, {})},
+                )
+            )
+            notes.append(f"{label}: failed, retried by Ray under a new Optuna trial")
+    if not notes:
+        notes.append("database and Ray agree, nothing to change")
+    return notes
+
+
+class _Progress(tune.Callback):
+    """Echoes one line per finished or failed trial (Ray's own table is kept quiet)."""
+
+    def __init__(self, total: int, echo: Callable[[str], None]) -> None:
+        self.total = total
+        self.echo = echo
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        done = sum(t.status == "TERMINATED" or t is trial for t in trials)
+        config, result = trial.config, trial.last_result or {}
+        self.echo(
+            f"[{done}/{self.total}] trial {trial.trial_id}: shared={config.get('shared')}, "
+            f"lambda_f={config.get('lambda_f', float('nan')):.4g}, "
+            f"lambda_r={config.get('lambda_r', float('nan')):.4g}, seed={config.get('seed')}: "
+            f"test MSE {result.get(objective_key('test_mse'), float('nan')):.4f}, "
+            f"test MRR {result.get(objective_key('test_mrr'), float('nan')):.4f}"
+        )
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self.echo(f"trial {trial.trial_id} failed")
