@@ -1,0 +1,170 @@
+"""Reading studies back: status, list, and the export the analysis module reads."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+
+from mtlstudy._errors import ConfigError
+from mtlstudy._schema import EPOCH_METRICS
+from mtlstudy.study._lock import lock_owner
+from mtlstudy.study._run import RAY_DIR, SPEC_FILE, open_spec
+from mtlstudy.study._searcher import PARAMS_ATTR, RAY_TRIAL_ID
+from mtlstudy.study._spec import StudySpec
+from mtlstudy.training import summarize_history
+
+__all__ = ["load_export", "export_study", "study_status", "list_studies", "TRIAL_COLUMNS", "EPOCH_COLUMNS"]
+
+_PARAMS = ("shared", "lambda_f", "lambda_r", "user_bias", "seed")
+
+#: Columns of the per-trial export, in order.
+TRIAL_COLUMNS: tuple[str, ...] = (
+    "trial_id",
+    "number",
+    "state",
+    *_PARAMS,
+    "epochs",
+    *(f"{kind}_{metric}{suffix}" for metric in EPOCH_METRICS for kind, suffix in (("final", ""), ("best", ""), ("best", "_epoch"))),
+    "duration_s",
+)
+#: Columns of the per-epoch export, in order.
+EPOCH_COLUMNS: tuple[str, ...] = ("trial_id", "number", *_PARAMS, "epoch", *EPOCH_METRICS, "epoch_time_s")
+
+
+def _load(name: str, dir: str | os.PathLike, storage: str | None) -> tuple[StudySpec, optuna.Study]:
+    spec = open_spec(name, dir, storage=storage)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return spec, optuna.load_study(study_name=spec.name, storage=spec.storage_url)
+
+
+def _trials(spec: StudySpec, study: optuna.Study) -> list[tuple[optuna.trial.FrozenTrial, dict[str, Any], list[dict]]]:
+    """(Optuna trial, its parameters, its epoch rows); a retried trial appears once, as its newest attempt."""
+    newest: dict[Any, optuna.trial.FrozenTrial] = {}
+    for trial in study.get_trials(deepcopy=False):
+        newest[trial.user_attrs.get(RAY_TRIAL_ID, f"optuna-{trial.number}")] = trial
+    rows = []
+    for ray_id, trial in sorted(newest.items(), key=lambda item: item[1].number):
+        params = {**spec.fixed_params(), **trial.user_attrs.get(PARAMS_ATTR, {})}
+        path = spec.study_dir / RAY_DIR / str(ray_id) / "metrics.csv"
+        history = pd.read_csv(path).to_dict("records") if path.exists() else []
+        rows.append((trial, {"trial_id": str(ray_id), **params}, history))
+    return rows
+
+
+def load_export(
+    name: str, dir: str | os.PathLike = "./mtlstudy-runs", storage: str | None = None, epochs: bool = False
+) -> pd.DataFrame:
+    """A study as a DataFrame: one row per trial, or with ``epochs`` one per trial and epoch.
+
+    Trial rows hold :data:`TRIAL_COLUMNS`: ``trial_id`` (Ray's), ``number`` (Optuna's
+    creation order), ``state``, the parameters, ``epochs``, ``final_``/``best_``/
+    ``best_<m>_epoch`` of every metric (:func:`~mtlstudy.training.summarize_history`
+    of the trial's ``metrics.csv``; NaN before its first epoch) and ``duration_s``
+    (training plus evaluation seconds). Epoch rows hold :data:`EPOCH_COLUMNS`.
+    """
+    spec, study = _load(name, dir, storage)
+    records = []
+    for trial, params, history in _trials(spec, study):
+        base = {
+            "trial_id": params["trial_id"],
+            "number": trial.number,
+            **{key: params[key] for key in _PARAMS},
+        }
+        if epochs:
+            for row in history:
+                records.append(
+                    {
+                        **base,
+                        **{key: row[key] for key in ("epoch", *EPOCH_METRICS)},
+                        "epoch_time_s": row["train_time_s"] + row["eval_time_s"],
+                    }
+                )
+            continue
+        summary = summarize_history(history)
+        records.append(
+            {
+                **base,
+                "state": trial.state.name,
+                "epochs": params["epochs"],
+                **{column: summary.get(column, math.nan) for column in TRIAL_COLUMNS if column.startswith(("final_", "best_"))},
+                "duration_s": sum(row["train_time_s"] + row["eval_time_s"] for row in history),
+            }
+        )
+    frame = pd.DataFrame.from_records(records, columns=list(EPOCH_COLUMNS if epochs else TRIAL_COLUMNS))
+    return frame.astype({"trial_id": str, "number": int, "shared": bool, "user_bias": bool, "seed": int})
+
+
+def export_study(
+    name: str,
+    dir: str | os.PathLike = "./mtlstudy-runs",
+    output: str | os.PathLike | None = None,
+    format: str = "csv",
+    epochs: bool = False,
+    storage: str | None = None,
+) -> Path:
+    """Write :func:`load_export` to ``output`` (default ``<study dir>/<name>[-epochs].<format>``), atomically."""
+    if format not in ("csv", "parquet"):
+        raise ConfigError(f"format must be 'csv' or 'parquet', got {format!r}")
+    frame = load_export(name, dir, storage, epochs)
+    suffix = "-epochs" if epochs else ""
+    path = Path(output) if output else Path(dir) / name / f"{name}{suffix}.{format}"
+    temporary = path.with_name(f".{path.name}.tmp")
+    if format == "csv":
+        frame.to_csv(temporary, index=False)
+    else:
+        frame.to_parquet(temporary, index=False)
+    os.replace(temporary, path)
+    return path
+
+
+def study_status(name: str, dir: str | os.PathLike = "./mtlstudy-runs", storage: str | None = None) -> str:
+    """Trials by state, best values and the current Pareto set of study ``name``, as text."""
+    spec, study = _load(name, dir, storage)
+    trials = _trials(spec, study)
+    states: dict[str, int] = {}
+    for trial, _, _ in trials:
+        states[trial.state.name] = states.get(trial.state.name, 0) + 1
+    owner = lock_owner(spec.study_dir)
+    lines = [
+        f"study {spec.name} ({'running, process ' + str(owner) if owner else 'not running'}): "
+        f"space {spec.space}, sampler {spec.sampler}, objective {spec.objective}, {spec.epochs} epochs",
+        f"trials: {', '.join(f'{count} {state}' for state, count in sorted(states.items())) or 'none'}"
+        f" (budget {spec.trials})",
+    ]
+    complete = [(trial, params) for trial, params, _ in trials if trial.state.name == "COMPLETE"]
+    if complete:
+        best_mse = min(complete, key=lambda item: item[0].values[0])
+        best_mrr = max(complete, key=lambda item: item[0].values[1])
+        lines.append(f"best test MSE {best_mse[0].values[0]:.4f} (trial {best_mse[1]['trial_id']})")
+        lines.append(f"best test MRR {best_mrr[0].values[1]:.4f} (trial {best_mrr[1]['trial_id']})")
+        pareto = {trial.number for trial in study.best_trials}
+        lines.append(f"Pareto set ({spec.objective} test MSE, test MRR):")
+        for trial, params in complete:
+            if trial.number in pareto:
+                lines.append(
+                    f"  {params['trial_id']}  shared={params['shared']!s:5}  lambda_f={params['lambda_f']:.4g}  "
+                    f"lambda_r={params['lambda_r']:.4g}  seed={params['seed']}  "
+                    f"MSE {trial.values[0]:.4f}  MRR {trial.values[1]:.4f}"
+                )
+    return "\n".join(lines)
+
+
+def list_studies(dir: str | os.PathLike = "./mtlstudy-runs") -> str:
+    """One line per study in ``dir``: name, complete/budget trials, best test MSE and MRR."""
+    lines = []
+    for spec_file in sorted(Path(dir).glob(f"*/{SPEC_FILE}")):
+        spec, study = _load(spec_file.parent.name, dir, None)
+        complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+        best = (
+            f", best test MSE {min(t.values[0] for t in complete):.4f}, best test MRR {max(t.values[1] for t in complete):.4f}"
+            if complete
+            else ""
+        )
+        running = " (running)" if lock_owner(spec.study_dir) else ""
+        lines.append(f"{spec.name}{running}: {len(complete)}/{spec.trials} trials complete, space {spec.space}{best}")
+    return "\n".join(lines) if lines else f"no studies in {str(Path(dir).resolve())!r}"
