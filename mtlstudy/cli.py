@@ -24,6 +24,34 @@ def main() -> None:
     """Multi-task recommender hyperparameter studies: MSE vs MRR under loss weighting."""
 
 
+@main.command()
+@click.option("--shared/--no-shared", default=True, show_default=True, help="One embedding pair for both heads, or one per head.")
+@click.option("--lambda-f", type=float, default=0.99, show_default=True, help="Weight of the factorization (ranking) loss.")
+@click.option("--lambda-r", type=float, default=0.01, show_default=True, help="Weight of the regression (rating) loss.")
+@click.option("--user-bias/--no-user-bias", default=False, show_default=True, help="Add a per-user bias to the factorization score.")
+@click.option("--epochs", type=int, default=200, show_default=True)
+@click.option("--embedding-dim", type=int, default=32, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds initialisation, shuffling and negatives.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--threads", type=int, help="Torch CPU threads (default: torch's choice).")
+@click.option("--dataset", type=click.Choice(["ml-100k", "synthetic"]), default="ml-100k", show_default=True)
+@click.option("--data", "data_path", type=click.Path(dir_okay=False), help="A u.data, CSV or .inter file.")
+@click.option("--no-verify", is_flag=True, help="Skip the MovieLens-100K checksum (to use another data set).")
+@click.option("--test-fraction", type=float, default=0.05, show_default=True)
+@click.option("--split-seed", type=int, default=123, show_default=True)
+@click.option("--k", type=int, default=10, show_default=True, help="Cut-off of hit rate and NDCG.")
+@click.option("--logdir", type=click.Path(file_okay=False), help="Run directory [default: mtlstudy-runs/train-<time>].")
+def train(threads: int | None, logdir: str | None, no_verify: bool, **options) -> None:
+    """Train one multi-task model, logging every epoch to TensorBoard and metrics.csv."""
+    from mtlstudy.training import TrainConfig, format_summary, train_model
+
+    config = TrainConfig(verify_data=not no_verify, **options)
+    summary = train_model(config, logdir, threads=threads)
+    click.echo(format_summary(summary))
+
+
 @main.group()
 def data() -> None:
     """Get and inspect the rating data."""
@@ -51,3 +79,128 @@ def data_info(dataset: str, data_path: str | None, no_verify: bool) -> None:
         if isinstance(value, dict):
             value = ", ".join(f"{rating}: {count}" for rating, count in value.items())
         click.echo(f"{key}: {value}")
+
+
+def _dataset_options(pairs: tuple[str, ...]) -> dict | None:
+    """``KEY=VALUE`` pairs (values read as YAML scalars) as a dict; None when there are none."""
+    import yaml
+
+    from mtlstudy._errors import ConfigError
+
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"--dataset-option takes KEY=VALUE, got {pair!r}")
+        options[key] = yaml.safe_load(value)
+    return options or None
+
+
+def _study_options(command):
+    """The options shared by ``study run`` and ``reproduce``: every study-spec key."""
+    options = [
+        click.option("--sampler", help="tpe (default), nsga2, gp or random."),
+        click.option("--concurrency", type=int, help="Most trials at once [default: as resources allow]."),
+        click.option("--objective", type=click.Choice(["final", "best"]), help="Last epoch or best epoch [final]."),
+        click.option("--seed", type=int, help="Seed of the sampler and the trials [0]."),
+        click.option("--user-bias/--no-user-bias", default=None, help="A user bias in every trial."),
+        click.option("--lambda-f-range", type=(float, float), help="Range of lambda_f [0.001 0.999]."),
+        click.option("--lambda-r-range", type=(float, float), help="Range of lambda_r (independent space)."),
+        click.option("--lambda-log/--lambda-linear", default=None, help="Log (logit) or linear lambda scale."),
+        click.option("--dataset", help="ml-100k (default) or synthetic."),
+        click.option("--data", type=click.Path(dir_okay=False), help="A u.data, CSV or .inter file."),
+        click.option("--dataset-option", "dataset_options", multiple=True, help="KEY=VALUE for synthetic data."),
+        click.option("--embedding-dim", type=int),
+        click.option("--lr", type=float),
+        click.option("--batch-size", type=int),
+        click.option("--cpus-per-trial", type=float, help="CPUs (and torch threads) per trial [1]."),
+        click.option("--gpus-per-trial", type=float, help="GPU fraction per trial (0.25: four per GPU) [0]."),
+        click.option("--address", help="Join a Ray cluster (auto, ray://host:port) instead of a local Ray."),
+        click.option("--storage", help="SQLAlchemy URL of the Optuna database [SQLite in the study dir]."),
+        click.option("--max-failures", type=int, help="Retries of a failed trial [1]."),
+        click.option("--checkpoint-every", type=int, help="Epochs between checkpoints, 0: at the end only [10]."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@main.group()
+def study() -> None:
+    """Run, resume and inspect multi-objective studies (test MSE vs test MRR)."""
+
+
+@study.command("run")
+@click.argument("spec_file", required=False, type=click.Path(dir_okay=False, exists=True))
+@click.option("--name", help="Study name; the study lives in DIR/NAME [study].")
+@click.option("--space", help="simplex (default), independent, conditional, seed-grid or package.module:function.")
+@click.option("--trials", type=int, help="Trial budget [20; a grid space: its size].")
+@click.option("--epochs", type=int, help="Epochs per trial [200].")
+@click.option("--seeds", type=int, help="Seeds per point of a grid space [1].")
+@click.option("--user-bias-point/--no-user-bias-point", default=None, help="seed-grid: add shared 0.99/0.01 with a user bias.")
+@click.option("--dir", help="Parent directory of studies [./mtlstudy-runs].")
+@_study_options
+def study_run(spec_file: str | None, dataset_options: tuple[str, ...], **options) -> None:
+    """Run a new study from SPEC_FILE (YAML or TOML) and options; options override the file."""
+    from mtlstudy.study import resolve_spec, run_study
+
+    run_study(resolve_spec(spec_file, dataset_options=_dataset_options(dataset_options), **options), echo=click.echo)
+
+
+@study.command("resume")
+@click.argument("name")
+@click.option("--dir", default="./mtlstudy-runs", show_default=True)
+def study_resume(name: str, dir: str) -> None:
+    """Continue an interrupted study until its trial budget is met."""
+    from mtlstudy.study import resume_study
+
+    resume_study(name, dir, echo=click.echo)
+
+
+@study.command("status")
+@click.argument("name")
+@click.option("--dir", default="./mtlstudy-runs", show_default=True)
+@click.option("--storage", help="The Optuna database, if not the one the study was created with.")
+def study_status_command(name: str, dir: str, storage: str | None) -> None:
+    """Trials by state, best values and the Pareto set of study NAME."""
+    from mtlstudy.study import study_status
+
+    click.echo(study_status(name, dir, storage))
+
+
+@study.command("list")
+@click.option("--dir", default="./mtlstudy-runs", show_default=True)
+def study_list(dir: str) -> None:
+    """One line per study in DIR."""
+    from mtlstudy.study import list_studies
+
+    click.echo(list_studies(dir))
+
+
+@main.command("export")
+@click.argument("name")
+@click.option("--dir", default="./mtlstudy-runs", show_default=True)
+@click.option("--format", "format_", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="[DIR/NAME/NAME[-epochs].FORMAT]")
+@click.option("--epochs", is_flag=True, help="One row per trial and epoch instead of one per trial.")
+@click.option("--storage", help="The Optuna database, if not the one the study was created with.")
+def export(name: str, dir: str, format_: str, output: str | None, epochs: bool, storage: str | None) -> None:
+    """Write study NAME as a table: one row per trial (or per trial and epoch)."""
+    from mtlstudy.study import export_study
+
+    click.echo(export_study(name, dir, output, format_, epochs, storage))
+
+
+@main.command("reproduce")
+@click.option("--epochs", type=int, default=200, show_default=True)
+@click.option("--seeds", type=int, default=1, show_default=True, help="Seeds per point.")
+@click.option("--dir", default="./mtlstudy-runs", show_default=True)
+@click.option("--name", default="reproduce", show_default=True)
+@_study_options
+def reproduce_command(epochs: int, seeds: int, dir: str, name: str, dataset_options: tuple[str, ...], **options) -> None:
+    """Run the original four points (plus shared 0.99/0.01 with a user bias) and compare."""
+    from mtlstudy.study import reproduce
+
+    trials, _ = reproduce(epochs, seeds, dir, name, dataset_options=_dataset_options(dataset_options), **options)
+    # Single call site of the published-vs-ours table and the report (mtlstudy.analysis).
+    click.echo(trials.to_string(index=False))

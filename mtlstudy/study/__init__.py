@@ -1,8 +1,30 @@
-"""Multi-objective studies (test MSE vs test MRR) with Ray Tune and Optuna."""
+"""Multi-objective studies (test MSE vs test MRR) with Ray Tune and Optuna.
+
+A study is a spec (:func:`resolve_spec`, YAML/TOML file plus overrides) run by
+:func:`run_study` in ``<dir>/<name>``: the Optuna database (SQLite by default), Ray's
+results and checkpoints, and each trial's TensorBoard events and ``metrics.csv``.
+"""
 
 from __future__ import annotations
 
+from mtlstudy.study._reproduce import reproduce
 from mtlstudy.study._run import open_spec, resume_study, run_study
 from mtlstudy.study._spec import SAMPLERS, StudySpec, load_spec, resolve_spec
+from mtlstudy.study._store import EPOCH_COLUMNS, TRIAL_COLUMNS, export_study, list_studies, load_export, study_status
 
-__all__ = ["SAMPLERS", "StudySpec", "load_spec", "open_spec", "resolve_spec", "resume_study", "run_study"]
+__all__ = [
+    "EPOCH_COLUMNS",
+    "SAMPLERS",
+    "StudySpec",
+    "TRIAL_COLUMNS",
+    "export_study",
+    "list_studies",
+    "load_export",
+    "load_spec",
+    "open_spec",
+    "reproduce",
+    "resolve_spec",
+    "resume_study",
+    "run_study",
+    "study_status",
+]
