@@ -1,0 +1,76 @@
+"""Analysis of a study: Pareto fronts, hypervolume, trade-off curves, epochs, the
+original questions, and a self-contained report of all of them.
+
+Every function takes the study export (see ``mtlstudy.study``):
+
+``trials``
+    One row per trial: ``trial_id, number, state``, the parameters ``shared,
+    lambda_f, lambda_r, user_bias, seed, epochs``, for each metric ``m`` of
+    :data:`mtlstudy._schema.EPOCH_METRICS` the columns ``final_<m>``, ``best_<m>``
+    and ``best_<m>_epoch``, and ``duration_s``. Only ``COMPLETE`` rows are analysed.
+``epochs``
+    One row per trial and epoch: ``trial_id, number``, the parameters, ``epoch``
+    (1-based), one column per metric, ``epoch_time_s``.
+
+The objectives are test MSE (minimised) and test MRR (maximised), read either at
+the last epoch (``"final"``) or at each metric's best epoch (``"best"``).
+"""
+
+from __future__ import annotations
+
+from mtlstudy.analysis._epochs import best_vs_final, epoch_view
+from mtlstudy.analysis._hypervolume import hypervolume_2d, hypervolume_history, hypervolume_table, reference_point
+from mtlstudy.analysis._pareto import pareto_front, pareto_mask, pareto_table
+from mtlstudy.analysis._questions import (
+    OriginalAnswers,
+    QuestionAnswer,
+    answer_original_questions,
+    compare_published,
+    load_published,
+)
+from mtlstudy.analysis._report import FORMATS, write_report
+from mtlstudy.analysis._tradeoff import (
+    KNEE_METHOD,
+    BudgetAnswer,
+    Knee,
+    SmoothCurve,
+    TradeOff,
+    best_under_budget,
+    find_knee,
+    fit_tradeoff,
+    smooth_curve,
+)
+
+__all__ = [
+    # Pareto sets
+    "pareto_mask",
+    "pareto_front",
+    "pareto_table",
+    # hypervolume
+    "hypervolume_2d",
+    "reference_point",
+    "hypervolume_table",
+    "hypervolume_history",
+    # trade-off curves
+    "SmoothCurve",
+    "smooth_curve",
+    "TradeOff",
+    "fit_tradeoff",
+    "Knee",
+    "KNEE_METHOD",
+    "find_knee",
+    "BudgetAnswer",
+    "best_under_budget",
+    # epochs
+    "epoch_view",
+    "best_vs_final",
+    # the original questions
+    "QuestionAnswer",
+    "OriginalAnswers",
+    "load_published",
+    "answer_original_questions",
+    "compare_published",
+    # report
+    "FORMATS",
+    "write_report",
+]

@@ -1,0 +1,101 @@
+"""The epoch view: every metric's curve per trial, and its best epoch against its last."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from mtlstudy._errors import StudyError
+from mtlstudy._schema import BEST_DIRECTION, EPOCH_METRICS
+from mtlstudy.analysis._frame import PARAMS
+
+__all__ = ["epoch_view", "best_vs_final"]
+
+_SUMMARY = ["direction", "best_epoch", "best_value", "final_epoch", "final_value"]
+
+
+def epoch_view(epochs: pd.DataFrame, trial_ids: Iterable[str] | None = None) -> pd.DataFrame:
+    """Per trial, the curve of every metric over epochs, with its best and final epoch.
+
+    Parameters
+    ----------
+    epochs : pandas.DataFrame
+        The per-epoch export: ``trial_id, epoch`` and one column per metric of
+        :data:`mtlstudy._schema.EPOCH_METRICS` (those present are used), plus the
+        trial parameters when present.
+    trial_ids : iterable of str, optional
+        Restrict to these trials.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Long format, one row per trial, metric and epoch: ``trial_id``, the
+        parameters present, ``metric, epoch, value, direction, best_epoch,
+        best_value, final_epoch, final_value, is_best``. The best epoch is the
+        first one reaching the best value in the metric's direction; the final
+        epoch is the last one logged.
+    """
+    if not isinstance(epochs, pd.DataFrame):
+        raise StudyError(f"epochs must be a pandas DataFrame; got {type(epochs).__name__}")
+    missing = [column for column in ("trial_id", "epoch") if column not in epochs.columns]
+    metrics = [metric for metric in EPOCH_METRICS if metric in epochs.columns]
+    if missing or not metrics:
+        raise StudyError(
+            "the epochs table needs trial_id, epoch and at least one metric column; "
+            f"it has {', '.join(map(str, epochs.columns)) or 'no columns'}"
+        )
+    frame = epochs.assign(trial_id=epochs["trial_id"].astype(str))
+    if trial_ids is not None:
+        frame = frame[frame["trial_id"].isin([str(trial_id) for trial_id in trial_ids])]
+    keys = ["trial_id", *[column for column in ("number", *PARAMS) if column in frame.columns]]
+    long = frame.melt(id_vars=[*keys, "epoch"], value_vars=metrics, var_name="metric", value_name="value")
+    long = long.dropna(subset=["value"])
+    long["metric"] = pd.Categorical(long["metric"], categories=metrics)
+    long = long.sort_values(["trial_id", "metric", "epoch"], kind="stable")
+    long["metric"] = long["metric"].astype(str)
+    long["direction"] = long["metric"].map(BEST_DIRECTION)
+    # Flip maximised metrics so one idxmin finds every best epoch (first on ties).
+    signed = np.where(long["direction"] == "min", 1.0, -1.0) * long["value"].astype(float)
+    groups = long.assign(signed=signed).groupby(["trial_id", "metric"], sort=False)
+    best_rows = long.loc[groups["signed"].idxmin()]
+    final_rows = long.loc[groups["epoch"].idxmax()]
+    summary = pd.DataFrame(
+        {
+            "trial_id": best_rows["trial_id"].to_numpy(),
+            "metric": best_rows["metric"].to_numpy(),
+            "best_epoch": best_rows["epoch"].to_numpy(),
+            "best_value": best_rows["value"].to_numpy(),
+            "final_epoch": final_rows["epoch"].to_numpy(),
+            "final_value": final_rows["value"].to_numpy(),
+        }
+    )
+    view = long.merge(summary, on=["trial_id", "metric"], how="left")
+    view["is_best"] = view["epoch"] == view["best_epoch"]
+    return view.reset_index(drop=True)
+
+
+def best_vs_final(epochs: pd.DataFrame, trial_ids: Iterable[str] | None = None) -> pd.DataFrame:
+    """One row per trial and metric: its best epoch and value against its final ones.
+
+    Parameters
+    ----------
+    epochs : pandas.DataFrame
+        As for :func:`epoch_view`.
+    trial_ids : iterable of str, optional
+        Restrict to these trials.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``trial_id``, the parameters present, ``metric, direction, best_epoch,
+        best_value, final_epoch, final_value, final_minus_best``. The last is
+        positive when the final value is worse than the best for a minimised
+        metric, negative for a maximised one.
+    """
+    view = epoch_view(epochs, trial_ids)
+    keys = [column for column in view.columns if column not in ("epoch", "value", "is_best", *_SUMMARY)]
+    summary = view.drop_duplicates(["trial_id", "metric"])[[*keys, *_SUMMARY]].reset_index(drop=True)
+    summary["final_minus_best"] = summary["final_value"] - summary["best_value"]
+    return summary

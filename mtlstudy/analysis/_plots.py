@@ -1,0 +1,380 @@
+"""The report's figures: each is a plain data object built first, then drawn.
+
+Drawing uses :class:`matplotlib.figure.Figure` directly (the Agg canvas, no
+pyplot state), so it works headless and in threads.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from mtlstudy.analysis._epochs import epoch_view
+from mtlstudy.analysis._frame import axis_label, complete_trials, group_label, objective_columns
+from mtlstudy.analysis._tradeoff import BudgetAnswer, TradeOff
+
+DPI = 150
+_STYLE = {
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "legend.fontsize": 9,
+    "figure.titlesize": 12,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+# Colour-blind-safe (Okabe-Ito) colours and distinct markers per model variant.
+_VARIANT_STYLE = {
+    (True, False): ("#0072B2", "o"),
+    (False, False): ("#E69F00", "s"),
+    (True, True): ("#009E73", "^"),
+    (False, True): ("#CC79A7", "D"),
+}
+_VALUE_TITLE = {"final": "final values (last epoch)", "best": "best values (best epoch of each metric)"}
+_X_LABEL = {"lambda_f": r"$\lambda_F$  ($\lambda_R = 1 - \lambda_F$)", "log_ratio": r"$\log_{10}(\lambda_F / \lambda_R)$"}
+
+
+def _figure(ncols: int, width: float = 5.6, height: float = 4.6) -> tuple[Figure, np.ndarray]:
+    figure = Figure(figsize=(width * ncols, height), dpi=DPI, layout="constrained")
+    axes = np.atleast_1d(figure.subplots(1, ncols, squeeze=False)[0])
+    return figure, axes
+
+
+def _save(figure: Figure, path: Path) -> Path:
+    figure.savefig(path, dpi=DPI, format="png")
+    return path
+
+
+def _variants(frame: pd.DataFrame):
+    """Groups of a frame with ``shared``/``user_bias`` columns, with label, colour, marker."""
+    for (shared, user_bias), group in frame.groupby(["shared", "user_bias"], sort=True):
+        colour, marker = _VARIANT_STYLE[(bool(shared), bool(user_bias))]
+        yield group_label(bool(shared), bool(user_bias)), colour, marker, group
+
+
+# --- Pareto scatter -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParetoPanel:
+    """One Pareto scatter: every complete trial and the fronts of one value.
+
+    ``points`` has ``trial_id, number, shared, user_bias, test_mse, test_mrr,
+    on_front`` (on the overall front); ``front`` holds the overall front's rows and
+    ``scope_fronts`` the shared-only and separate-only fronts (keyed by the
+    ``shared`` flag), each sorted by increasing MSE (staircase order).
+    """
+
+    value: str
+    points: pd.DataFrame
+    front: pd.DataFrame
+    scope_fronts: dict[bool, pd.DataFrame]
+
+
+def pareto_panels(trials: pd.DataFrame, pareto: pd.DataFrame) -> tuple[ParetoPanel, ...]:
+    """One panel per value in ``pareto`` (from :func:`pareto_table`)."""
+    complete = complete_trials(trials)
+    panels = []
+    for value in pareto["value"].unique():
+        mse, mrr = objective_columns(value)
+        points = complete[["trial_id", "number", "shared", "user_bias", mse, mrr]].rename(
+            columns={mse: "test_mse", mrr: "test_mrr"}
+        )
+        points = points[np.isfinite(points[["test_mse", "test_mrr"]]).all(axis=1)]
+        fronts = {}
+        for scope in ("overall", "shared", "separate"):
+            ids = pareto.loc[(pareto["value"] == value) & (pareto["scope"] == scope), "trial_id"]
+            fronts[scope] = points[points["trial_id"].isin(ids)].sort_values(["test_mse", "test_mrr"])
+        points = points.assign(on_front=points["trial_id"].isin(fronts["overall"]["trial_id"])).reset_index(drop=True)
+        scope_fronts = {True: fronts["shared"], False: fronts["separate"]}
+        panels.append(ParetoPanel(str(value), points, fronts["overall"].reset_index(drop=True), scope_fronts))
+    return tuple(panels)
+
+
+def draw_pareto(panels: Sequence[ParetoPanel], path: Path) -> Path:
+    """Scatter of MRR against MSE per panel, coloured by variant, front as a staircase."""
+    with matplotlib.rc_context(_STYLE):
+        figure, axes = _figure(len(panels))
+        for axis, panel in zip(axes, panels):
+            for label, colour, marker, group in _variants(panel.points):
+                axis.scatter(group["test_mse"], group["test_mrr"], s=30, c=colour, marker=marker,
+                             alpha=0.7, label=label, linewidths=0)
+            for shared, scope_front in panel.scope_fronts.items():
+                if len(scope_front) and not scope_front["trial_id"].isin(panel.front["trial_id"]).all():
+                    axis.step(scope_front["test_mse"], scope_front["test_mrr"], where="post", linestyle="--",
+                              linewidth=1.1, color=_VARIANT_STYLE[(shared, False)][0],
+                              label=f"front of the {group_label(shared).split()[0]} trials only")
+            front = panel.front
+            axis.step(front["test_mse"], front["test_mrr"], where="post", color="black", linewidth=1.3,
+                      label=f"overall Pareto front ({len(front)} trials)", zorder=3)
+            axis.scatter(front["test_mse"], front["test_mrr"], s=60, facecolors="none", edgecolors="black",
+                         linewidths=1.3, zorder=4)
+            axis.set_xlabel(axis_label("test_mse", panel.value))
+            axis.set_ylabel(axis_label("test_mrr", panel.value))
+            axis.set_title(_VALUE_TITLE[panel.value])
+            axis.legend(loc="best", framealpha=0.9)
+        figure.suptitle("Pareto front of test MSE against test MRR (circled: on the front)")
+        return _save(figure, path)
+
+
+# --- λ response and trade-off curves ---------------------------------------------------
+
+
+def draw_response(tradeoff: TradeOff, path: Path) -> Path:
+    """Fitted test MSE and test MRR against the weight variable, bands and observations."""
+    with matplotlib.rc_context(_STYLE):
+        figure, axes = _figure(2)
+        for axis, metric in zip(axes, ("test_mse", "test_mrr")):
+            for label, colour, marker, curve in _variants(tradeoff.curves):
+                points = tradeoff.points[
+                    (tradeoff.points["shared"] == curve["shared"].iloc[0])
+                    & (tradeoff.points["user_bias"] == curve["user_bias"].iloc[0])
+                ]
+                axis.scatter(points["x"], points[metric], s=16, c=colour, marker=marker, alpha=0.45, linewidths=0)
+                axis.plot(curve["x"], curve[metric], color=colour, linewidth=2, label=label,
+                          marker="o" if len(curve) == 1 else None)
+                if curve[f"{metric}_lower"].notna().all():
+                    axis.fill_between(curve["x"], curve[f"{metric}_lower"], curve[f"{metric}_upper"],
+                                      color=colour, alpha=0.2, linewidth=0)
+            axis.set_xlabel(_X_LABEL[tradeoff.x_name])
+            axis.set_ylabel(axis_label(metric, tradeoff.value))
+            axis.set_title(f"{axis_label(metric).split(' (')[0]} against the loss weight")
+        handles, labels = axes[0].get_legend_handles_labels()
+        handles += [Line2D([], [], color="grey", linewidth=8, alpha=0.3), Line2D([], [], color="grey", marker="o",
+                                                                                   linestyle="", alpha=0.5)]
+        labels += ["95% confidence band", "one trial"]
+        axes[0].legend(handles, labels, loc="best", framealpha=0.9)
+        figure.suptitle(f"Response to the loss weight ({tradeoff.value} values; lines: fitted, dots: trials)")
+        return _save(figure, path)
+
+
+@dataclass(frozen=True)
+class TradeoffPlot:
+    """The MRR-vs-MSE curves traced by the fits, with what to mark on them.
+
+    ``intervals`` holds a few grid rows per variant at which the confidence
+    intervals of both fits are drawn as error bars.
+    """
+
+    tradeoff: TradeOff
+    intervals: pd.DataFrame
+    budget: tuple[BudgetAnswer, ...]
+    mse_budget: float | None
+
+
+def tradeoff_plot_data(
+    tradeoff: TradeOff, budget: Sequence[BudgetAnswer] = (), mse_budget: float | None = None, n_intervals: int = 7
+) -> TradeoffPlot:
+    """Pick ``n_intervals`` evenly spaced grid rows per variant that have a band."""
+    rows = []
+    for _, curve in tradeoff.curves.groupby(["shared", "user_bias"], sort=True):
+        banded = curve[curve[["test_mse_lower", "test_mrr_lower"]].notna().all(axis=1)]
+        if len(banded):
+            picks = np.unique(np.linspace(0, len(banded) - 1, n_intervals).round().astype(int))
+            rows.append(banded.iloc[picks])
+    intervals = pd.concat(rows) if rows else tradeoff.curves.iloc[0:0]
+    return TradeoffPlot(tradeoff, intervals.reset_index(drop=True), tuple(budget), mse_budget)
+
+
+def _weight_text(x_name: str, x: float) -> str:
+    return rf"$\lambda_F$ = {x:.2f}" if x_name == "lambda_f" else rf"$\log_{{10}}(\lambda_F/\lambda_R)$ = {x:.2f}"
+
+
+def draw_tradeoff(plot: TradeoffPlot, path: Path) -> Path:
+    """Fitted MRR against fitted MSE per variant, knee and budget answer marked."""
+    tradeoff = plot.tradeoff
+    with matplotlib.rc_context(_STYLE):
+        figure, (axis,) = _figure(1, width=11.5, height=5.8)
+        for label, colour, marker, curve in _variants(tradeoff.curves):
+            shared, user_bias = curve["shared"].iloc[0], curve["user_bias"].iloc[0]
+            points = tradeoff.points[(tradeoff.points["shared"] == shared) & (tradeoff.points["user_bias"] == user_bias)]
+            axis.scatter(points["test_mse"], points["test_mrr"], s=14, c=colour, marker=marker, alpha=0.3, linewidths=0)
+            axis.plot(curve["test_mse"], curve["test_mrr"], color=colour, linewidth=2, label=label,
+                      marker="o" if len(curve) == 1 else None)
+            bars = plot.intervals[(plot.intervals["shared"] == shared) & (plot.intervals["user_bias"] == user_bias)]
+            axis.errorbar(
+                bars["test_mse"], bars["test_mrr"],
+                xerr=[bars["test_mse"] - bars["test_mse_lower"], bars["test_mse_upper"] - bars["test_mse"]],
+                yerr=[bars["test_mrr"] - bars["test_mrr_lower"], bars["test_mrr_upper"] - bars["test_mrr"]],
+                fmt="none", ecolor=colour, elinewidth=1, capsize=2, alpha=0.8,
+            )
+            knee = tradeoff.knees[(tradeoff.knees["shared"] == shared) & (tradeoff.knees["user_bias"] == user_bias)]
+            if len(knee) and pd.notna(knee["x"].iloc[0]):
+                row = knee.iloc[0]
+                axis.scatter([row["test_mse"]], [row["test_mrr"]], marker="*", s=280, c=colour, edgecolors="black",
+                             linewidths=0.8, zorder=5, label=f"knee, {label}: {_weight_text(tradeoff.x_name, row['x'])}")
+        for answer in plot.budget:
+            if answer.test_mse is None:
+                continue
+            label = group_label(answer.shared, answer.user_bias)
+            axis.scatter([answer.test_mse], [answer.test_mrr], marker="D", s=75, edgecolors="black", zorder=5,
+                         c=_VARIANT_STYLE[(answer.shared, answer.user_bias)][0],
+                         label=f"best MRR within budget, {label}: {_weight_text(tradeoff.x_name, answer.x)}")
+        if plot.mse_budget is not None:
+            axis.axvline(plot.mse_budget, color="grey", linestyle="--", linewidth=1.2,
+                         label=f"MSE budget {plot.mse_budget:.4g}")
+        handles, labels = axis.get_legend_handles_labels()
+        handles.append(Line2D([], [], color="grey", marker="+", markersize=10, linestyle=""))
+        labels.append("95% intervals of both fits")
+        axis.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), framealpha=0.9)
+        axis.set_xlabel(f"fitted {axis_label('test_mse', tradeoff.value)}")
+        axis.set_ylabel(f"fitted {axis_label('test_mrr', tradeoff.value)}")
+        axis.set_title(f"Fitted trade-off as the loss weight varies ({tradeoff.value} values; dots: trials)")
+        return _save(figure, path)
+
+
+# --- hypervolume ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HypervolumePlot:
+    """Hypervolume after each trial per value, and the reference point of each."""
+
+    histories: dict[str, pd.DataFrame]
+    references: dict[str, tuple[float, float]]
+
+
+def draw_hypervolume(plot: HypervolumePlot, path: Path) -> Path:
+    """Step curve of the hypervolume over trial number, one panel per value."""
+    with matplotlib.rc_context(_STYLE):
+        figure, axes = _figure(len(plot.histories), height=4.0)
+        for axis, (value, history) in zip(axes, plot.histories.items()):
+            axis.step(history["number"], history["hypervolume"], where="post", color="#0072B2", linewidth=1.8)
+            gains = history[history["hypervolume"].diff().fillna(history["hypervolume"]) > 0]
+            axis.scatter(gains["number"], gains["hypervolume"], s=18, color="#0072B2", zorder=3,
+                         label="trial that enlarged the front")
+            mse, mrr = plot.references[value]
+            axis.set_title(f"{_VALUE_TITLE[value]}\nreference point: MSE {mse:.4g}, MRR {mrr:.4g}")
+            axis.set_xlabel("trial number (creation order)")
+            axis.set_ylabel("hypervolume of the front (higher is better)")
+            axis.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+            axis.legend(loc="lower right")
+        figure.suptitle("Hypervolume of the (test MSE, test MRR) front after each complete trial")
+        return _save(figure, path)
+
+
+# --- epoch curves -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EpochPlot:
+    """Test MSE and MRR per epoch of (up to a limit) Pareto trials.
+
+    ``curves`` is :func:`epoch_view` restricted to the shown trials and the two
+    objectives; ``labels`` maps a trial id to its legend entry, in front order.
+    ``y_limits`` holds, per metric, axis limits that leave the first epochs of a
+    minimised metric off the top when they would squash the rest, else None.
+    """
+
+    value: str
+    curves: pd.DataFrame
+    labels: dict[str, str]
+    n_front: int
+    y_limits: dict[str, tuple[float, float] | None]
+
+
+def epoch_plot_data(epochs: pd.DataFrame, front: pd.DataFrame, value: str, max_trials: int = 8) -> EpochPlot:
+    """Spread up to ``max_trials`` picks evenly along ``front`` (sorted by MSE)."""
+    front = front.sort_values("test_mse").reset_index(drop=True)
+    picks = np.unique(np.linspace(0, len(front) - 1, min(max_trials, len(front))).round().astype(int))
+    shown = front.iloc[picks] if len(front) else front
+    simplex = np.allclose(shown["lambda_f"] + shown["lambda_r"], 1.0, atol=1e-3)
+    labels = {}
+    for row in shown.itertuples():
+        weights = rf"$\lambda_F$={row.lambda_f:.3g}" + ("" if simplex else rf", $\lambda_R$={row.lambda_r:.3g}")
+        variant = group_label(bool(row.shared), bool(row.user_bias)).replace(" embeddings", "")
+        labels[str(row.trial_id)] = f"#{row.number} {variant}, {weights}"
+    view = epoch_view(epochs, labels) if labels else pd.DataFrame(columns=["trial_id", "metric"])
+    curves = view[view["metric"].isin(["test_mse", "test_mrr"])].reset_index(drop=True)
+    y_limits = {metric: _y_limits(curves[curves["metric"] == metric]) for metric in ("test_mse", "test_mrr")}
+    shown_labels = {key: text for key, text in labels.items() if key in set(curves["trial_id"])}
+    return EpochPlot(value, curves, shown_labels, len(front), y_limits)
+
+
+def _y_limits(curves: pd.DataFrame) -> tuple[float, float] | None:
+    """Limits fitting each curve from its best epoch on, if the epochs before span
+    over three times that range (a minimised loss falling from its initial value)."""
+    if curves.empty or (curves["direction"] != "min").any():
+        return None
+    later = curves.loc[curves["epoch"] >= curves["best_epoch"], "value"]
+    low, high = later.min(), later.max()
+    span = high - low
+    if span <= 0 or curves["value"].max() - low <= 3 * span:
+        return None
+    return low - 0.1 * span, high + 0.3 * span
+
+
+def draw_epochs(plot: EpochPlot, path: Path) -> Path:
+    """Test MSE and MRR against epoch, one line per trial, best epoch starred."""
+    with matplotlib.rc_context(_STYLE):
+        figure, axes = _figure(2)
+        colours = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, max(len(plot.labels), 1)))
+        for axis, metric in zip(axes, ("test_mse", "test_mrr")):
+            for colour, (trial_id, label) in zip(colours, plot.labels.items()):
+                curve = plot.curves[(plot.curves["trial_id"] == trial_id) & (plot.curves["metric"] == metric)]
+                axis.plot(curve["epoch"], curve["value"], color=colour, linewidth=1.5, label=label)
+                best = curve[curve["is_best"]]
+                axis.scatter(best["epoch"], best["value"], marker="*", s=150, color=colour, edgecolors="black",
+                             linewidths=0.6, zorder=4)
+            axis.set_xlabel("epoch")
+            axis.set_ylabel(axis_label(metric))
+            title = f"{axis_label(metric).split(' (')[0]} per epoch"
+            if plot.y_limits[metric] is not None:
+                axis.set_ylim(*plot.y_limits[metric])
+                title += "\n(zoomed: the first epochs lie above the axis)"
+            axis.set_title(title)
+        handles, labels = axes[0].get_legend_handles_labels()
+        handles.append(Line2D([], [], color="grey", marker="*", markersize=12, linestyle="", markeredgecolor="black"))
+        labels.append("best epoch")
+        figure.legend(handles, labels, loc="outside right center", title="trial (front order)")
+        figure.suptitle(
+            f"Epoch curves of {len(plot.labels)} of the {plot.n_front} trials on the {plot.value}-value Pareto front"
+        )
+        return _save(figure, path)
+
+
+# --- optional interactive page ---------------------------------------------------------------
+
+
+def draw_interactive(panels: Sequence[ParetoPanel], path: Path, title: str) -> bool:
+    """Write the Pareto scatters as one plotly page (plotly.js embedded, no CDN).
+
+    Returns False, writing nothing, when plotly is not installed. Plotly renders
+    titles and hover text as HTML, so every study value in them is escaped.
+    """
+    try:
+        import plotly.graph_objects as go
+        from plotly.subplots import make_subplots
+    except ImportError:
+        return False
+    figure = make_subplots(rows=1, cols=len(panels), subplot_titles=[_VALUE_TITLE[p.value] for p in panels])
+    for column, panel in enumerate(panels, start=1):
+        for label, colour, _, group in _variants(panel.points):
+            hover = [html.escape(f"trial {trial_id} (#{number})") for trial_id, number in
+                     zip(group["trial_id"], group["number"])]
+            figure.add_trace(
+                go.Scatter(x=group["test_mse"], y=group["test_mrr"], mode="markers", name=label, legendgroup=label,
+                           showlegend=column == 1, marker={"color": colour}, text=hover,
+                           hovertemplate="%{text}<br>MSE %{x:.4g}<br>MRR %{y:.4g}<extra></extra>"),
+                row=1, col=column,
+            )
+        figure.add_trace(
+            go.Scatter(x=panel.front["test_mse"], y=panel.front["test_mrr"], mode="lines", line_shape="hv",
+                       line={"color": "black"}, name="Pareto front", legendgroup="front", showlegend=column == 1),
+            row=1, col=column,
+        )
+        figure.update_xaxes(title_text=axis_label("test_mse", panel.value), row=1, col=column)
+        figure.update_yaxes(title_text=axis_label("test_mrr", panel.value), row=1, col=column)
+    figure.update_layout(title=html.escape(title), template="plotly_white")
+    figure.write_html(str(path), include_plotlyjs=True, full_html=True)
+    return True

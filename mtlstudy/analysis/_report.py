@@ -1,0 +1,521 @@
+"""``write_report``: every analysis of a study as figures, CSV tables, JSON and one page."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mtlstudy._errors import ConfigError, StudyError
+from mtlstudy.analysis._document import Block, Bullets, Heading, Image, Paragraph, Table, render_html, render_markdown
+from mtlstudy.analysis._epochs import best_vs_final
+from mtlstudy.analysis._frame import (
+    METRIC_NAMES,
+    VALUES,
+    check_value,
+    complete_trials,
+    group_label,
+    objective_columns,
+    state_counts,
+)
+from mtlstudy.analysis._hypervolume import check_reference, hypervolume_history, hypervolume_table, reference_point
+from mtlstudy.analysis._pareto import pareto_table
+from mtlstudy.analysis._plots import (
+    HypervolumePlot,
+    draw_epochs,
+    draw_hypervolume,
+    draw_interactive,
+    draw_pareto,
+    draw_response,
+    draw_tradeoff,
+    epoch_plot_data,
+    pareto_panels,
+    tradeoff_plot_data,
+)
+from mtlstudy.analysis._questions import OriginalAnswers, answer_original_questions
+from mtlstudy.analysis._tradeoff import KNEE_METHOD, BudgetAnswer, TradeOff, best_under_budget, check_budget, fit_tradeoff
+
+__all__ = ["write_report", "FORMATS"]
+
+#: Output formats of the readable page.
+FORMATS: tuple[str, ...] = ("html", "md")
+
+#: Marks a folder as a report, which a later call may replace.
+GENERATOR = "mtlstudy.analysis.write_report"
+
+_X_TEXT = {"lambda_f": "λ_F (with λ_R = 1 − λ_F)", "log_ratio": "log10(λ_F / λ_R)"}
+
+
+def write_report(
+    trials: pd.DataFrame,
+    epochs: pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    title: str,
+    formats: Sequence[str] = FORMATS,
+    objective: str = "final",
+    mse_budget: float | None = None,
+    reference_point: tuple[float, float] | None = None,
+    interactive: bool = False,
+) -> Path:
+    """Write a self-contained report of a study into ``out_dir``.
+
+    The folder receives ``index.html`` (figures embedded, readable offline) and/or
+    ``report.md``, the figures as PNG under ``figures/``, the tables behind them
+    as CSV (``pareto.csv``, ``tradeoff.csv``, ``hypervolume.csv``,
+    ``hypervolume_history.csv``, ``epochs_best_vs_final.csv``, ``questions.csv``,
+    ``published_vs_ours.csv``) and ``summary.json``. Everything is written to a
+    temporary sibling folder first and moved into place at the end, so a failure
+    leaves ``out_dir`` as it was.
+
+    Parameters
+    ----------
+    trials, epochs : pandas.DataFrame
+        The study export: one row per trial, and one row per trial and epoch.
+    out_dir : str or pathlib.Path
+        Must not exist, be empty, or hold an earlier report (which is replaced).
+    title : str
+        Report title (escaped in the HTML and Markdown).
+    formats : sequence of {"html", "md"}
+        Which pages to write.
+    objective : {"final", "best"}
+        Which reading of the metrics the trade-off fit, the knee, the budget
+        answer and the epoch figure use (Pareto fronts and hypervolumes are given
+        for both).
+    mse_budget : float, optional
+        Report the λ_F maximising fitted MRR subject to fitted MSE <= budget.
+    reference_point : (float, float), optional
+        (test MSE, test MRR) bound of the hypervolume; by default the worst
+        values among the complete trials, stated in the report.
+    interactive : bool
+        Also write ``interactive.html`` (plotly, embedded) if plotly is installed.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out_dir``.
+
+    Raises
+    ------
+    ConfigError
+        For an invalid argument or an ``out_dir`` that is something else.
+    StudyError
+        For a trials table without complete trials or required columns.
+    """
+    formats = _check_formats(formats)
+    check_value(objective)
+    budget = None if mse_budget is None else check_budget(mse_budget)
+    reference = None if reference_point is None else check_reference(reference_point)
+    if not isinstance(title, str) or not title.strip():
+        raise ConfigError(f"title must be a non-empty string; got {title!r}")
+    if not isinstance(epochs, pd.DataFrame):
+        raise StudyError(f"epochs must be a pandas DataFrame; got {type(epochs).__name__}")
+    complete = complete_trials(trials)
+    target = Path(out_dir)
+    _check_target(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # A hidden sibling on the same file system, so the final move is a rename.
+    staging = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        context = {
+            "title": title,
+            "objective": objective,
+            "mse_budget": budget,
+            "reference": reference,
+            "states": state_counts(trials),
+        }
+        _write_contents(staging, complete, epochs, formats, interactive, context)
+        _move_into_place(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def _check_formats(formats: Sequence[str]) -> tuple[str, ...]:
+    chosen = (formats,) if isinstance(formats, str) else tuple(formats)
+    unknown = [item for item in chosen if item not in FORMATS]
+    if unknown:
+        raise ConfigError(f"unknown report format {unknown[0]!r}; choose from {', '.join(FORMATS)}")
+    if not chosen:
+        raise ConfigError(f"formats must name at least one of {', '.join(FORMATS)}; got {formats!r}")
+    return tuple(dict.fromkeys(chosen))
+
+
+def _is_report(folder: Path) -> bool:
+    try:
+        return json.loads((folder / "summary.json").read_text(encoding="utf-8")).get("generator") == GENERATOR
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _check_target(target: Path) -> None:
+    if target.exists() and not target.is_dir():
+        raise ConfigError(f"out_dir {str(target)!r} exists and is not a folder")
+    if target.is_dir() and any(target.iterdir()) and not _is_report(target):
+        raise ConfigError(
+            f"out_dir {str(target)!r} is not empty and holds no earlier report; refusing to overwrite it"
+        )
+
+
+def _move_into_place(staging: Path, target: Path) -> None:
+    """Swap the finished folder in; an earlier report is removed only once it is out of the way."""
+    if not target.exists():
+        staging.rename(target)
+        return
+    if not any(target.iterdir()):
+        target.rmdir()
+        staging.rename(target)
+        return
+    previous = target.with_name(f".{target.name}.previous-{uuid.uuid4().hex[:8]}")
+    target.rename(previous)
+    try:
+        staging.rename(target)
+    except BaseException:
+        previous.rename(target)
+        raise
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def _jsonable(item: object) -> object:
+    """Plain JSON types; NaN and missing values become null."""
+    if isinstance(item, dict):
+        return {str(key): _jsonable(value) for key, value in item.items()}
+    if isinstance(item, (list, tuple)):
+        return [_jsonable(value) for value in item]
+    if isinstance(item, np.generic):
+        item = item.item()
+    if isinstance(item, float) and not math.isfinite(item):
+        return None
+    if item is pd.NA:
+        return None
+    return item
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return [_jsonable(record) for record in frame.to_dict(orient="records")]
+
+
+def _write_contents(
+    folder: Path,
+    complete: pd.DataFrame,
+    epochs: pd.DataFrame,
+    formats: tuple[str, ...],
+    interactive: bool,
+    context: dict,
+) -> None:
+    objective, budget, reference = context["objective"], context["mse_budget"], context["reference"]
+    figures = folder / "figures"
+    figures.mkdir()
+    notes: list[str] = []
+
+    pareto = pareto_table(complete)
+    hypervolumes = hypervolume_table(complete, reference=reference)
+    histories = {value: hypervolume_history(complete, value, reference) for value in VALUES}
+    references = {value: reference or reference_point(complete, value) for value in VALUES}
+    tradeoff = fit_tradeoff(complete, value=objective)
+    answers_to_budget = best_under_budget(tradeoff, budget) if budget is not None else ()
+    answers = answer_original_questions(complete)
+    notes += tradeoff.notes
+    non_finite = int((~np.isfinite(complete[list(objective_columns(objective))]).all(axis=1)).sum())
+    if non_finite:
+        notes.append(f"{non_finite} complete trial(s) with a non-finite {objective} test MSE or MRR are on no front")
+
+    panels = pareto_panels(complete, pareto)
+    images = {
+        "pareto": draw_pareto(panels, figures / "pareto.png"),
+        "response": draw_response(tradeoff, figures / "lambda_response.png"),
+        "tradeoff": draw_tradeoff(
+            tradeoff_plot_data(tradeoff, answers_to_budget, budget), figures / "tradeoff.png"
+        ),
+        "hypervolume": draw_hypervolume(HypervolumePlot(histories, references), figures / "hypervolume.png"),
+    }
+    front = pareto[(pareto["value"] == objective) & (pareto["scope"] == "overall")]
+    epoch_summary = pd.DataFrame()
+    if len(epochs):
+        epoch_summary = best_vs_final(epochs)
+        plot = epoch_plot_data(epochs, front, objective)
+        if plot.labels:
+            images["epochs"] = draw_epochs(plot, figures / "epochs_pareto.png")
+        else:
+            notes.append("no epoch rows were found for the Pareto trials; no epoch figure")
+    else:
+        notes.append("the epochs table is empty; no epoch figure")
+    images = {name: path.relative_to(folder).as_posix() for name, path in images.items()}
+    if interactive:
+        if not draw_interactive(panels, folder / "interactive.html", context["title"]):
+            notes.append("interactive=True, but plotly is not installed: no interactive.html was written")
+
+    pareto.to_csv(folder / "pareto.csv", index=False)
+    tradeoff.curves.to_csv(folder / "tradeoff.csv", index=False)
+    hypervolumes.to_csv(folder / "hypervolume.csv", index=False)
+    pd.concat([history.assign(value=value) for value, history in histories.items()]).to_csv(
+        folder / "hypervolume_history.csv", index=False
+    )
+    epoch_summary.to_csv(folder / "epochs_best_vs_final.csv", index=False)
+    answers.comparisons.to_csv(folder / "questions.csv", index=False)
+    answers.published.to_csv(folder / "published_vs_ours.csv", index=False)
+
+    summary = {
+        "generator": GENERATOR,
+        "title": context["title"],
+        "objective": objective,
+        "counts": {
+            "trials_by_state": context["states"],
+            "complete": len(complete),
+            "complete_by_variant": {
+                group_label(bool(shared), bool(bias)): len(group)
+                for (shared, bias), group in complete.groupby(["shared", "user_bias"])
+            },
+            "pareto_front_size": {
+                value: {scope: int(((pareto["value"] == value) & (pareto["scope"] == scope)).sum())
+                        for scope in ("overall", "shared", "separate")}
+                for value in VALUES
+            },
+        },
+        "hypervolume": _records(hypervolumes),
+        "tradeoff": {"x": tradeoff.x_name, "value": objective, "fits": _records(tradeoff.fits)},
+        "knee": {"method": KNEE_METHOD, "per_variant": _records(tradeoff.knees)},
+        "mse_budget": {
+            "budget": budget,
+            "answers": [_jsonable(vars(answer)) for answer in answers_to_budget],
+        },
+        "figures": list(images.values()),
+        "notes": notes,
+    }
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+
+    blocks = _blocks(
+        complete, pareto, hypervolumes, tradeoff, answers_to_budget, budget, answers, epoch_summary, front,
+        images, context, notes,
+    )
+    if "html" in formats:
+        (folder / "index.html").write_text(render_html(context["title"], blocks, folder), encoding="utf-8")
+    if "md" in formats:
+        (folder / "report.md").write_text(render_markdown(context["title"], blocks), encoding="utf-8")
+
+
+# --- the page ------------------------------------------------------------------------------
+
+
+def _fmt(number: object) -> str:
+    return "–" if number is None or (isinstance(number, float) and math.isnan(number)) else f"{number:.4g}"
+
+
+def _weight_text(x_name: str, x: float, lambda_f: float) -> str:
+    if x_name == "lambda_f":
+        return f"λ_F = {lambda_f:.3g}"
+    return f"log10(λ_F/λ_R) = {x:.3g} (λ_F = {lambda_f:.3g} on λ_F + λ_R = 1)"
+
+
+def _front_table(front: pd.DataFrame, objective: str) -> pd.DataFrame:
+    table = pd.DataFrame(
+        {
+            "#": front["number"],
+            "trial": front["trial_id"],
+            "variant": [group_label(bool(s), bool(b)) for s, b in zip(front["shared"], front["user_bias"])],
+            "λ_F": front["lambda_f"],
+            "λ_R": front["lambda_r"],
+            "seed": front["seed"],
+            f"{objective} test MSE": front["test_mse"],
+            f"{objective} test MRR": front["test_mrr"],
+        }
+    )
+    if objective == "best":
+        table["MSE epoch"] = front["test_mse_epoch"]
+        table["MRR epoch"] = front["test_mrr_epoch"]
+    return table.reset_index(drop=True)
+
+
+def _pareto_blocks(complete, pareto, objective, images) -> list[Block]:
+    sizes = [
+        f"{value} values: {int(((pareto['value'] == value) & (pareto['scope'] == scope)).sum())} on the "
+        f"{scope} front" for value in VALUES for scope in ("overall", "shared", "separate")
+        if ((pareto["value"] == value) & (pareto["scope"] == scope)).any()
+    ]
+    front = pareto[(pareto["value"] == objective) & (pareto["scope"] == "overall")]
+    blocks: list[Block] = [
+        Heading("Pareto front"),
+        Paragraph(
+            "A trial is on the front when no other complete trial has a test MSE at least as low and a test MRR "
+            "at least as high with one of them strictly better; identical points are all on the front. "
+            "'final' reads the last epoch, 'best' each metric's best epoch (MSE and MRR may peak at different "
+            "epochs, so a 'best' point is not one model state)."
+        ),
+        Bullets(tuple(sizes)),
+        Image(images["pareto"], "Pareto scatter, final and best values"),
+        Table(_front_table(front, objective), f"Trials on the overall front ({objective} values)"),
+    ]
+    return blocks
+
+
+def _hypervolume_blocks(hypervolumes: pd.DataFrame, images) -> list[Block]:
+    table = hypervolumes.rename(
+        columns={"reference_mse": "reference MSE", "reference_mrr": "reference MRR", "reference_source": "reference"}
+    )
+    sentences = tuple(
+        f"{row.value} values: hypervolume {_fmt(row.hypervolume)} of the overall front against the reference "
+        f"point (test MSE {_fmt(row.reference_mse)}, test MRR {_fmt(row.reference_mrr)}; {row.reference_source})."
+        for row in hypervolumes[hypervolumes["scope"] == "overall"].itertuples()
+    )
+    return [
+        Heading("Hypervolume"),
+        Paragraph(
+            "The area dominated by the front and bounded by the reference point (exact 2-D computation); "
+            "a study compares with another only against the same reference point."
+        ),
+        Bullets(sentences),
+        Table(table, "Hypervolume per value and scope"),
+        Image(images["hypervolume"],
+              "Hypervolume after each complete trial, in creation order"),
+    ]
+
+
+def _tradeoff_blocks(tradeoff: TradeOff, budget_answers, budget, images) -> list[Block]:
+    fits = tuple(
+        f"{group_label(bool(row.shared), bool(row.user_bias))}, {METRIC_NAMES[row.metric]}: {row.note} "
+        f"({row.n_points} trials, {row.n_distinct} distinct weights)."
+        for row in tradeoff.fits.itertuples()
+    )
+    knees = []
+    for row in tradeoff.knees.itertuples():
+        if pd.notna(row.x):
+            knees.append(
+                f"{row.variant}: knee at {_weight_text(tradeoff.x_name, row.x, row.lambda_f)}, fitted test MSE "
+                f"{_fmt(row.test_mse)}, test MRR {_fmt(row.test_mrr)} (distance to the chord {row.distance:.3g})."
+            )
+        else:
+            knees.append(f"{row.variant}: no knee; {row.reason}.")
+    blocks: list[Block] = [
+        Heading("Trade-off between rating and ranking"),
+        Paragraph(
+            f"Each objective ({tradeoff.value} values) is fitted per model variant against {_X_TEXT[tradeoff.x_name]}; "
+            "the two fits evaluated on one grid trace the MRR-against-MSE curve."
+        ),
+        Bullets(fits + tuple(tradeoff.notes)),
+        Image(images["response"],
+              "Test MSE and test MRR against the loss weight, fitted curves with confidence bands"),
+        Image(images["tradeoff"],
+              "Trade-off traced by the fitted curves, with knee and budget answer"),
+        Heading("Knee", 3),
+        Paragraph(f"Method: {KNEE_METHOD}."),
+        Bullets(tuple(knees)),
+        Heading("Best weight under an MSE budget", 3),
+    ]
+    if budget is None:
+        blocks.append(Paragraph("No MSE budget was given."))
+    else:
+        blocks.append(Bullets(tuple(_budget_sentence(tradeoff, answer) for answer in budget_answers)))
+    return blocks
+
+
+def _budget_sentence(tradeoff: TradeOff, answer: BudgetAnswer) -> str:
+    variant = group_label(answer.shared, answer.user_bias)
+    if answer.x is None:
+        return f"{variant}: none; {answer.reason}."
+    return (
+        f"{variant}: with fitted {tradeoff.value} test MSE ≤ {_fmt(answer.mse_budget)}, the highest fitted test MRR "
+        f"is {_fmt(answer.test_mrr)} at {_weight_text(tradeoff.x_name, answer.x, answer.lambda_f)} "
+        f"(fitted test MSE {_fmt(answer.test_mse)})."
+    )
+
+
+def _epoch_blocks(epoch_summary: pd.DataFrame, front: pd.DataFrame, objective: str, images) -> list[Block]:
+    blocks: list[Block] = [Heading("Epochs: best against final")]
+    if "epochs" in images:
+        blocks.append(Image(images["epochs"],
+                            f"Test MSE and test MRR per epoch of the {objective}-value Pareto trials"))
+    if epoch_summary.empty:
+        blocks.append(Paragraph("No epoch data."))
+        return blocks
+    shown = epoch_summary[
+        epoch_summary["trial_id"].isin(front["trial_id"]) & epoch_summary["metric"].isin(["test_mse", "test_mrr"])
+    ]
+    table = pd.DataFrame(
+        {
+            "trial": shown["trial_id"],
+            "metric": shown["metric"].map(METRIC_NAMES),
+            "best epoch": shown["best_epoch"],
+            "best value": shown["best_value"],
+            "final epoch": shown["final_epoch"],
+            "final value": shown["final_value"],
+            "final − best": shown["final_minus_best"],
+        }
+    )
+    blocks.append(Table(table.reset_index(drop=True), "Best epoch against final epoch, trials on the front "
+                        "(all trials and metrics: epochs_best_vs_final.csv)"))
+    return blocks
+
+
+_QUESTION_COLUMNS = {
+    "setting": "setting",
+    "metric": "metric",
+    "value": "value",
+    "group_a": "A",
+    "mean_a": "mean A",
+    "std_a": "sd A",
+    "n_a": "n A",
+    "group_b": "B",
+    "mean_b": "mean B",
+    "std_b": "sd B",
+    "n_b": "n B",
+    "better": "better",
+    "test": "test",
+    "p_value": "p",
+}
+
+
+def _question_blocks(answers: OriginalAnswers) -> list[Block]:
+    blocks: list[Block] = [
+        Heading("The original questions"),
+        Paragraph(
+            "Answered from the complete trials (runs without a user bias unless the question is about it): "
+            "mean ± standard deviation over seeds, Welch t-test where both sides have at least two runs."
+        ),
+    ]
+    for number, answer in enumerate(answers.questions, start=1):
+        blocks += [Heading(f"Q{number}. {answer.question}", 3), Bullets(answer.sentences)]
+        if not answer.table.empty:
+            table = answer.table[list(_QUESTION_COLUMNS)].rename(columns=_QUESTION_COLUMNS)
+            table["metric"] = table["metric"].map(METRIC_NAMES)
+            blocks.append(Table(table))
+    published = answers.published.assign(metric=answers.published["metric"].map(METRIC_NAMES))
+    blocks += [
+        Heading("Published values against this study", 3),
+        Bullets(answers.published_sentences or ("No published value could be compared.",)),
+        Table(published.drop(columns=["tag"]), "Published final value against our mean final value"),
+    ]
+    return blocks
+
+
+def _blocks(
+    complete, pareto, hypervolumes, tradeoff, budget_answers, budget, answers, epoch_summary, front, images,
+    context, notes,
+) -> list[Block]:
+    objective = context["objective"]
+    states = ", ".join(f"{count} {state}" for state, count in context["states"].items())
+    variants = ", ".join(
+        f"{len(group)} {group_label(bool(shared), bool(bias))}"
+        for (shared, bias), group in complete.groupby(["shared", "user_bias"])
+    )
+    blocks: list[Block] = [
+        Paragraph(
+            f"{sum(context['states'].values())} trials ({states}); the analysis uses the {len(complete)} complete "
+            f"ones ({variants}). Trade-off, knee, budget and epoch figure use the {objective} values."
+        ),
+        *_pareto_blocks(complete, pareto, objective, images),
+        *_hypervolume_blocks(hypervolumes, images),
+        *_tradeoff_blocks(tradeoff, budget_answers, budget, images),
+        *_epoch_blocks(epoch_summary, front, objective, images),
+        *_question_blocks(answers),
+    ]
+    if notes:
+        blocks += [Heading("Notes"), Bullets(tuple(notes))]
+    return blocks
