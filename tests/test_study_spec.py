@@ -1,0 +1,73 @@
+"""Study specs: YAML, TOML and CLI flags agree; bad specs exit 2 and create nothing."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from mtlstudy.cli import main
+from mtlstudy.study import resolve_spec
+
+YAML = """
+name: s1
+space: independent
+sampler: nsga2
+trials: 7
+epochs: 3
+lambda-f-range: [0.01, 2.0]
+lambda_r_range: [0.1, 3.0]
+dataset: synthetic
+dataset_options: {num_users: 30, num_items: 40}
+cpus_per_trial: 0.5
+"""
+
+TOML = """
+name = "s1"
+space = "independent"
+sampler = "nsga2"
+trials = 7
+epochs = 3
+lambda_f_range = [0.01, 2.0]
+lambda_r_range = [0.1, 3.0]
+dataset = "synthetic"
+cpus_per_trial = 0.5
+
+[dataset_options]
+num_users = 30
+num_items = 40
+"""
+
+
+def test_yaml_toml_and_flags_give_the_same_spec(tmp_path):
+    (tmp_path / "s.yaml").write_text(YAML)
+    (tmp_path / "s.toml").write_text(TOML)
+    from_yaml = resolve_spec(tmp_path / "s.yaml", dir=str(tmp_path))
+    from_toml = resolve_spec(tmp_path / "s.toml", dir=str(tmp_path))
+    from_flags = resolve_spec(
+        name="s1", space="independent", sampler="nsga2", trials=7, epochs=3, lambda_f_range=(0.01, 2.0),
+        lambda_r_range=(0.1, 3.0), dataset="synthetic", dataset_options={"num_users": 30, "num_items": 40},
+        cpus_per_trial=0.5, dir=str(tmp_path),
+    )
+    assert from_yaml == from_toml == from_flags
+    assert resolve_spec(tmp_path / "s.yaml", trials=2, epochs=None).trials == 2  # flags override, None does not
+
+
+@pytest.mark.parametrize(
+    ("content", "flags", "message"),
+    [
+        ("name: b\nbogus_key: 1\n", [], "bogus_key"),
+        ("name: b\nlambda_f_range: [-0.5, 0.5]\n", [], "-0.5"),
+        ("name: b\n", ["--lambda-f-range", "0.1", "inf"], "inf"),
+        ("name: b\ntrials: 0\n", [], "trials must be an integer >= 1, got 0"),
+        ("name: b\n", ["--space", "no-such-space"], "no-such-space"),
+        ("name: b\n", ["--sampler", "annealing"], "annealing"),
+    ],
+)
+def test_bad_spec_exits_2_with_one_line_and_creates_nothing(tmp_path, content, flags, message):
+    (tmp_path / "spec.yaml").write_text(content)
+    runs = tmp_path / "runs"
+    result = CliRunner().invoke(main, ["study", "run", str(tmp_path / "spec.yaml"), "--dir", str(runs), *flags])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0]
+    assert not runs.exists()
