@@ -1,9 +1,11 @@
 """Trainer speed: mtlstudy's trainer against the original pipeline, on one CPU thread.
 
 The baseline is the original pipeline as described in the core issue: minibatches cut
-in Python from numpy arrays, negatives drawn per batch with numpy, positives and
-negatives scored in separate passes, one ``.item()`` per loss per batch, and MRR
-computed user by user (a forward pass over all items, then ``scipy.stats.rankdata``).
+in Python from numpy arrays, negatives drawn per batch with numpy, the network's full
+forward pass (both heads, as the original ``forward(user_ids, item_ids)`` returned them)
+run once for the positives and once for the negatives, one ``.item()`` per loss per
+batch, and MRR computed user by user (a forward pass over all items, then
+``scipy.stats.rankdata``).
 Both train the same :class:`MultiTaskNet` with the same configuration; the script
 prints per-epoch training and evaluation time, their ratios, and the metrics of both.
 
@@ -16,6 +18,7 @@ import argparse
 import time
 
 import numpy as np
+import scipy.sparse
 import scipy.stats
 import torch
 
@@ -32,9 +35,11 @@ class OriginalPipeline:
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
         self.random = np.random.RandomState(config.seed)
 
-    def _scores(self, users, items):
+    def _forward(self, users, items):
+        """The original network's forward: factorization scores and predicted ratings."""
         tower = self.net.factorization
-        return (tower.users(users) * tower.items(items)).sum(1) + self.net.item_bias(items).squeeze(1)
+        scores = (tower.users(users) * tower.items(items)).sum(1) + self.net.item_bias(items).squeeze(1)
+        return scores, self.net.predict_ratings(users, items)
 
     def train_epoch(self) -> dict[str, float]:
         self.net.train()
@@ -48,9 +53,8 @@ class OriginalPipeline:
             item = torch.from_numpy(items[start:stop])
             rating = torch.from_numpy(ratings[start:stop])
             negative = torch.from_numpy(self.random.randint(0, self.train.num_items, len(user)))
-            positive_scores = self._scores(user, item)
-            negative_scores = self._scores(user, negative)
-            predicted = self.net.predict_ratings(user, item)
+            positive_scores, predicted = self._forward(user, item)
+            negative_scores, _ = self._forward(user, negative)
             loss_f = (1.0 - torch.sigmoid(positive_scores - negative_scores)).mean()
             loss_r = ((predicted - rating) ** 2).mean()
             joint = self.config.lambda_f * loss_f + self.config.lambda_r * loss_r
@@ -67,16 +71,23 @@ class OriginalPipeline:
         test, train = self.test, self.train
         predicted = self.net.predict_ratings(torch.from_numpy(test.user_ids), torch.from_numpy(test.item_ids))
         mse = float(((predicted.numpy() - test.ratings) ** 2).mean())
+        # Per-user item lists from CSR matrices, as the original's mrr_score took them.
+        train_rows, test_rows = (_csr(data) for data in (train, test))
         all_items = torch.arange(train.num_items)
         reciprocal_ranks = []
-        for user in np.unique(test.user_ids):
+        for user in np.flatnonzero(np.diff(test_rows.indptr)):
             user_column = torch.full_like(all_items, int(user))
-            scores = self._scores(user_column, all_items).numpy().copy()
-            self.net.predict_ratings(user_column, all_items)  # the original's forward ran both heads
-            scores[train.item_ids[train.user_ids == user]] = -np.inf
+            scores = self._forward(user_column, all_items)[0].numpy().copy()
+            scores[train_rows[user].indices] = -np.inf
             ranks = scipy.stats.rankdata(-scores)
-            reciprocal_ranks.append(np.mean(1.0 / ranks[test.item_ids[test.user_ids == user]]))
+            reciprocal_ranks.append(np.mean(1.0 / ranks[test_rows[user].indices]))
         return {"test_mse": mse, "test_mrr": float(np.mean(reciprocal_ranks))}
+
+
+def _csr(data) -> scipy.sparse.csr_matrix:
+    return scipy.sparse.csr_matrix(
+        (data.ratings, (data.user_ids, data.item_ids)), shape=(data.num_users, data.num_items)
+    )
 
 
 def _time_run(model, epochs: int) -> tuple[float, float, dict[str, float]]:
