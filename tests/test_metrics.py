@@ -8,7 +8,14 @@ import scipy.stats
 import torch
 
 from mtlstudy.data import Interactions
-from mtlstudy.metrics import hit_rate_score, mrr_score, mse_score, ndcg_score, ranking_scores
+from mtlstudy.metrics import (
+    RankingEvaluator,
+    hit_rate_score,
+    mrr_score,
+    mse_score,
+    ndcg_score,
+    ranking_scores,
+)
 
 
 def _per_user_ranks(scores, train, test):
@@ -103,3 +110,19 @@ def test_ties_share_the_average_rank():
 def test_mse_score_on_arrays_and_tensors():
     assert mse_score([1.0, 2.0, 4.0], [1, 3, 2]) == pytest.approx(5.0 / 3.0)
     assert mse_score(torch.tensor([1.0, 2.0, 4.0]), np.array([1, 3, 2])) == pytest.approx(5.0 / 3.0)
+
+
+@pytest.mark.parametrize("chunk", [7, 150, 1 << 19])
+def test_chunking_does_not_change_ranks(monkeypatch, chunk):
+    monkeypatch.setattr("mtlstudy.metrics._ranking._CHUNK_ELEMENTS", chunk)
+    scores, train, test = _random_split(5, tie_levels=3)
+    assert mrr_score(scores, train, test) == pytest.approx(reference_mrr(scores, train, test), rel=1e-12)
+
+
+def test_evaluator_reuses_its_buffers_without_touching_the_scores():
+    scores, train, test = _random_split(8)
+    evaluator = RankingEvaluator(train, test)
+    tensor = torch.as_tensor(scores)
+    first = evaluator.scores(tensor)
+    assert torch.equal(tensor, torch.as_tensor(scores))  # input not masked in place
+    assert evaluator.scores(tensor * 2.0) == first  # scaling keeps every rank
