@@ -1,0 +1,130 @@
+"""Real studies: local Ray with 2 CPUs, Optuna on SQLite, tiny synthetic data."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pandas as pd
+import pytest
+import ray
+from click.testing import CliRunner
+from ray import tune
+
+from mtlstudy._schema import EPOCH_METRICS
+from mtlstudy.cli import main
+from mtlstudy.study import EPOCH_COLUMNS, TRIAL_COLUMNS, load_export, resolve_spec, run_study
+
+DATA = ["--dataset", "synthetic", "--dataset-option", "num_users=40", "--dataset-option", "num_items=50",
+        "--embedding-dim", "8", "--checkpoint-every", "1"]
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _optuna_trials(study_dir, name):
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{study_dir / 'optuna.db'}")
+    return study.get_trials(deepcopy=False)
+
+
+def _ray_trials(study_dir):
+    return {t.trial_id: t.status for t in tune.ExperimentAnalysis(str(study_dir / "ray")).trials}
+
+
+def test_study_completes_and_is_readable(local_ray, tmp_path):
+    spec = resolve_spec(
+        name="done", trials=3, epochs=2, dataset="synthetic", embedding_dim=8,
+        dataset_options={"num_users": 40, "num_items": 50}, dir=str(tmp_path), objective="best",
+    )
+    assert run_study(spec, echo=lambda line: None) == {"COMPLETE": 3}
+    study_dir = tmp_path / "done"
+    ray_trials = _ray_trials(study_dir)
+    optuna_trials = _optuna_trials(study_dir, "done")
+    assert sorted(ray_trials.values()) == ["TERMINATED"] * 3
+    assert sorted(t.user_attrs["ray_trial_id"] for t in optuna_trials) == sorted(ray_trials)
+    assert all(t.state.name == "COMPLETE" for t in optuna_trials)
+    assert (study_dir / "study.yaml").exists()
+    for trial_id in ray_trials:  # each trial's own TensorBoard events and metrics.csv
+        assert list((study_dir / "ray" / trial_id).glob("events.out.tfevents.*"))
+        assert len(pd.read_csv(study_dir / "ray" / trial_id / "metrics.csv")) == 2
+
+    trials = load_export("done", tmp_path)
+    assert list(trials.columns) == list(TRIAL_COLUMNS) and len(trials) == 3
+    assert trials["number"].tolist() == [0, 1, 2] and set(trials["state"]) == {"COMPLETE"}
+    by_number = {t.number: t for t in optuna_trials}
+    for row in trials.itertuples():  # objective "best": Optuna holds the best-epoch values
+        assert by_number[row.number].values == pytest.approx([row.best_test_mse, row.best_test_mrr])
+        assert row.lambda_r == pytest.approx(1 - row.lambda_f)
+    epochs = load_export("done", tmp_path, epochs=True)
+    assert list(epochs.columns) == list(EPOCH_COLUMNS) and len(epochs) == 6
+
+    runner = CliRunner()
+    status = runner.invoke(main, ["study", "status", "done", "--dir", str(tmp_path)])
+    assert status.exit_code == 0 and "3 COMPLETE (budget 3)" in status.output and "Pareto set" in status.output
+    listing = runner.invoke(main, ["study", "list", "--dir", str(tmp_path)])
+    assert listing.exit_code == 0 and "done: 3/3 trials complete" in listing.output
+    out = tmp_path / "trials.parquet"
+    exported = runner.invoke(main, ["export", "done", "--dir", str(tmp_path), "--format", "parquet", "-o", str(out)])
+    assert exported.exit_code == 0, exported.output
+    pd.testing.assert_frame_equal(pd.read_parquet(out), trials)
+    epoch_csv = runner.invoke(main, ["export", "done", "--dir", str(tmp_path), "--epochs"])
+    assert epoch_csv.exit_code == 0
+    assert len(pd.read_csv(study_dir / "done-epochs.csv")) == 6
+    again = runner.invoke(main, ["study", "run", "--name", "done", "--dir", str(tmp_path), *DATA])
+    assert again.exit_code == 2 and "already exists" in again.output
+
+
+def test_interrupted_study_resumes_to_exactly_its_budget(local_ray, tmp_path):
+    budget = 5
+    command = [os.path.join(os.path.dirname(sys.executable), "mtlstudy"), "study", "run", "--name", "cut", "--trials", str(budget),
+               "--epochs", "3", "--concurrency", "1", "--dir", str(tmp_path), *DATA]
+    driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    study_dir = tmp_path / "cut"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if (study_dir / "optuna.db").exists():
+            try:
+                if any(t.state.name == "COMPLETE" for t in _optuna_trials(study_dir, "cut")):
+                    break
+            except Exception:  # the study is being created
+                pass
+        time.sleep(0.2)
+    else:
+        driver.kill()
+        pytest.fail(f"no trial completed: {driver.communicate()[0]}")
+
+    # A second launch while the first runs is refused and changes nothing.
+    second = CliRunner().invoke(main, ["study", "resume", "cut", "--dir", str(tmp_path)])
+    assert second.exit_code == 2 and f"in use by process {driver.pid}" in second.output
+
+    driver.send_signal(signal.SIGKILL)
+    driver.wait(timeout=30)
+    before = _optuna_trials(study_dir, "cut")
+    assert sum(t.state.name == "COMPLETE" for t in before) < budget
+
+    resumed = CliRunner().invoke(main, ["study", "resume", "cut", "--dir", str(tmp_path)])
+    assert resumed.exit_code == 0, resumed.output
+    assert "reconcile:" in resumed.output
+
+    ray_trials = _ray_trials(study_dir)
+    assert sorted(ray_trials.values()) == ["TERMINATED"] * budget
+    after = _optuna_trials(study_dir, "cut")
+    complete = [t for t in after if t.state.name == "COMPLETE"]
+    assert not [t for t in after if t.state.name == "RUNNING"]
+    assert sorted(t.user_attrs["ray_trial_id"] for t in complete) == sorted(ray_trials)
+    params = [tuple(sorted(t.params.items())) for t in complete]
+    assert len(set(params)) == len(params) == budget
+    for before_trial in before:  # completed trials were not rerun
+        if before_trial.state.name == "COMPLETE":
+            assert after[before_trial.number].values == before_trial.values
+    trials = load_export("cut", tmp_path)
+    assert (trials["state"] == "COMPLETE").sum() == budget and trials["trial_id"].is_unique
+    assert not os.path.exists(study_dir / ".lock")
