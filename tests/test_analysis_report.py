@@ -234,3 +234,15 @@ def test_tradeoff_plot_picks_interval_rows_per_variant(export):
     counts = plot.intervals.groupby(["shared", "user_bias"]).size()
     assert (counts <= 5).all() and len(counts) == 3
     assert np.isfinite(plot.intervals[["test_mse_lower", "test_mrr_upper"]]).all().all()
+
+
+def test_diverged_trials_are_left_out_and_noted(tmp_path, export):
+    trials = export[0].copy()
+    complete = trials.index[trials["state"] == "COMPLETE"]
+    trials.loc[complete[:2], "final_test_mse"] = [np.nan, np.inf]
+    out = write_report(trials, export[1], tmp_path / "r", title="t")
+    summary = json.loads((out / "summary.json").read_text())
+    assert "2 complete trial(s) with a non-finite final test MSE or MRR are on no front" in summary["notes"]
+    assert "2 trial(s) with a non-finite final test MSE or MRR left out of the fit" in summary["notes"]
+    pareto = pd.read_csv(out / "pareto.csv")
+    assert not set(trials.loc[complete[:2], "trial_id"]) & set(pareto.loc[pareto["value"] == "final", "trial_id"])

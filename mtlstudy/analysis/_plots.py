@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from mtlstudy.analysis._epochs import epoch_view
-from mtlstudy.analysis._frame import axis_label, complete_trials, group_label, objective_columns
+from mtlstudy.analysis._frame import METRIC_NAMES, axis_label, complete_trials, group_label, objective_columns
 from mtlstudy.analysis._tradeoff import BudgetAnswer, TradeOff
 
 DPI = 150
@@ -53,6 +53,10 @@ def _figure(ncols: int, width: float = 5.6, height: float = 4.6) -> tuple[Figure
 def _save(figure: Figure, path: Path) -> Path:
     figure.savefig(path, dpi=DPI, format="png")
     return path
+
+
+def _of_variant(frame: pd.DataFrame, shared: bool, user_bias: bool) -> pd.DataFrame:
+    return frame[(frame["shared"] == shared) & (frame["user_bias"] == user_bias)]
 
 
 def _variants(frame: pd.DataFrame):
@@ -136,10 +140,7 @@ def draw_response(tradeoff: TradeOff, path: Path) -> Path:
         figure, axes = _figure(2)
         for axis, metric in zip(axes, ("test_mse", "test_mrr")):
             for label, colour, marker, curve in _variants(tradeoff.curves):
-                points = tradeoff.points[
-                    (tradeoff.points["shared"] == curve["shared"].iloc[0])
-                    & (tradeoff.points["user_bias"] == curve["user_bias"].iloc[0])
-                ]
+                points = _of_variant(tradeoff.points, curve["shared"].iloc[0], curve["user_bias"].iloc[0])
                 axis.scatter(points["x"], points[metric], s=16, c=colour, marker=marker, alpha=0.45, linewidths=0)
                 axis.plot(curve["x"], curve[metric], color=colour, linewidth=2, label=label,
                           marker="o" if len(curve) == 1 else None)
@@ -148,11 +149,13 @@ def draw_response(tradeoff: TradeOff, path: Path) -> Path:
                                       color=colour, alpha=0.2, linewidth=0)
             axis.set_xlabel(_X_LABEL[tradeoff.x_name])
             axis.set_ylabel(axis_label(metric, tradeoff.value))
-            axis.set_title(f"{axis_label(metric).split(' (')[0]} against the loss weight")
+            axis.set_title(f"{METRIC_NAMES[metric]} against the loss weight")
         handles, labels = axes[0].get_legend_handles_labels()
-        handles += [Line2D([], [], color="grey", linewidth=8, alpha=0.3), Line2D([], [], color="grey", marker="o",
-                                                                                   linestyle="", alpha=0.5)]
-        labels += ["95% confidence band", "one trial"]
+        if tradeoff.curves[["test_mse_lower", "test_mrr_lower"]].notna().any().any():
+            handles.append(Line2D([], [], color="grey", linewidth=8, alpha=0.3))
+            labels.append("95% confidence band")
+        handles.append(Line2D([], [], color="grey", marker="o", linestyle="", alpha=0.5))
+        labels.append("one trial")
         axes[0].legend(handles, labels, loc="best", framealpha=0.9)
         figure.suptitle(f"Response to the loss weight ({tradeoff.value} values; lines: fitted, dots: trials)")
         return _save(figure, path)
@@ -175,14 +178,22 @@ class TradeoffPlot:
 def tradeoff_plot_data(
     tradeoff: TradeOff, budget: Sequence[BudgetAnswer] = (), mse_budget: float | None = None, n_intervals: int = 7
 ) -> TradeoffPlot:
-    """Pick ``n_intervals`` evenly spaced grid rows per variant that have a band."""
+    """Pick up to ``n_intervals`` grid rows per variant, evenly spaced along the
+    traced curve (arc length with both axes scaled to the plotted range)."""
+    curves = tradeoff.curves
+    span = np.ptp(curves[["test_mse", "test_mrr"]].to_numpy(), axis=0)
+    span[span == 0] = 1.0
     rows = []
-    for _, curve in tradeoff.curves.groupby(["shared", "user_bias"], sort=True):
+    for _, curve in curves.groupby(["shared", "user_bias"], sort=True):
         banded = curve[curve[["test_mse_lower", "test_mrr_lower"]].notna().all(axis=1)]
-        if len(banded):
-            picks = np.unique(np.linspace(0, len(banded) - 1, n_intervals).round().astype(int))
-            rows.append(banded.iloc[picks])
-    intervals = pd.concat(rows) if rows else tradeoff.curves.iloc[0:0]
+        if banded.empty:
+            continue
+        steps = np.linalg.norm(np.diff(banded[["test_mse", "test_mrr"]].to_numpy(), axis=0) / span, axis=1)
+        along = np.r_[0.0, np.cumsum(steps)]
+        targets = np.linspace(0.0, along[-1], n_intervals)
+        picks = np.unique(np.abs(along[None, :] - targets[:, None]).argmin(axis=1))
+        rows.append(banded.iloc[picks])
+    intervals = pd.concat(rows) if rows else curves.iloc[0:0]
     return TradeoffPlot(tradeoff, intervals.reset_index(drop=True), tuple(budget), mse_budget)
 
 
@@ -194,21 +205,21 @@ def draw_tradeoff(plot: TradeoffPlot, path: Path) -> Path:
     """Fitted MRR against fitted MSE per variant, knee and budget answer marked."""
     tradeoff = plot.tradeoff
     with matplotlib.rc_context(_STYLE):
-        figure, (axis,) = _figure(1, width=11.5, height=5.8)
+        figure, (axis,) = _figure(1, width=9.0, height=7.0)
         for label, colour, marker, curve in _variants(tradeoff.curves):
             shared, user_bias = curve["shared"].iloc[0], curve["user_bias"].iloc[0]
-            points = tradeoff.points[(tradeoff.points["shared"] == shared) & (tradeoff.points["user_bias"] == user_bias)]
+            points = _of_variant(tradeoff.points, shared, user_bias)
             axis.scatter(points["test_mse"], points["test_mrr"], s=14, c=colour, marker=marker, alpha=0.3, linewidths=0)
             axis.plot(curve["test_mse"], curve["test_mrr"], color=colour, linewidth=2, label=label,
                       marker="o" if len(curve) == 1 else None)
-            bars = plot.intervals[(plot.intervals["shared"] == shared) & (plot.intervals["user_bias"] == user_bias)]
+            bars = _of_variant(plot.intervals, shared, user_bias)
             axis.errorbar(
                 bars["test_mse"], bars["test_mrr"],
                 xerr=[bars["test_mse"] - bars["test_mse_lower"], bars["test_mse_upper"] - bars["test_mse"]],
                 yerr=[bars["test_mrr"] - bars["test_mrr_lower"], bars["test_mrr_upper"] - bars["test_mrr"]],
                 fmt="none", ecolor=colour, elinewidth=1, capsize=2, alpha=0.8,
             )
-            knee = tradeoff.knees[(tradeoff.knees["shared"] == shared) & (tradeoff.knees["user_bias"] == user_bias)]
+            knee = _of_variant(tradeoff.knees, shared, user_bias)
             if len(knee) and pd.notna(knee["x"].iloc[0]):
                 row = knee.iloc[0]
                 axis.scatter([row["test_mse"]], [row["test_mrr"]], marker="*", s=280, c=colour, edgecolors="black",
@@ -226,7 +237,8 @@ def draw_tradeoff(plot: TradeoffPlot, path: Path) -> Path:
         handles, labels = axis.get_legend_handles_labels()
         handles.append(Line2D([], [], color="grey", marker="+", markersize=10, linestyle=""))
         labels.append("95% intervals of both fits")
-        axis.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), framealpha=0.9)
+        # Below the axes, so that no number of variants makes it cover a curve.
+        figure.legend(handles, labels, loc="outside lower center", ncol=2, frameon=False)
         axis.set_xlabel(f"fitted {axis_label('test_mse', tradeoff.value)}")
         axis.set_ylabel(f"fitted {axis_label('test_mrr', tradeoff.value)}")
         axis.set_title(f"Fitted trade-off as the loss weight varies ({tradeoff.value} values; dots: trials)")
@@ -328,7 +340,7 @@ def draw_epochs(plot: EpochPlot, path: Path) -> Path:
                              linewidths=0.6, zorder=4)
             axis.set_xlabel("epoch")
             axis.set_ylabel(axis_label(metric))
-            title = f"{axis_label(metric).split(' (')[0]} per epoch"
+            title = f"{METRIC_NAMES[metric]} per epoch"
             if plot.y_limits[metric] is not None:
                 axis.set_ylim(*plot.y_limits[metric])
                 title += "\n(zoomed: the first epochs lie above the axis)"

@@ -13,7 +13,17 @@ import numpy as np
 import pandas as pd
 
 from mtlstudy._errors import ConfigError, StudyError
-from mtlstudy.analysis._document import Block, Bullets, Heading, Image, Paragraph, Table, render_html, render_markdown
+from mtlstudy.analysis._document import (
+    Block,
+    Bullets,
+    Heading,
+    Image,
+    Paragraph,
+    Table,
+    format_cell,
+    render_html,
+    render_markdown,
+)
 from mtlstudy.analysis._epochs import best_vs_final
 from mtlstudy.analysis._frame import (
     METRIC_NAMES,
@@ -39,7 +49,15 @@ from mtlstudy.analysis._plots import (
     tradeoff_plot_data,
 )
 from mtlstudy.analysis._questions import OriginalAnswers, answer_original_questions
-from mtlstudy.analysis._tradeoff import KNEE_METHOD, BudgetAnswer, TradeOff, best_under_budget, check_budget, fit_tradeoff
+from mtlstudy.analysis._tradeoff import (
+    KNEE_METHOD,
+    BudgetAnswer,
+    TradeOff,
+    best_under_budget,
+    check_budget,
+    fit_tradeoff,
+    weight_phrase,
+)
 
 __all__ = ["write_report", "FORMATS"]
 
@@ -274,11 +292,7 @@ def _write_contents(
                 group_label(bool(shared), bool(bias)): len(group)
                 for (shared, bias), group in complete.groupby(["shared", "user_bias"])
             },
-            "pareto_front_size": {
-                value: {scope: int(((pareto["value"] == value) & (pareto["scope"] == scope)).sum())
-                        for scope in ("overall", "shared", "separate")}
-                for value in VALUES
-            },
+            "pareto_front_size": _front_sizes(pareto),
         },
         "hypervolume": _records(hypervolumes),
         "tradeoff": {"x": tradeoff.x_name, "value": objective, "fits": _records(tradeoff.fits)},
@@ -305,14 +319,13 @@ def _write_contents(
 # --- the page ------------------------------------------------------------------------------
 
 
-def _fmt(number: object) -> str:
-    return "–" if number is None or (isinstance(number, float) and math.isnan(number)) else f"{number:.4g}"
-
-
-def _weight_text(x_name: str, x: float, lambda_f: float) -> str:
-    if x_name == "lambda_f":
-        return f"λ_F = {lambda_f:.3g}"
-    return f"log10(λ_F/λ_R) = {x:.3g} (λ_F = {lambda_f:.3g} on λ_F + λ_R = 1)"
+def _front_sizes(pareto: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """``{value: {scope: trials on that front}}``."""
+    counts = pareto.groupby(["value", "scope"]).size()
+    return {
+        value: {scope: int(counts.get((value, scope), 0)) for scope in ("overall", "shared", "separate")}
+        for value in VALUES
+    }
 
 
 def _front_table(front: pd.DataFrame, objective: str) -> pd.DataFrame:
@@ -334,11 +347,12 @@ def _front_table(front: pd.DataFrame, objective: str) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def _pareto_blocks(complete, pareto, objective, images) -> list[Block]:
+def _pareto_blocks(pareto, objective, images) -> list[Block]:
     sizes = [
-        f"{value} values: {int(((pareto['value'] == value) & (pareto['scope'] == scope)).sum())} on the "
-        f"{scope} front" for value in VALUES for scope in ("overall", "shared", "separate")
-        if ((pareto["value"] == value) & (pareto["scope"] == scope)).any()
+        f"{value} values: {size} trial(s) on the {scope} front"
+        for value, by_scope in _front_sizes(pareto).items()
+        for scope, size in by_scope.items()
+        if size
     ]
     front = pareto[(pareto["value"] == objective) & (pareto["scope"] == "overall")]
     blocks: list[Block] = [
@@ -361,8 +375,8 @@ def _hypervolume_blocks(hypervolumes: pd.DataFrame, images) -> list[Block]:
         columns={"reference_mse": "reference MSE", "reference_mrr": "reference MRR", "reference_source": "reference"}
     )
     sentences = tuple(
-        f"{row.value} values: hypervolume {_fmt(row.hypervolume)} of the overall front against the reference "
-        f"point (test MSE {_fmt(row.reference_mse)}, test MRR {_fmt(row.reference_mrr)}; {row.reference_source})."
+        f"{row.value} values: hypervolume {format_cell(row.hypervolume)} of the overall front against the reference "
+        f"point (test MSE {format_cell(row.reference_mse)}, test MRR {format_cell(row.reference_mrr)}; {row.reference_source})."
         for row in hypervolumes[hypervolumes["scope"] == "overall"].itertuples()
     )
     return [
@@ -388,8 +402,8 @@ def _tradeoff_blocks(tradeoff: TradeOff, budget_answers, budget, images) -> list
     for row in tradeoff.knees.itertuples():
         if pd.notna(row.x):
             knees.append(
-                f"{row.variant}: knee at {_weight_text(tradeoff.x_name, row.x, row.lambda_f)}, fitted test MSE "
-                f"{_fmt(row.test_mse)}, test MRR {_fmt(row.test_mrr)} (distance to the chord {row.distance:.3g})."
+                f"{row.variant}: knee at {weight_phrase(tradeoff.x_name, row.x)}, fitted test MSE "
+                f"{format_cell(row.test_mse)}, test MRR {format_cell(row.test_mrr)} (distance to the chord {row.distance:.3g})."
             )
         else:
             knees.append(f"{row.variant}: no knee; {row.reason}.")
@@ -421,9 +435,9 @@ def _budget_sentence(tradeoff: TradeOff, answer: BudgetAnswer) -> str:
     if answer.x is None:
         return f"{variant}: none; {answer.reason}."
     return (
-        f"{variant}: with fitted {tradeoff.value} test MSE ≤ {_fmt(answer.mse_budget)}, the highest fitted test MRR "
-        f"is {_fmt(answer.test_mrr)} at {_weight_text(tradeoff.x_name, answer.x, answer.lambda_f)} "
-        f"(fitted test MSE {_fmt(answer.test_mse)})."
+        f"{variant}: with fitted {tradeoff.value} test MSE ≤ {format_cell(answer.mse_budget)}, the highest fitted test MRR "
+        f"is {format_cell(answer.test_mrr)} at {weight_phrase(tradeoff.x_name, answer.x)} "
+        f"(fitted test MSE {format_cell(answer.test_mse)})."
     )
 
 
@@ -510,7 +524,7 @@ def _blocks(
             f"{sum(context['states'].values())} trials ({states}); the analysis uses the {len(complete)} complete "
             f"ones ({variants}). Trade-off, knee, budget and epoch figure use the {objective} values."
         ),
-        *_pareto_blocks(complete, pareto, objective, images),
+        *_pareto_blocks(pareto, objective, images),
         *_hypervolume_blocks(hypervolumes, images),
         *_tradeoff_blocks(tradeoff, budget_answers, budget, images),
         *_epoch_blocks(epoch_summary, front, objective, images),

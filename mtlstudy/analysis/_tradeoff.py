@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import stats
 from scipy.interpolate import make_smoothing_spline
 
-from mtlstudy._errors import ConfigError
+from mtlstudy._errors import ConfigError, StudyError
 from mtlstudy.analysis._frame import check_value, complete_trials, group_label
 from mtlstudy.analysis._pareto import pareto_mask, to_minimisation
 
@@ -316,6 +316,13 @@ def _weight_variable(frame: pd.DataFrame, x_name: str) -> np.ndarray:
         return np.log10(ratio)
 
 
+def weight_phrase(x_name: str, x: float) -> str:
+    """The loss weight at ``x`` in words, e.g. ``"λ_F = 0.8"``."""
+    if x_name == "lambda_f":
+        return f"λ_F = {x:.3g}"
+    return f"log10(λ_F/λ_R) = {x:.3g} (λ_F = {_lambda_f_share(np.asarray(x), x_name):.3g} on λ_F + λ_R = 1)"
+
+
 def _lambda_f_share(x: np.ndarray, x_name: str) -> np.ndarray:
     """λ_F / (λ_F + λ_R), the equivalent λ_F on the line λ_F + λ_R = 1."""
     return x if x_name == "lambda_f" else 1.0 / (1.0 + 10.0 ** (-x))
@@ -359,7 +366,12 @@ def fit_tradeoff(
     invalid = ~np.isfinite(frame["x"])
     if invalid.any():
         notes.append(f"{int(invalid.sum())} trial(s) with a non-positive λ left out of the log-ratio fit")
-        frame = frame[~invalid]
+    unusable = ~np.isfinite(frame[[f"{value}_{metric}" for metric in _OBJECTIVES]]).all(axis=1) & ~invalid
+    if unusable.any():
+        notes.append(f"{int(unusable.sum())} trial(s) with a non-finite {value} test MSE or MRR left out of the fit")
+    frame = frame[~invalid & ~unusable]
+    if frame.empty:
+        raise StudyError(f"no complete trial has a usable loss weight and finite {value} test MSE and MRR")
     frame = frame.assign(lambda_f_share=_lambda_f_share(frame["x"].to_numpy(), x_name))
     points = pd.DataFrame(
         {
@@ -484,11 +496,11 @@ def best_under_budget(tradeoff: TradeOff, mse_budget: float) -> tuple[BudgetAnsw
         mse, mrr = curve["test_mse"].to_numpy(), curve["test_mrr"].to_numpy()
         feasible = mse <= budget
         if not feasible.any():
-            lowest = int(np.argmin(mse))
+            lowest = curve.iloc[int(np.argmin(mse))]
             reason = (
                 f"the fitted {tradeoff.value} test MSE of {group_label(bool(shared), bool(user_bias))} "
-                f"never reaches {budget:.4g}; its lowest value is {mse[lowest]:.4g} "
-                f"at λ_F = {curve['lambda_f'].iloc[lowest]:.3g}"
+                f"never reaches {budget:.4g}; its lowest value is {lowest['test_mse']:.4g} "
+                f"at {weight_phrase(tradeoff.x_name, lowest['x'])}"
             )
             answers.append(BudgetAnswer(bool(shared), bool(user_bias), budget, None, None, None, None, reason))
             continue
