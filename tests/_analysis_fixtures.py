@@ -99,7 +99,9 @@ def make_export(
         final["test_hit_rate"] = 4 * final["test_mrr"]
         final["test_ndcg"] = 1.5 * final["test_mrr"]
         curves = _epoch_curves(final, n_epochs, int(rng.integers(3, 8)), rng)
-        curves["train_joint_loss"] = lambda_f * curves["train_factorization_loss"] + (1 - lambda_f) * curves["train_mse"]
+        curves["train_joint_loss"] = (
+            lambda_f * curves["train_factorization_loss"] + (1 - lambda_f) * curves["train_mse"]
+        )
         params = {
             "trial_id": f"t{number:04d}",
             "number": number,

@@ -41,7 +41,10 @@ _VARIANT_STYLE = {
     (False, True): ("#CC79A7", "D"),
 }
 _VALUE_TITLE = {"final": "final values (last epoch)", "best": "best values (best epoch of each metric)"}
-_X_LABEL = {"lambda_f": r"$\lambda_F$  ($\lambda_R = 1 - \lambda_F$)", "log_ratio": r"$\log_{10}(\lambda_F / \lambda_R)$"}
+_X_LABEL = {
+    "lambda_f": r"$\lambda_F$  ($\lambda_R = 1 - \lambda_F$)",
+    "log_ratio": r"$\log_{10}(\lambda_F / \lambda_R)$",
+}
 
 
 def _figure(ncols: int, width: float = 5.6, height: float = 4.6) -> tuple[Figure, np.ndarray]:
@@ -223,7 +226,8 @@ def draw_tradeoff(plot: TradeoffPlot, path: Path) -> Path:
             if len(knee) and pd.notna(knee["x"].iloc[0]):
                 row = knee.iloc[0]
                 axis.scatter([row["test_mse"]], [row["test_mrr"]], marker="*", s=280, c=colour, edgecolors="black",
-                             linewidths=0.8, zorder=5, label=f"knee, {label}: {_weight_text(tradeoff.x_name, row['x'])}")
+                             linewidths=0.8, zorder=5,
+                             label=f"knee, {label}: {_weight_text(tradeoff.x_name, row['x'])}")
         for answer in plot.budget:
             if answer.test_mse is None:
                 continue

@@ -178,7 +178,8 @@ def _summary_sentence(setting: str, labels: Sequence[str], table: pd.DataFrame, 
         f"of {len(table)} comparisons (metric × final/best)"
     )
     if len(tested):
-        text += f"; {int(tested['significant'].sum())} of {len(tested)} tested differences are significant at the {alpha:.0%} level"
+        significant = int(tested["significant"].sum())
+        text += f"; {significant} of {len(tested)} tested differences are significant at the {alpha:.0%} level"
     else:
         text += "; single runs, so no significance test"
     return text + "."
@@ -194,7 +195,8 @@ def _answer(
     empty = [label for label, frame in groups.items() if frame.empty]
     if empty:
         missing = " or ".join(empty)
-        return pd.DataFrame(), [f"{setting}: no complete run with {missing} was found, so the study cannot answer this."]
+        sentence = f"{setting}: no complete run with {missing} was found, so the study cannot answer this."
+        return pd.DataFrame(), [sentence]
     table, sentences = _compare_groups(setting, groups, metrics, alpha)
     return table, [_summary_sentence(setting, list(groups), table, alpha), *sentences]
 
@@ -216,7 +218,8 @@ def _lambda_question(question, plain, alpha) -> QuestionAnswer:
     table, sentences = _answer(group_label(True), groups, SPEC_METRICS, alpha)
     if not table.empty:
         sentences.append(
-            "The joint loss weights the two losses by λ_F and λ_R, so its values at different λ are not on one scale."
+            "The joint loss weights the two losses by λ_F and λ_R, so its values at different λ are not on "
+            "one scale."
         )
     return QuestionAnswer(question, table, tuple(sentences))
 
@@ -224,7 +227,10 @@ def _lambda_question(question, plain, alpha) -> QuestionAnswer:
 def _user_bias_question(question, complete, alpha) -> QuestionAnswer:
     with_bias = complete[complete["user_bias"]]
     if with_bias.empty:
-        sentence = "No complete run with a user bias was found, so the study cannot say whether it changes the ranking model."
+        sentence = (
+            "No complete run with a user bias was found, so the study cannot say whether it changes the "
+            "ranking model."
+        )
         return QuestionAnswer(question, pd.DataFrame(), (sentence,))
     tables, sentences = [], []
     configurations = with_bias[["shared", "lambda_f", "lambda_r"]].drop_duplicates()

@@ -376,7 +376,8 @@ def _hypervolume_blocks(hypervolumes: pd.DataFrame, images) -> list[Block]:
     )
     sentences = tuple(
         f"{row.value} values: hypervolume {format_cell(row.hypervolume)} of the overall front against the reference "
-        f"point (test MSE {format_cell(row.reference_mse)}, test MRR {format_cell(row.reference_mrr)}; {row.reference_source})."
+        f"point (test MSE {format_cell(row.reference_mse)}, test MRR {format_cell(row.reference_mrr)}; "
+        f"{row.reference_source})."
         for row in hypervolumes[hypervolumes["scope"] == "overall"].itertuples()
     )
     return [
@@ -403,7 +404,8 @@ def _tradeoff_blocks(tradeoff: TradeOff, budget_answers, budget, images) -> list
         if pd.notna(row.x):
             knees.append(
                 f"{row.variant}: knee at {weight_phrase(tradeoff.x_name, row.x)}, fitted test MSE "
-                f"{format_cell(row.test_mse)}, test MRR {format_cell(row.test_mrr)} (distance to the chord {row.distance:.3g})."
+                f"{format_cell(row.test_mse)}, test MRR {format_cell(row.test_mrr)} "
+                f"(distance to the chord {row.distance:.3g})."
             )
         else:
             knees.append(f"{row.variant}: no knee; {row.reason}.")
@@ -435,8 +437,8 @@ def _budget_sentence(tradeoff: TradeOff, answer: BudgetAnswer) -> str:
     if answer.x is None:
         return f"{variant}: none; {answer.reason}."
     return (
-        f"{variant}: with fitted {tradeoff.value} test MSE ≤ {format_cell(answer.mse_budget)}, the highest fitted test MRR "
-        f"is {format_cell(answer.test_mrr)} at {weight_phrase(tradeoff.x_name, answer.x)} "
+        f"{variant}: with fitted {tradeoff.value} test MSE ≤ {format_cell(answer.mse_budget)}, "
+        f"the highest fitted test MRR is {format_cell(answer.test_mrr)} at {weight_phrase(tradeoff.x_name, answer.x)} "
         f"(fitted test MSE {format_cell(answer.test_mse)})."
     )
 
