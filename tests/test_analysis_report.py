@@ -246,3 +246,18 @@ def test_diverged_trials_are_left_out_and_noted(tmp_path, export):
     assert "2 trial(s) with a non-finite final test MSE or MRR left out of the fit" in summary["notes"]
     pareto = pd.read_csv(out / "pareto.csv")
     assert not set(trials.loc[complete[:2], "trial_id"]) & set(pareto.loc[pareto["value"] == "final", "trial_id"])
+
+
+def test_fixture_matches_the_study_export_and_survives_a_csv_round_trip(tmp_path, export):
+    from mtlstudy.study import EPOCH_COLUMNS, TRIAL_COLUMNS
+
+    trials, epochs = export
+    assert set(trials.columns) == set(TRIAL_COLUMNS) and set(epochs.columns) == set(EPOCH_COLUMNS)
+    trials[list(TRIAL_COLUMNS)].to_csv(tmp_path / "trials.csv", index=False)
+    epochs[list(EPOCH_COLUMNS)].to_csv(tmp_path / "epochs.csv", index=False)
+    out = write_report(
+        pd.read_csv(tmp_path / "trials.csv"), pd.read_csv(tmp_path / "epochs.csv"), tmp_path / "r", title="csv"
+    )
+    assert (out / "index.html").exists()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"]["complete"] == int((trials["state"] == "COMPLETE").sum())
