@@ -157,3 +157,9 @@ def test_question_tables_are_dataframes(constructed):
     trials, *_ = constructed
     for answer in answer_original_questions(trials).questions:
         assert isinstance(answer.table, pd.DataFrame)
+
+
+def test_published_without_runs_gives_an_empty_table_with_columns(constructed):
+    trials, *_ = constructed
+    table, sentences = compare_published(trials, published={"runs": []})
+    assert table.empty and "differs" in table.columns and sentences == ()

@@ -30,6 +30,20 @@ SPEC_METRICS: tuple[str, ...] = tuple(TENSORBOARD_TAGS)
 RANKING_METRICS: tuple[str, ...] = ("test_mrr", "test_hit_rate", "test_ndcg", "train_factorization_loss")
 
 _TAG_TO_METRIC = {tag: metric for metric, tag in TENSORBOARD_TAGS.items()}
+_PUBLISHED_COLUMNS = [
+    "shared",
+    "lambda_f",
+    "lambda_r",
+    "metric",
+    "tag",
+    "published",
+    "ours_mean",
+    "ours_std",
+    "n_runs",
+    "difference",
+    "relative_difference",
+    "differs",
+]
 _WELCH = "Welch t-test"
 
 
@@ -314,7 +328,7 @@ def compare_published(
                     "differs": bool(abs(relative) > rtol) if len(values) else None,
                 }
             )
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows, columns=_PUBLISHED_COLUMNS)
     compared = table[table["n_runs"] > 0]
     sentences = []
     if len(compared):

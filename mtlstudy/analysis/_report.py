@@ -502,11 +502,24 @@ def _question_blocks(answers: OriginalAnswers) -> list[Block]:
             table = answer.table[list(_QUESTION_COLUMNS)].rename(columns=_QUESTION_COLUMNS)
             table["metric"] = table["metric"].map(METRIC_NAMES)
             blocks.append(Table(table))
-    published = answers.published.assign(metric=answers.published["metric"].map(METRIC_NAMES))
+    published = pd.DataFrame(
+        {
+            "variant": [group_label(bool(shared)) for shared in answers.published["shared"]],
+            "λ_F": answers.published["lambda_f"],
+            "λ_R": answers.published["lambda_r"],
+            "metric": answers.published["metric"].map(METRIC_NAMES),
+            "published": answers.published["published"],
+            "ours (mean)": answers.published["ours_mean"],
+            "sd": answers.published["ours_std"],
+            "runs": answers.published["n_runs"],
+            "relative difference": answers.published["relative_difference"],
+            "differs": answers.published["differs"],
+        }
+    )
     blocks += [
         Heading("Published values against this study", 3),
         Bullets(answers.published_sentences or ("No published value could be compared.",)),
-        Table(published.drop(columns=["tag"]), "Published final value against our mean final value"),
+        Table(published, "Published final value against our mean final value (runs without a user bias)"),
     ]
     return blocks
 
