@@ -21,22 +21,30 @@ __all__ = ["Heading", "Paragraph", "Bullets", "Table", "Image", "render_html", "
 
 @dataclass(frozen=True)
 class Heading:
+    """A section title; ``level`` 2 for sections, 3 for subsections."""
+
     text: str
     level: int = 2
 
 
 @dataclass(frozen=True)
 class Paragraph:
+    """Plain text."""
+
     text: str
 
 
 @dataclass(frozen=True)
 class Bullets:
+    """A bulleted list of plain-text items."""
+
     items: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class Table:
+    """A DataFrame shown as a table (cells through :func:`format_cell`), index dropped."""
+
     frame: pd.DataFrame
     caption: str = ""
 

@@ -91,7 +91,8 @@ def smooth_curve(x: np.ndarray, y: np.ndarray, grid: np.ndarray, *, level: float
 
     Repeated ``x`` (seeds) are averaged and weighted by their count. With at least
     five distinct ``x`` the fit is a cubic smoothing spline whose penalty is chosen
-    by generalised cross-validation; with two to four the means are interpolated
+    by Mallows' Cp when repeated runs give the noise variance, else by generalised
+    cross-validation; with two to four the means are interpolated
     linearly; with one the curve is that mean. Each is a linear map of the means,
     so the band is ``fitted ± t · standard error`` through that map, with the
     noise variance taken from the spread of repeated runs at the same ``x`` when
