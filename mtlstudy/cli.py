@@ -199,8 +199,35 @@ def export(name: str, dir: str, format_: str, output: str | None, epochs: bool, 
 @_study_options
 def reproduce_command(epochs: int, seeds: int, dir: str, name: str, dataset_options: tuple[str, ...], **options) -> None:
     """Run the original four points (plus shared 0.99/0.01 with a user bias) and compare."""
+    from mtlstudy.analysis import format_published_comparison
     from mtlstudy.study import reproduce
 
-    trials, _ = reproduce(epochs, seeds, dir, name, dataset_options=_dataset_options(dataset_options), **options)
-    # Single call site of the published-vs-ours table and the report (mtlstudy.analysis).
-    click.echo(trials.to_string(index=False))
+    result = reproduce(
+        epochs, seeds, dir, name, echo=click.echo, dataset_options=_dataset_options(dataset_options), **options
+    )
+    click.echo(format_published_comparison(result.comparison))
+    for sentence in result.sentences:
+        click.echo(f"\n{sentence}")
+    click.echo(f"\nreport: {result.report / 'index.html'}")
+
+
+@main.command()
+@click.argument("name")
+@click.option("--dir", default="./mtlstudy-runs", show_default=True)
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Report folder [DIR/NAME/report].")
+@click.option(
+    "--format", "formats", type=click.Choice(["html", "md"]), multiple=True, default=("html", "md"),
+    show_default=True, help="Pages to write (repeat for both).",
+)
+@click.option("--objective", type=click.Choice(["final", "best"]), default="final", show_default=True)
+@click.option("--mse-budget", type=float, help="Also report the lambda_F maximising MRR at test MSE <= this.")
+@click.option("--reference-point", type=(float, float), help="Hypervolume reference (MSE MRR) [worst seen].")
+@click.option("--interactive", is_flag=True, help="Also write interactive.html (needs plotly).")
+@click.option("--storage", help="The Optuna database, if not the one the study was created with.")
+def report(name: str, dir: str, output: str | None, formats: tuple[str, ...], **options) -> None:
+    """Write the report of study NAME: Pareto front, hypervolume, trade-off curves, figures."""
+    from mtlstudy.study import report_study
+
+    path = report_study(name, dir, output, formats=formats, **options)
+    pages = ", ".join("index.html" if page == "html" else "report.md" for page in formats)
+    click.echo(f"report: {path} ({pages})")

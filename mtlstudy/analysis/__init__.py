@@ -26,6 +26,7 @@ from mtlstudy.analysis._questions import (
     QuestionAnswer,
     answer_original_questions,
     compare_published,
+    format_published_comparison,
     load_published,
 )
 from mtlstudy.analysis._report import FORMATS, write_report
@@ -70,6 +71,7 @@ __all__ = [
     "load_published",
     "answer_original_questions",
     "compare_published",
+    "format_published_comparison",
     # report
     "FORMATS",
     "write_report",

@@ -21,7 +21,14 @@ from mtlstudy._errors import ConfigError
 from mtlstudy._schema import BEST_DIRECTION, TENSORBOARD_TAGS
 from mtlstudy.analysis._frame import METRIC_NAMES, VALUES, complete_trials, group_label, setting_mask
 
-__all__ = ["QuestionAnswer", "OriginalAnswers", "load_published", "answer_original_questions", "compare_published"]
+__all__ = [
+    "QuestionAnswer",
+    "OriginalAnswers",
+    "load_published",
+    "answer_original_questions",
+    "compare_published",
+    "format_published_comparison",
+]
 
 #: The five metrics SPEC.md logs (train and test), compared for every question.
 SPEC_METRICS: tuple[str, ...] = tuple(TENSORBOARD_TAGS)
@@ -39,6 +46,8 @@ _PUBLISHED_COLUMNS = [
     "published",
     "ours_mean",
     "ours_std",
+    "ours_best_mean",
+    "ours_best_std",
     "n_runs",
     "difference",
     "relative_difference",
@@ -272,8 +281,9 @@ def compare_published(
 ) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """The published final values against ours, per setting and metric.
 
-    Ours are the means of the final values of the complete runs without a user
-    bias at the same shared flag and loss weights.
+    Ours are the means (and standard deviations over seeds) of the final and of the
+    best-epoch values of the complete runs without a user bias at the same shared
+    flag and loss weights; "differs" compares the final values, as published.
 
     Parameters
     ----------
@@ -289,8 +299,8 @@ def compare_published(
     -------
     table : pandas.DataFrame
         ``shared, lambda_f, lambda_r, metric, tag, published, ours_mean, ours_std,
-        n_runs, difference, relative_difference, differs`` (``differs`` is None
-        where we have no run).
+        ours_best_mean, ours_best_std, n_runs, difference, relative_difference,
+        differs`` (``differs`` is None where we have no run).
     sentences : tuple of str
     """
     if not (np.isfinite(rtol) and rtol >= 0):
@@ -307,7 +317,10 @@ def compare_published(
         for tag, metric in _TAG_TO_METRIC.items():
             if tag not in run:
                 continue
-            values = ours[f"final_{metric}"].dropna().to_numpy(dtype=float) if len(ours) else np.array([])
+            values, best = (
+                ours[f"{value}_{metric}"].dropna().to_numpy(dtype=float) if len(ours) else np.array([])
+                for value in ("final", "best")
+            )
             reference = float(run[tag]["value"])
             mean = values.mean() if len(values) else np.nan
             difference = mean - reference
@@ -322,6 +335,8 @@ def compare_published(
                     "published": reference,
                     "ours_mean": mean,
                     "ours_std": values.std(ddof=1) if len(values) > 1 else np.nan,
+                    "ours_best_mean": best.mean() if len(best) else np.nan,
+                    "ours_best_std": best.std(ddof=1) if len(best) > 1 else np.nan,
                     "n_runs": len(values),
                     "difference": difference,
                     "relative_difference": relative,
@@ -353,6 +368,28 @@ def compare_published(
                 f"The published runs trained for 200 epochs; ours for {', '.join(map(str, lengths))}."
             )
     return table, tuple(sentences)
+
+
+def format_published_comparison(table: pd.DataFrame) -> str:
+    """:func:`compare_published`'s table as plain text, one block per setting."""
+    blocks = []
+    for (shared, lambda_f, lambda_r), rows in table.groupby(["shared", "lambda_f", "lambda_r"], sort=False):
+        runs = int(rows["n_runs"].max())
+        lines = [f"{group_label(shared)}, {_setting(lambda_f, lambda_r)} ({runs} run{'s' * (runs != 1)})"]
+        lines.append(f"  {'metric':<30}{'published':>10}{'ours, final':>22}{'ours, best epoch':>22}  differs")
+        for row in rows.itertuples():
+            final = _mean_std(row.ours_mean, row.ours_std)
+            best = _mean_std(row.ours_best_mean, row.ours_best_std)
+            differs = "-" if row.differs is None else ("yes" if row.differs else "no")
+            lines.append(f"  {row.tag:<30}{row.published:>10.4f}{final:>22}{best:>22}  {differs}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def _mean_std(mean: float, std: float) -> str:
+    if np.isnan(mean):
+        return "no run"
+    return f"{mean:.4f}" + ("" if np.isnan(std) else f" ± {std:.4f}")
 
 
 def answer_original_questions(

@@ -7,13 +7,15 @@ results and checkpoints, and each trial's TensorBoard events and ``metrics.csv``
 
 from __future__ import annotations
 
-from mtlstudy.study._reproduce import reproduce
+from mtlstudy.study._report import report_study
+from mtlstudy.study._reproduce import Reproduction, reproduce
 from mtlstudy.study._run import open_spec, resume_study, run_study
 from mtlstudy.study._spec import SAMPLERS, StudySpec, load_spec, resolve_spec
 from mtlstudy.study._store import EPOCH_COLUMNS, TRIAL_COLUMNS, export_study, list_studies, load_export, study_status
 
 __all__ = [
     "EPOCH_COLUMNS",
+    "Reproduction",
     "SAMPLERS",
     "StudySpec",
     "TRIAL_COLUMNS",
@@ -22,6 +24,7 @@ __all__ = [
     "load_export",
     "load_spec",
     "open_spec",
+    "report_study",
     "reproduce",
     "resolve_spec",
     "resume_study",

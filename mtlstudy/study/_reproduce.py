@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import pandas as pd
 
+from mtlstudy.analysis import compare_published
+from mtlstudy.study._report import report_study
 from mtlstudy.study._run import SPEC_FILE, resume_study, run_study
 from mtlstudy.study._spec import resolve_spec
 from mtlstudy.study._store import load_export
 
-__all__ = ["reproduce"]
+__all__ = ["Reproduction", "reproduce"]
+
+
+class Reproduction(NamedTuple):
+    """What :func:`reproduce` found."""
+
+    trials: pd.DataFrame
+    """The study export, one row per trial."""
+    comparison: pd.DataFrame
+    """Published values beside ours (see :func:`mtlstudy.analysis.compare_published`)."""
+    sentences: tuple[str, ...]
+    """Where ours and the published values differ, in words."""
+    report: Path
+    """The study's report folder."""
 
 
 def reproduce(
@@ -19,19 +35,21 @@ def reproduce(
     seeds: int = 1,
     dir: str | os.PathLike = "./mtlstudy-runs",
     name: str = "reproduce",
+    echo=print,
     **options: Any,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> Reproduction:
     """Run (or finish) the ``seed-grid`` study with the user-bias point, ``seeds`` seeds each.
 
-    ``options`` are further study-spec values (``dataset``, ``seed``, ...). Returns
-    the per-trial and per-epoch exports (see :func:`load_export`) for the
-    published-vs-ours comparison.
+    ``options`` are further study-spec values (``dataset``, ``seed``, ...). Compares
+    the outcome with the published numbers and writes the study's report.
     """
     spec = resolve_spec(
         name=name, space="seed-grid", user_bias_point=True, seeds=seeds, epochs=epochs, dir=str(dir), **options
     )
     if (spec.study_dir / SPEC_FILE).exists():
-        resume_study(name, dir)
+        resume_study(name, dir, echo=echo)
     else:
-        run_study(spec)
-    return load_export(name, dir), load_export(name, dir, epochs=True)
+        run_study(spec, echo=echo)
+    trials = load_export(name, dir)
+    comparison, sentences = compare_published(trials)
+    return Reproduction(trials, comparison, sentences, report_study(name, dir))

@@ -1,0 +1,46 @@
+"""Reports of studies: the study's export handed to :func:`mtlstudy.analysis.write_report`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from mtlstudy.analysis import FORMATS, write_report
+from mtlstudy.study._store import load_export
+
+__all__ = ["report_study", "REPORT_DIR"]
+
+#: Default report folder inside a study directory.
+REPORT_DIR = "report"
+
+
+def report_study(
+    name: str,
+    dir: str | os.PathLike = "./mtlstudy-runs",
+    output: str | os.PathLike | None = None,
+    *,
+    formats: Sequence[str] = FORMATS,
+    objective: str = "final",
+    mse_budget: float | None = None,
+    reference_point: tuple[float, float] | None = None,
+    interactive: bool = False,
+    storage: str | None = None,
+) -> Path:
+    """Write the report of study ``name`` into ``output`` (default ``<dir>/<name>/report``).
+
+    See :func:`mtlstudy.analysis.write_report` for the files and options.
+    """
+    trials = load_export(name, dir, storage=storage)
+    epochs = load_export(name, dir, storage=storage, epochs=True)
+    return write_report(
+        trials,
+        epochs,
+        output if output is not None else Path(dir) / name / REPORT_DIR,
+        title=f"mtlstudy study {name}",
+        formats=formats,
+        objective=objective,
+        mse_budget=mse_budget,
+        reference_point=reference_point,
+        interactive=interactive,
+    )
