@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import ray
 from click.testing import CliRunner
 from ray import tune
 
-from mtlstudy._schema import EPOCH_METRICS
+from mtlstudy._schema import EPOCH_METRICS, TENSORBOARD_TAGS
 from mtlstudy.cli import main
 from mtlstudy.study import EPOCH_COLUMNS, TRIAL_COLUMNS, load_export, resolve_spec, run_study
 
@@ -80,6 +81,37 @@ def test_study_completes_and_is_readable(local_ray, tmp_path):
     assert len(pd.read_csv(study_dir / "done-epochs.csv")) == 6
     again = runner.invoke(main, ["study", "run", "--name", "done", "--dir", str(tmp_path), *DATA])
     assert again.exit_code == 2 and "already exists" in again.output
+
+    reported = runner.invoke(main, ["report", "done", "--dir", str(tmp_path), "--mse-budget", "100"])
+    assert reported.exit_code == 0, reported.output
+    report_dir = study_dir / "report"
+    assert {"index.html", "report.md", "pareto.csv", "tradeoff.csv", "summary.json"} <= {
+        path.name for path in report_dir.iterdir()
+    }
+    assert len(list((report_dir / "figures").glob("*.png"))) >= 5
+    summary = json.loads((report_dir / "summary.json").read_text())
+    assert summary["counts"]["complete"] == 3
+    pareto = pd.read_csv(report_dir / "pareto.csv")
+    assert set(pareto["trial_id"]) <= set(trials["trial_id"]) and len(pareto) >= 1
+
+
+def test_reproduce_runs_the_seed_grid_compares_and_reports(local_ray, tmp_path):
+    result = CliRunner().invoke(main, ["reproduce", "--epochs", "2", "--seeds", "2", "--dir", str(tmp_path), *DATA])
+    assert result.exit_code == 0, result.output
+    trials = load_export("reproduce", tmp_path)
+    assert len(trials) == 10 and set(trials["state"]) == {"COMPLETE"}
+    seeds = trials.groupby(["shared", "lambda_f", "lambda_r", "user_bias"])["seed"].apply(sorted).to_dict()
+    assert seeds == {
+        (False, 0.5, 0.5, False): [0, 1],
+        (False, 0.99, 0.01, False): [0, 1],
+        (True, 0.5, 0.5, False): [0, 1],
+        (True, 0.99, 0.01, False): [0, 1],
+        (True, 0.99, 0.01, True): [0, 1],
+    }
+    for tag in TENSORBOARD_TAGS.values():  # every metric, published beside ours
+        assert result.output.count(tag) == 4
+    assert "ours, best epoch" in result.output and "The published runs trained for 200 epochs" in result.output
+    assert (tmp_path / "reproduce" / "report" / "index.html").exists()
 
 
 def test_interrupted_study_resumes_to_exactly_its_budget(local_ray, tmp_path):
