@@ -22,6 +22,10 @@ setup(
         "pyyaml>=6.0",
         "tqdm>=4.60",
     ],
-    extras_require={"test": ["pytest>=7"], "parquet": ["pyarrow>=12"]},
+    extras_require={
+        "test": ["pytest>=7", "plotly>=5"],
+        "interactive": ["plotly>=5"],
+        "parquet": ["pyarrow>=12"],
+    },
     entry_points={"console_scripts": ["mtlstudy = mtlstudy.cli:main"]},
 )

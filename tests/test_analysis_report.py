@@ -190,7 +190,6 @@ def test_interactive_without_plotly_is_noted(tmp_path, export, monkeypatch):
 
 
 def test_interactive_with_plotly_escapes_values(tmp_path, evil_export):
-    pytest.importorskip("plotly")
     out = write_report(*evil_export, tmp_path / "r", title=EVIL, interactive=True, formats=("md",))
     page = (out / "interactive.html").read_text(encoding="utf-8")
     assert EVIL not in page
