@@ -25,7 +25,6 @@ setup(
     extras_require={
         "test": ["pytest>=7", "plotly>=5"],
         "interactive": ["plotly>=5"],
-        "parquet": ["pyarrow>=12"],
     },
     entry_points={"console_scripts": ["mtlstudy = mtlstudy.cli:main"]},
 )
