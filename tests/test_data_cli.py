@@ -15,13 +15,6 @@ from mtlstudy.data import _sources
 FIXTURE = Path(__file__).parent / "fixtures" / "ratings_50.data"
 
 
-@pytest.fixture(autouse=True)
-def data_dir(tmp_path, monkeypatch):
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("MTLSTUDY_DATA_DIR", str(folder))
-    return folder
-
-
 @pytest.fixture
 def offline_recbole(monkeypatch):
     """GroupLens unreachable, the RecBole wheel serving the fixture as MovieLens-100K."""

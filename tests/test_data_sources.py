@@ -26,13 +26,6 @@ FIXTURE_SHA256 = hashlib.sha256(FIXTURE.read_bytes()).hexdigest()
 INTER = b"user_id:token\titem_id:token\trating:float\ttimestamp:float\n" + FIXTURE.read_bytes()
 
 
-@pytest.fixture(autouse=True)
-def data_dir(tmp_path, monkeypatch):
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("MTLSTUDY_DATA_DIR", str(folder))
-    return folder
-
-
 @pytest.fixture
 def pinned(monkeypatch):
     """Make the 50-row fixture pass as MovieLens-100K."""

@@ -16,7 +16,7 @@ import ray
 from click.testing import CliRunner
 from ray import tune
 
-from mtlstudy._schema import EPOCH_METRICS, TENSORBOARD_TAGS
+from mtlstudy._schema import TENSORBOARD_TAGS
 from mtlstudy.cli import main
 from mtlstudy.study import EPOCH_COLUMNS, TRIAL_COLUMNS, load_export, resolve_spec, run_study
 

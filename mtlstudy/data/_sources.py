@@ -27,6 +27,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from mtlstudy._errors import ConfigError, DataError
+from mtlstudy.data._interactions import Interactions
 from mtlstudy.data._readers import canonical_bytes, parse_ratings, ratings_sha256, read_ratings, to_interactions
 from mtlstudy.data._synthetic import make_synthetic
 
