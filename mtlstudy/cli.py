@@ -81,8 +81,8 @@ def data_info(dataset: str, data_path: str | None, no_verify: bool) -> None:
         click.echo(f"{key}: {value}")
 
 
-def _dataset_options(pairs: tuple[str, ...]) -> dict | None:
-    """``KEY=VALUE`` pairs (values read as YAML scalars) as a dict; None when there are none."""
+def _key_values(ctx: click.Context, param: click.Parameter, pairs: tuple[str, ...]) -> dict | None:
+    """Click callback: ``KEY=VALUE`` pairs (values read as YAML scalars) as a dict, None if none."""
     import yaml
 
     from mtlstudy._errors import ConfigError
@@ -91,7 +91,7 @@ def _dataset_options(pairs: tuple[str, ...]) -> dict | None:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise ConfigError(f"--dataset-option takes KEY=VALUE, got {pair!r}")
+            raise ConfigError(f"{param.opts[0]} takes KEY=VALUE, got {pair!r}")
         options[key] = yaml.safe_load(value)
     return options or None
 
@@ -109,7 +109,10 @@ def _study_options(command):
         click.option("--lambda-log/--lambda-linear", default=None, help="Log (logit) or linear lambda scale."),
         click.option("--dataset", help="ml-100k (default) or synthetic."),
         click.option("--data", type=click.Path(dir_okay=False), help="A u.data, CSV or .inter file."),
-        click.option("--dataset-option", "dataset_options", multiple=True, help="KEY=VALUE for synthetic data."),
+        click.option(
+            "--dataset-option", "dataset_options", multiple=True, callback=_key_values,
+            help="KEY=VALUE for synthetic data.",
+        ),
         click.option("--embedding-dim", type=int),
         click.option("--lr", type=float),
         click.option("--batch-size", type=int),
@@ -140,11 +143,11 @@ def study() -> None:
 @click.option("--user-bias-point/--no-user-bias-point", default=None, help="seed-grid: add shared 0.99/0.01 with a user bias.")
 @click.option("--dir", help="Parent directory of studies [./mtlstudy-runs].")
 @_study_options
-def study_run(spec_file: str | None, dataset_options: tuple[str, ...], **options) -> None:
+def study_run(spec_file: str | None, **options) -> None:
     """Run a new study from SPEC_FILE (YAML or TOML) and options; options override the file."""
     from mtlstudy.study import resolve_spec, run_study
 
-    run_study(resolve_spec(spec_file, dataset_options=_dataset_options(dataset_options), **options), echo=click.echo)
+    run_study(resolve_spec(spec_file, **options), echo=click.echo)
 
 
 @study.command("resume")
@@ -197,14 +200,12 @@ def export(name: str, dir: str, format_: str, output: str | None, epochs: bool, 
 @click.option("--dir", default="./mtlstudy-runs", show_default=True)
 @click.option("--name", default="reproduce", show_default=True)
 @_study_options
-def reproduce_command(epochs: int, seeds: int, dir: str, name: str, dataset_options: tuple[str, ...], **options) -> None:
+def reproduce_command(epochs: int, seeds: int, dir: str, name: str, **options) -> None:
     """Run the original four points (plus shared 0.99/0.01 with a user bias) and compare."""
     from mtlstudy.analysis import format_published_comparison
     from mtlstudy.study import reproduce
 
-    result = reproduce(
-        epochs, seeds, dir, name, echo=click.echo, dataset_options=_dataset_options(dataset_options), **options
-    )
+    result = reproduce(epochs, seeds, dir, name, echo=click.echo, **options)
     click.echo(format_published_comparison(result.comparison))
     for sentence in result.sentences:
         click.echo(f"\n{sentence}")
