@@ -114,7 +114,8 @@ def test_reproduce_runs_the_seed_grid_compares_and_reports(local_ray, tmp_path):
     assert (tmp_path / "reproduce" / "report" / "index.html").exists()
 
 
-def test_interrupted_study_resumes_to_exactly_its_budget(local_ray, tmp_path):
+@pytest.mark.parametrize("interrupt", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
+def test_interrupted_study_resumes_to_exactly_its_budget(local_ray, tmp_path, interrupt):
     budget = 5
     command = [os.path.join(os.path.dirname(sys.executable), "mtlstudy"), "study", "run", "--name", "cut", "--trials", str(budget),
                "--epochs", "3", "--concurrency", "1", "--dir", str(tmp_path), *DATA]
@@ -137,8 +138,11 @@ def test_interrupted_study_resumes_to_exactly_its_budget(local_ray, tmp_path):
     second = CliRunner().invoke(main, ["study", "resume", "cut", "--dir", str(tmp_path)])
     assert second.exit_code == 2 and f"in use by process {driver.pid}" in second.output
 
-    driver.send_signal(signal.SIGKILL)
-    driver.wait(timeout=30)
+    driver.send_signal(interrupt)
+    output = driver.communicate(timeout=60)[0]
+    if interrupt == signal.SIGINT:  # Ray Tune stops cleanly and we say how to go on
+        assert driver.returncode == 0, output
+        assert "continue with `mtlstudy study resume cut`" in output
     before = _optuna_trials(study_dir, "cut")
     assert sum(t.state.name == "COMPLETE" for t in before) < budget
 
