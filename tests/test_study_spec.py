@@ -58,6 +58,7 @@ def test_yaml_toml_and_flags_give_the_same_spec(tmp_path):
         ("name: b\nbogus_key: 1\n", [], "bogus_key"),
         ("name: b\nlambda_f_range: [-0.5, 0.5]\n", [], "-0.5"),
         ("name: b\n", ["--lambda-f-range", "0.1", "inf"], "inf"),
+        ("name: b\n", ["--lambda-f-range", "0", "1"], "on the simplex lambda_f_range must satisfy 0 < low < high < 1"),
         ("name: b\ntrials: 0\n", [], "trials must be an integer >= 1, got 0"),
         ("name: b\n", ["--space", "no-such-space"], "no-such-space"),
         ("name: b\n", ["--sampler", "annealing"], "annealing"),

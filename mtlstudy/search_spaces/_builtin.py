@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from mtlstudy._errors import ConfigError
 from mtlstudy.search_spaces._registry import register_space
 
 __all__ = ["SEED_GRID_POINTS", "USER_BIAS_POINT", "SEPARATE_LAMBDA", "seed_grid_points"]
@@ -30,6 +31,9 @@ def _logit(p: float) -> float:
 
 def _sample_simplex(trial: Any, spec: Any) -> dict[str, float]:
     low, high = spec.lambda_f_range
+    if not 0.0 < low < high < 1.0:
+        # λ_R = 1 − λ_F must stay positive, and the logit scale is finite only inside (0, 1).
+        raise ConfigError(f"on the simplex lambda_f_range must satisfy 0 < low < high < 1, got [{low}, {high}]")
     if spec.lambda_log:
         logit = trial.suggest_float("lambda_f_logit", _logit(low), _logit(high))
         lambda_f = 1.0 / (1.0 + math.exp(-logit))
