@@ -72,3 +72,15 @@ def test_bad_spec_exits_2_with_one_line_and_creates_nothing(tmp_path, content, f
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0]
     assert not runs.exists()
+
+
+def test_gpu_trials_without_a_gpu_are_refused_before_anything_is_created(tmp_path, monkeypatch):
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 0)
+    runs = tmp_path / "runs"
+    result = CliRunner().invoke(main, ["study", "run", "--gpus-per-trial", "0.25", "--dir", str(runs)])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "Error: gpus_per_trial is 0.25 but this machine has no CUDA GPU for the local Ray; "
+        "drop --gpus-per-trial or join a cluster that has GPUs with --address"
+    )
+    assert not runs.exists()

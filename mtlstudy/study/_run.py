@@ -44,6 +44,7 @@ def run_study(spec: StudySpec, echo: Callable[[str], None] = print) -> dict[str,
     Refused (StudyError) if the study directory exists: a running study holds its
     lock, an interrupted one is continued by :func:`resume_study`.
     """
+    _check_local_gpus(spec)
     study_dir = spec.study_dir
     owner = lock_owner(study_dir)
     if owner is not None:
@@ -69,6 +70,7 @@ def resume_study(name: str, dir: str | os.PathLike = "./mtlstudy-runs", echo: Ca
     errored trials continue from their last checkpoints, finished ones are kept.
     """
     spec = open_spec(name, dir)
+    _check_local_gpus(spec)
     with study_lock(spec.study_dir):
         with _ray(spec):
             experiment = spec.study_dir / RAY_DIR
@@ -83,6 +85,17 @@ def resume_study(name: str, dir: str | os.PathLike = "./mtlstudy-runs", echo: Ca
             else:
                 tuner = _new_tuner(spec, echo)
             return _fit(spec, tuner, echo)
+
+
+def _check_local_gpus(spec: StudySpec) -> None:
+    """Refuse GPU trials on a local Ray without a GPU: Ray would keep them pending forever."""
+    import torch
+
+    if spec.address is None and spec.gpus_per_trial > 0 and torch.cuda.device_count() == 0:
+        raise StudyError(
+            f"gpus_per_trial is {spec.gpus_per_trial} but this machine has no CUDA GPU for the local Ray; "
+            "drop --gpus-per-trial or join a cluster that has GPUs with --address"
+        )
 
 
 def _trainable(spec: StudySpec):
