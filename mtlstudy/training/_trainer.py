@@ -32,7 +32,9 @@ class Trainer:
 
     All interactions live on the device; each epoch draws its permutation and one
     uniform negative per positive in two calls of a seeded generator, and the batch
-    losses accumulate on the device, so the loop never waits on the device.
+    losses accumulate on the device, so the loop never waits on the device. Each
+    step's gradient comes from :class:`~mtlstudy.models.JointGradient` (hand-derived,
+    equal to autograd's) and a fused Adam applies it.
     ``state_dict`` captures model, optimizer, generator and history, so a restored
     trainer continues exactly where the saved one stopped.
 
