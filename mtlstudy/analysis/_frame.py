@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 
 from mtlstudy._errors import ConfigError, StudyError
-from mtlstudy._schema import BEST_DIRECTION, OBJECTIVES
+from mtlstudy._schema import BEST_DIRECTION, OBJECTIVES, PARAM_COLUMNS
 
 #: The two ways of reading a trial's metric: its last epoch or its best epoch.
 VALUES: tuple[str, ...] = ("final", "best")
 
 #: Trial parameters the analyses group and label by.
-PARAMS: tuple[str, ...] = ("shared", "lambda_f", "lambda_r", "user_bias", "seed")
+PARAMS: tuple[str, ...] = PARAM_COLUMNS
 
 #: Display names of the metrics.
 METRIC_NAMES: dict[str, str] = {

@@ -11,7 +11,7 @@ import optuna
 import pandas as pd
 
 from mtlstudy._errors import ConfigError
-from mtlstudy._schema import EPOCH_METRICS
+from mtlstudy._schema import EPOCH_METRICS, PARAM_COLUMNS
 from mtlstudy.study._lock import lock_owner
 from mtlstudy.study._run import RAY_DIR, SPEC_FILE, open_spec
 from mtlstudy.study._searcher import PARAMS_ATTR, RAY_TRIAL_ID
@@ -20,20 +20,18 @@ from mtlstudy.training import summarize_history
 
 __all__ = ["load_export", "export_study", "study_status", "list_studies", "TRIAL_COLUMNS", "EPOCH_COLUMNS"]
 
-_PARAMS = ("shared", "lambda_f", "lambda_r", "user_bias", "seed")
-
 #: Columns of the per-trial export, in order.
 TRIAL_COLUMNS: tuple[str, ...] = (
     "trial_id",
     "number",
     "state",
-    *_PARAMS,
+    *PARAM_COLUMNS,
     "epochs",
     *(f"{kind}_{metric}{suffix}" for metric in EPOCH_METRICS for kind, suffix in (("final", ""), ("best", ""), ("best", "_epoch"))),
     "duration_s",
 )
 #: Columns of the per-epoch export, in order.
-EPOCH_COLUMNS: tuple[str, ...] = ("trial_id", "number", *_PARAMS, "epoch", *EPOCH_METRICS, "epoch_time_s")
+EPOCH_COLUMNS: tuple[str, ...] = ("trial_id", "number", *PARAM_COLUMNS, "epoch", *EPOCH_METRICS, "epoch_time_s")
 
 
 def _load(name: str, dir: str | os.PathLike, storage: str | None) -> tuple[StudySpec, optuna.Study]:
@@ -73,7 +71,7 @@ def load_export(
         base = {
             "trial_id": params["trial_id"],
             "number": trial.number,
-            **{key: params[key] for key in _PARAMS},
+            **{key: params[key] for key in PARAM_COLUMNS},
         }
         if epochs:
             for row in history:
