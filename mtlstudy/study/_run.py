@@ -127,6 +127,20 @@ def _new_tuner(spec: StudySpec, echo: Callable[[str], None]):
     )
 
 
+class _GridExhaustedFilter(logging.Filter):
+    """Drops the warning OptunaSearch logs when a grid space has run its last point.
+
+    Optuna's GridSampler then calls ``Study.stop``, which raises outside ``optimize``;
+    ``tell`` has already recorded the trial, so the warning reports nothing wrong.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Study.stop" not in record.getMessage()
+
+
+_GRID_EXHAUSTED = _GridExhaustedFilter()
+
+
 @contextlib.contextmanager
 def _ray(spec: StudySpec) -> Iterator[None]:
     """Join ``spec.address`` or start a local Ray, unless this process already runs one."""
@@ -139,6 +153,7 @@ def _ray(spec: StudySpec) -> Iterator[None]:
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # ... so Ray's result reader would warn about their missing files on every read.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    logging.getLogger("ray.tune.search.optuna.optuna_search").addFilter(_GRID_EXHAUSTED)
     if ray.is_initialized():
         yield
         return
