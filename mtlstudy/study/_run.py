@@ -87,11 +87,20 @@ def resume_study(name: str, dir: str | os.PathLike = "./mtlstudy-runs", echo: Ca
             return _fit(spec, tuner, echo)
 
 
+def _ray_address(spec: StudySpec) -> str:
+    """The cluster to join, or ``"local"`` for an embedded Ray.
+
+    ``"local"`` starts one even when a cluster runs on this machine: a study joins a
+    cluster only when asked to (``--address``, or ``RAY_ADDRESS`` as Ray's job tools set it).
+    """
+    return spec.address or os.environ.get("RAY_ADDRESS") or "local"
+
+
 def _check_local_gpus(spec: StudySpec) -> None:
     """Refuse GPU trials on a local Ray without a GPU: Ray would keep them pending forever."""
     import torch
 
-    if spec.address is None and spec.gpus_per_trial > 0 and torch.cuda.device_count() == 0:
+    if _ray_address(spec) == "local" and spec.gpus_per_trial > 0 and torch.cuda.device_count() == 0:
         raise StudyError(
             f"gpus_per_trial is {spec.gpus_per_trial} but this machine has no CUDA GPU for the local Ray; "
             "drop --gpus-per-trial or join a cluster that has GPUs with --address"
@@ -157,7 +166,7 @@ def _ray(spec: StudySpec) -> Iterator[None]:
     if ray.is_initialized():
         yield
         return
-    ray.init(address=spec.address, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+    ray.init(address=_ray_address(spec), include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
     try:
         yield
     finally:
