@@ -48,15 +48,22 @@ def train_trial(config: Mapping[str, Any]) -> None:
             trainer.load(directory / _CHECKPOINT_FILE)
     every = options["checkpoint_every"]
     with RunLogger(_ray_api.trial_dir(), start_epoch=trainer.epoch) as logger:
+        # A trial restored from its last checkpoint still reports once, so Ray sees it end.
         while True:
             if trainer.epoch < train_config.epochs:
                 logger.log(trainer.train_epoch())
             done = trainer.epoch >= train_config.epochs
-            summary = trainer.summary()
-            metrics = {**trainer.history[-1], **summary}
-            for metric in OBJECTIVE_KEYS:
-                metrics[objective_key(metric)] = summary[f"{options['objective']}_{metric}"]
             checkpoint = done or (every and trainer.epoch % every == 0)
-            _ray_api.report(metrics, (lambda d: trainer.save(d / _CHECKPOINT_FILE)) if checkpoint else None)
+            save = (lambda directory: trainer.save(directory / _CHECKPOINT_FILE)) if checkpoint else None
+            _ray_api.report(_trial_metrics(trainer, options["objective"]), save)
             if done:
                 return
+
+
+def _trial_metrics(trainer: Trainer, objective: str) -> dict[str, float]:
+    """The last epoch's metrics, the run's final and best values, and the objectives."""
+    summary = trainer.summary()
+    metrics = {**trainer.history[-1], **summary}
+    for metric in OBJECTIVE_KEYS:
+        metrics[objective_key(metric)] = summary[f"{objective}_{metric}"]
+    return metrics

@@ -1,0 +1,88 @@
+"""The Ray trainable's loop, with Ray's session API replaced by a recorder (no Ray needed)."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+
+import pytest
+
+from mtlstudy.trainables import _ray_api, train_trial
+from tensorboard_events import read_scalars
+
+CONFIG = {
+    "dataset": "synthetic",
+    "dataset_options": {"num_users": 40, "num_items": 50},
+    "embedding_dim": 8,
+    "layer_sizes": [24, 8],
+    "device": "cpu",
+    "epochs": 5,
+    "seed": 3,
+    "checkpoint_every": 2,
+}
+
+
+class FakeSession:
+    """Records reports and keeps the newest checkpoint, as Ray Tune would."""
+
+    def __init__(self, tmp_path, restore_from=None):
+        self.trial_dir = tmp_path / "trial"
+        self.checkpoints = tmp_path / "checkpoints"
+        self.restore_from = restore_from
+        self.reports: list[tuple[dict, bool]] = []
+
+    def install(self, monkeypatch):
+        monkeypatch.setattr(_ray_api, "trial_dir", lambda: self.trial_dir)
+        monkeypatch.setattr(_ray_api, "trial_cpus", lambda: 1)
+        monkeypatch.setattr(_ray_api, "restored_checkpoint", self._restored)
+        monkeypatch.setattr(_ray_api, "report", self._report)
+        return self
+
+    @contextlib.contextmanager
+    def _restored(self):
+        yield self.restore_from
+
+    def _report(self, metrics, save=None):
+        if save is not None:
+            target = self.checkpoints / f"epoch-{metrics['epoch']}"
+            target.mkdir(parents=True)
+            save(target)
+        self.reports.append((dict(metrics), save is not None))
+
+
+def test_reports_every_epoch_and_checkpoints_every_n_and_at_the_end(tmp_path, monkeypatch):
+    session = FakeSession(tmp_path).install(monkeypatch)
+    train_trial({**CONFIG, "objective": "best"})
+    assert [m["epoch"] for m, _ in session.reports] == [1, 2, 3, 4, 5]
+    assert [saved for _, saved in session.reports] == [False, True, False, True, True]
+    last = session.reports[-1][0]
+    assert last["objective_test_mse"] == last["best_test_mse"] == min(m["test_mse"] for m, _ in session.reports)
+    assert last["objective_test_mrr"] == last["best_test_mrr"]
+    assert sorted(read_scalars(session.trial_dir)["eval/MSE"]) == [1, 2, 3, 4, 5]
+
+
+def test_a_restored_trial_continues_exactly_where_its_checkpoint_stopped(tmp_path, monkeypatch):
+    whole = FakeSession(tmp_path / "whole").install(monkeypatch)
+    train_trial(CONFIG)
+    checkpoint = tmp_path / "saved-at-4"
+    shutil.copytree(whole.checkpoints / "epoch-4", checkpoint)
+
+    resumed = FakeSession(tmp_path / "resumed", restore_from=checkpoint).install(monkeypatch)
+    train_trial(CONFIG)
+    assert [m["epoch"] for m, _ in resumed.reports] == [5]
+    assert resumed.reports[0][0]["test_mrr"] == whole.reports[-1][0]["test_mrr"]
+    assert resumed.reports[0][0]["objective_test_mse"] == whole.reports[-1][0]["final_test_mse"]
+
+
+def test_a_trial_restored_at_its_last_epoch_reports_once_and_ends(tmp_path, monkeypatch):
+    whole = FakeSession(tmp_path / "whole").install(monkeypatch)
+    train_trial(CONFIG)
+    restored = FakeSession(tmp_path / "again", restore_from=whole.checkpoints / "epoch-5").install(monkeypatch)
+    train_trial(CONFIG)
+    assert [(m["epoch"], saved) for m, saved in restored.reports] == [(5, True)]
+
+
+def test_an_unknown_objective_is_a_config_error(tmp_path, monkeypatch):
+    FakeSession(tmp_path).install(monkeypatch)
+    with pytest.raises(ValueError, match="objective must be 'final' or 'best', got 'median'"):
+        train_trial({**CONFIG, "objective": "median"})
