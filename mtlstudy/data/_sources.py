@@ -13,7 +13,6 @@ import http.client
 import inspect
 import io
 import os
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from mtlstudy._errors import ConfigError, DataError
+from mtlstudy._files import atomic_path
 from mtlstudy.data._interactions import Interactions
 from mtlstudy.data._readers import canonical_bytes, parse_ratings, ratings_sha256, read_ratings, to_interactions
 from mtlstudy.data._synthetic import make_synthetic
@@ -290,17 +290,10 @@ def _verify(frame: pd.DataFrame, label: str, hint: str) -> None:
 def _write_atomically(path: Path, data: bytes) -> None:
     """Write via a temporary file in the same folder and a rename: never a partial file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Not mkstemp: its 0600 mode would make a shared cache unreadable to other users.
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
-    try:
-        with open(temporary, "xb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:  # KeyboardInterrupt included: leave nothing behind
-        temporary.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary, open(temporary, "xb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _reason(error: BaseException) -> str:

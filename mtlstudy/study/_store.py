@@ -11,6 +11,7 @@ import optuna
 import pandas as pd
 
 from mtlstudy._errors import ConfigError
+from mtlstudy._files import atomic_path
 from mtlstudy._schema import EPOCH_METRICS, PARAM_COLUMNS
 from mtlstudy.study._lock import lock_owner
 from mtlstudy.study._run import RAY_DIR, SPEC_FILE, open_spec
@@ -111,12 +112,11 @@ def export_study(
     frame = load_export(name, dir, storage, epochs)
     suffix = "-epochs" if epochs else ""
     path = Path(output) if output else Path(dir) / name / f"{name}{suffix}.{format}"
-    temporary = path.with_name(f".{path.name}.tmp")
-    if format == "csv":
-        frame.to_csv(temporary, index=False)
-    else:
-        frame.to_parquet(temporary, index=False)
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        if format == "csv":
+            frame.to_csv(temporary, index=False)
+        else:
+            frame.to_parquet(temporary, index=False)
     return path
 
 

@@ -13,6 +13,7 @@ from tensorboardX import FileWriter
 from tensorboardX.proto.event_pb2 import Event, SessionLog
 from tensorboardX.proto.summary_pb2 import Summary
 
+from mtlstudy._files import atomic_path
 from mtlstudy._schema import EPOCH_METRICS, TENSORBOARD_TAGS
 
 __all__ = ["RunLogger", "METRICS_CSV_COLUMNS", "write_json"]
@@ -82,6 +83,5 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
 
 def write_json(path: str | os.PathLike, payload: Mapping[str, Any]) -> None:
     """Write ``payload`` as indented JSON, atomically."""
-    temporary = Path(f"{os.fspath(path)}.tmp")
-    temporary.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from mtlstudy._errors import ConfigError
+from mtlstudy._files import atomic_path
 from mtlstudy.data._interactions import Interactions
 from mtlstudy.metrics import RankingEvaluator
 from mtlstudy.models import JointGradient, MultiTaskNet
@@ -156,9 +157,8 @@ class Trainer:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write :meth:`state_dict` to ``path`` atomically."""
-        temporary = f"{os.fspath(path)}.tmp"
-        torch.save(self.state_dict(), temporary)
-        os.replace(temporary, path)
+        with atomic_path(path) as temporary:
+            torch.save(self.state_dict(), temporary)
 
     def load(self, path: str | os.PathLike) -> None:
         """Restore the state :meth:`save` wrote to ``path``."""
