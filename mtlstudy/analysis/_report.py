@@ -347,14 +347,13 @@ def _front_table(front: pd.DataFrame, objective: str) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def _pareto_blocks(pareto, objective, images) -> list[Block]:
+def _pareto_blocks(pareto, front, objective, images) -> list[Block]:
     sizes = [
         f"{value} values: {size} trial(s) on the {scope} front"
         for value, by_scope in _front_sizes(pareto).items()
         for scope, size in by_scope.items()
         if size
     ]
-    front = pareto[(pareto["value"] == objective) & (pareto["scope"] == "overall")]
     blocks: list[Block] = [
         Heading("Pareto front"),
         Paragraph(
@@ -539,7 +538,7 @@ def _blocks(
             f"{sum(context['states'].values())} trials ({states}); the analysis uses the {len(complete)} complete "
             f"ones ({variants}). Trade-off, knee, budget and epoch figure use the {objective} values."
         ),
-        *_pareto_blocks(pareto, objective, images),
+        *_pareto_blocks(pareto, front, objective, images),
         *_hypervolume_blocks(hypervolumes, images),
         *_tradeoff_blocks(tradeoff, budget_answers, budget, images),
         *_epoch_blocks(epoch_summary, front, objective, images),
