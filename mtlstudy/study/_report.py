@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import pandas as pd
 
 from mtlstudy.analysis import FORMATS, write_report
 from mtlstudy.study._store import load_export
 
-__all__ = ["report_study", "REPORT_DIR"]
+__all__ = ["report_study", "write_study_report", "REPORT_DIR"]
 
 #: Default report folder inside a study directory.
 REPORT_DIR = "report"
@@ -33,14 +36,21 @@ def report_study(
     """
     trials = load_export(name, dir, storage=storage)
     epochs = load_export(name, dir, storage=storage, epochs=True)
-    return write_report(
+    return write_study_report(
+        name,
         trials,
         epochs,
         output if output is not None else Path(dir) / name / REPORT_DIR,
-        title=f"mtlstudy study {name}",
         formats=formats,
         objective=objective,
         mse_budget=mse_budget,
         reference_point=reference_point,
         interactive=interactive,
     )
+
+
+def write_study_report(
+    name: str, trials: pd.DataFrame, epochs: pd.DataFrame, output: str | os.PathLike, **options: Any
+) -> Path:
+    """:func:`mtlstudy.analysis.write_report` of study ``name``'s exports, titled after it."""
+    return write_report(trials, epochs, output, title=f"mtlstudy study {name}", **options)

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 from mtlstudy.analysis import compare_published
-from mtlstudy.study._report import report_study
+from mtlstudy.study._report import REPORT_DIR, write_study_report
 from mtlstudy.study._run import SPEC_FILE, resume_study, run_study
 from mtlstudy.study._spec import resolve_spec
 from mtlstudy.study._store import load_export
@@ -50,6 +50,7 @@ def reproduce(
         resume_study(name, dir, echo=echo)
     else:
         run_study(spec, echo=echo)
-    trials = load_export(name, dir)
+    trials, epochs = load_export(name, dir), load_export(name, dir, epochs=True)
     comparison, sentences = compare_published(trials)
-    return Reproduction(trials, comparison, sentences, report_study(name, dir))
+    report = write_study_report(name, trials, epochs, spec.study_dir / REPORT_DIR)
+    return Reproduction(trials, comparison, sentences, report)
