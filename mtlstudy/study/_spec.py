@@ -135,7 +135,8 @@ class StudySpec:
             "shared": True,
             "user_bias": self.user_bias,
             "embedding_dim": self.embedding_dim,
-            "layer_sizes": [3 * self.embedding_dim, 64],
+            # The MLP's input follows the embedding size; its hidden layers stay TrainConfig's.
+            "layer_sizes": [3 * self.embedding_dim, *TrainConfig.layer_sizes[1:]],
             "lr": self.lr,
             "batch_size": self.batch_size,
             "epochs": self.epochs,
