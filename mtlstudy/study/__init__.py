@@ -10,11 +10,22 @@ from __future__ import annotations
 from mtlstudy.study._report import report_study
 from mtlstudy.study._reproduce import Reproduction, reproduce
 from mtlstudy.study._run import open_spec, resume_study, run_study
-from mtlstudy.study._spec import SAMPLERS, StudySpec, load_spec, resolve_spec
-from mtlstudy.study._store import EPOCH_COLUMNS, TRIAL_COLUMNS, export_study, list_studies, load_export, study_status
+from mtlstudy.study._spec import EARLY_STOPPING, SAMPLERS, StudySpec, load_spec, resolve_spec
+from mtlstudy.study._store import (
+    EPOCH_COLUMNS,
+    RUNG_COLUMNS,
+    TRIAL_COLUMNS,
+    export_study,
+    list_studies,
+    load_export,
+    load_rungs,
+    study_status,
+)
 
 __all__ = [
+    "EARLY_STOPPING",
     "EPOCH_COLUMNS",
+    "RUNG_COLUMNS",
     "Reproduction",
     "SAMPLERS",
     "StudySpec",
@@ -22,6 +33,7 @@ __all__ = [
     "export_study",
     "list_studies",
     "load_export",
+    "load_rungs",
     "load_spec",
     "open_spec",
     "report_study",

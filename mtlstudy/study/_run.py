@@ -13,10 +13,13 @@ import optuna
 import yaml
 from optuna.trial import TrialState
 from ray import tune
+from ray.tune.schedulers import TrialScheduler
 
 from mtlstudy._errors import StudyError
 from mtlstudy.study._lock import lock_owner, study_lock
-from mtlstudy.study._searcher import PARAMS_ATTR, RAY_TRIAL_ID, StudySearcher, latest_trials
+from mtlstudy._schema import OBJECTIVES
+from mtlstudy.schedulers import MOASHAScheduler
+from mtlstudy.study._searcher import OptunaRungStore, StudyDatabase, StudySearcher
 from mtlstudy.study._spec import StudySpec, resolve_spec
 from mtlstudy.trainables import OBJECTIVE_KEYS, objective_key, train_trial
 
@@ -38,11 +41,13 @@ def open_spec(name: str, dir: str | os.PathLike = "./mtlstudy-runs", **overrides
     return resolve_spec(path, dir=str(dir), **overrides)
 
 
-def run_study(spec: StudySpec, echo: Callable[[str], None] = print) -> dict[str, int]:
+def run_study(spec: StudySpec, echo: Callable[[str], None] = print, scheduler: TrialScheduler | None = None) -> dict[str, int]:
     """Create study ``spec.name`` and run its trials; returns trial counts by Optuna state.
 
     Refused (StudyError) if the study directory exists: a running study holds its
-    lock, an interrupted one is continued by :func:`resume_study`.
+    lock, an interrupted one is continued by :func:`resume_study`. ``scheduler``, a
+    Ray Tune scheduler, replaces the one ``spec.early_stopping`` names (to compare
+    schedulers, for example); a trial it stops early is recorded as PRUNED.
     """
     _check_local_gpus(spec)
     study_dir = spec.study_dir
@@ -59,7 +64,7 @@ def run_study(spec: StudySpec, echo: Callable[[str], None] = print) -> dict[str,
     with study_lock(study_dir):
         (study_dir / SPEC_FILE).write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False), encoding="utf-8")
         with _ray(spec):
-            return _fit(spec, _new_tuner(spec, echo), echo)
+            return _fit(spec, _new_tuner(spec, echo, scheduler), echo)
 
 
 def resume_study(name: str, dir: str | os.PathLike = "./mtlstudy-runs", echo: Callable[[str], None] = print) -> dict[str, int]:
@@ -83,7 +88,7 @@ def resume_study(name: str, dir: str | os.PathLike = "./mtlstudy-runs", echo: Ca
                     str(experiment), _trainable(spec), resume_unfinished=True, resume_errored=True
                 )
             else:
-                tuner = _new_tuner(spec, echo)
+                tuner = _new_tuner(spec, echo, None)
             return _fit(spec, tuner, echo)
 
 
@@ -115,12 +120,26 @@ def _trial_dirname(trial) -> str:
     return trial.trial_id
 
 
-def _new_tuner(spec: StudySpec, echo: Callable[[str], None]):
+def _scheduler(spec: StudySpec) -> TrialScheduler | None:
+    """The scheduler ``spec.early_stopping`` names (None: run every trial to its budget)."""
+    if spec.early_stopping == "none":
+        return None
+    return MOASHAScheduler(
+        OptunaRungStore(spec),
+        epochs=spec.epochs,
+        grace_epochs=spec.grace_epochs,
+        reduction_factor=spec.reduction_factor,
+        objectives={objective_key(metric): OBJECTIVES[metric] for metric in OBJECTIVE_KEYS},
+    )
+
+
+def _new_tuner(spec: StudySpec, echo: Callable[[str], None], scheduler: TrialScheduler | None):
     return tune.Tuner(
         _trainable(spec),
         param_space=spec.fixed_params(),
         tune_config=tune.TuneConfig(
             search_alg=StudySearcher(spec),
+            scheduler=scheduler or _scheduler(spec),
             num_samples=spec.trials,
             max_concurrent_trials=spec.concurrency,
             trial_dirname_creator=_trial_dirname,
@@ -131,23 +150,9 @@ def _new_tuner(spec: StudySpec, echo: Callable[[str], None]):
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             verbose=0,
-            callbacks=[_Progress(spec.trials, echo)],
+            callbacks=[_Progress(spec, echo)],
         ),
     )
-
-
-class _GridExhaustedFilter(logging.Filter):
-    """Drops the warning OptunaSearch logs when a grid space has run its last point.
-
-    Optuna's GridSampler then calls ``Study.stop``, which raises outside ``optimize``;
-    ``tell`` has already recorded the trial, so the warning reports nothing wrong.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Study.stop" not in record.getMessage()
-
-
-_GRID_EXHAUSTED = _GridExhaustedFilter()
 
 
 @contextlib.contextmanager
@@ -162,7 +167,6 @@ def _ray(spec: StudySpec) -> Iterator[None]:
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     # ... so Ray's result reader would warn about their missing files on every read.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
-    logging.getLogger("ray.tune.search.optuna.optuna_search").addFilter(_GRID_EXHAUSTED)
     if ray.is_initialized():
         yield
         return
@@ -176,20 +180,15 @@ def _ray(spec: StudySpec) -> Iterator[None]:
 def _fit(spec: StudySpec, tuner, echo: Callable[[str], None]) -> dict[str, int]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     tuner.fit()
-    counts = _state_counts(spec)
-    unfinished = counts.get("RUNNING", 0)
+    counts: dict[str, int] = {}
+    for trial in StudyDatabase(spec).latest().values():
+        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+    stopped, unfinished = counts.get("PRUNED", 0), counts.get("RUNNING", 0)
     echo(
-        f"study {spec.name}: {counts.get('COMPLETE', 0)}/{spec.trials} trials complete"
+        f"study {spec.name}: {counts.get('COMPLETE', 0) + stopped}/{spec.trials} trials complete"
+        + (f", {stopped} of them stopped early" if stopped else "")
         + (f", {unfinished} unfinished: continue with `mtlstudy study resume {spec.name}`" if unfinished else "")
     )
-    return counts
-
-
-def _state_counts(spec: StudySpec) -> dict[str, int]:
-    study = optuna.load_study(study_name=spec.name, storage=spec.storage_url)
-    counts: dict[str, int] = {}
-    for trial in latest_trials(study).values():
-        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
     return counts
 
 
@@ -204,28 +203,26 @@ def _reconcile(spec: StudySpec, ray_trials: dict[str, tuple[str, dict]]) -> list
 
     For the newest Optuna trial of each Ray trial id:
 
-    - RUNNING, finished in Ray with its objectives -> told COMPLETE with Ray's values
-      (the driver died between Ray's result and Optuna's tell);
+    - RUNNING, finished in Ray -> told as the searcher would have (the driver died
+      between Ray's result and Optuna's tell): COMPLETE with Ray's values, PRUNED if
+      it was stopped early, FAIL without objectives;
     - RUNNING, unfinished in Ray -> kept RUNNING: Ray resumes it from its checkpoint
       and the searcher tells this same Optuna trial, so no new trial is created;
     - RUNNING, unknown to Ray -> told FAIL: it was sampled after Ray's last saved
       state, so Ray will sample a replacement within the same budget;
     - FAIL, errored in Ray -> a new RUNNING Optuna trial with the same parameters,
-      for the retry Ray is about to run (the failed attempt stays on record).
+      for the retry Ray is about to run, carrying its attributes and rung records
+      (the failed attempt stays on record).
     """
-    study = optuna.load_study(study_name=spec.name, storage=spec.storage_url)
+    database = StudyDatabase(spec)
+    study = database.study
     notes: list[str] = []
-    for ray_id, trial in latest_trials(study).items():
+    for ray_id, trial in database.latest().items():
         status, result = ray_trials.get(ray_id, (None, {}))
         label = f"Optuna trial {trial.number} (Ray {ray_id})"
         if trial.state == TrialState.RUNNING and status == "TERMINATED":
-            values = [result.get(objective_key(metric)) for metric in OBJECTIVE_KEYS]
-            if None in values:
-                study.tell(trial.number, state=TrialState.FAIL)
-                notes.append(f"{label}: finished in Ray without objectives, marked FAIL")
-            else:
-                study.tell(trial.number, values)
-                notes.append(f"{label}: finished in Ray, marked COMPLETE with its result")
+            state = database.finish(trial, result)
+            notes.append(f"{label}: finished in Ray, marked {state.name} with its last result")
         elif trial.state == TrialState.RUNNING and status in _UNFINISHED:
             notes.append(f"{label}: unfinished, resumes from its checkpoint")
         elif trial.state == TrialState.RUNNING:
@@ -237,7 +234,7 @@ def _reconcile(spec: StudySpec, ray_trials: dict[str, tuple[str, dict]]) -> list
                     state=TrialState.RUNNING,
                     params=trial.params,
                     distributions=trial.distributions,
-                    user_attrs={RAY_TRIAL_ID: ray_id, PARAMS_ATTR: trial.user_attrs.get(PARAMS_ATTR, {})},
+                    user_attrs=dict(trial.user_attrs),
                 )
             )
             notes.append(f"{label}: failed, retried by Ray under a new Optuna trial")
@@ -249,18 +246,21 @@ def _reconcile(spec: StudySpec, ray_trials: dict[str, tuple[str, dict]]) -> list
 class _Progress(tune.Callback):
     """Echoes one line per finished or failed trial (Ray's own table is kept quiet)."""
 
-    def __init__(self, total: int, echo: Callable[[str], None]) -> None:
-        self.total = total
+    def __init__(self, spec: StudySpec, echo: Callable[[str], None]) -> None:
+        self.total = spec.trials
+        self.epochs = spec.epochs
         self.echo = echo
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         done = sum(t.status == "TERMINATED" or t is trial for t in trials)
         config, result = trial.config, trial.last_result or {}
+        epoch = result.get("epoch", self.epochs)
         self.echo(
             f"[{done}/{self.total}] trial {trial.trial_id}: shared={config.get('shared')}, "
             f"lambda_f={config.get('lambda_f', float('nan')):.4g}, "
             f"lambda_r={config.get('lambda_r', float('nan')):.4g}, seed={config.get('seed')}: "
-            f"test MSE {result.get(objective_key('test_mse'), float('nan')):.4f}, "
+            + (f"stopped at epoch {epoch}: " if epoch < self.epochs else "")
+            + f"test MSE {result.get(objective_key('test_mse'), float('nan')):.4f}, "
             f"test MRR {result.get(objective_key('test_mrr'), float('nan')):.4f}"
         )
 

@@ -1,68 +1,199 @@
-"""Ray Tune's OptunaSearch with the Optuna database as the source of truth for trials."""
+"""A Ray Tune searcher that drives Optuna through its public ask-and-tell API.
+
+The Optuna database is the source of truth: every Optuna trial carries the id of
+its Ray trial, its training parameters and, under early stopping, its rung records
+as user attributes, so a new driver can pick up a study from the database alone.
+"""
 
 from __future__ import annotations
 
-import functools
+import math
+import pickle
+from collections.abc import Mapping
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
-from ray.tune.search.optuna import OptunaSearch
+from optuna.trial import FrozenTrial, TrialState
+from ray.tune.search import Searcher
 
 from mtlstudy._schema import OBJECTIVES
+from mtlstudy.schedulers import RungRecord
 from mtlstudy.study._spec import StudySpec, trial_params
 from mtlstudy.trainables import OBJECTIVE_KEYS, objective_key
 
-__all__ = ["StudySearcher", "RAY_TRIAL_ID", "PARAMS_ATTR", "latest_trials"]
+__all__ = [
+    "StudySearcher",
+    "StudyDatabase",
+    "OptunaRungStore",
+    "RAY_TRIAL_ID",
+    "PARAMS_ATTR",
+    "RUNGS_ATTR",
+    "STOPPED_EPOCH_ATTR",
+    "rung_records",
+]
 
 #: Optuna user attribute linking an Optuna trial to its Ray trial.
 RAY_TRIAL_ID = "ray_trial_id"
 #: Optuna user attribute holding the trial's training parameters.
 PARAMS_ATTR = "params"
+#: Optuna user attribute holding the trial's rung records, in rung order.
+RUNGS_ATTR = "rungs"
+#: Optuna user attribute of a stopped (PRUNED) trial: the last epoch it trained.
+STOPPED_EPOCH_ATTR = "stopped_epoch"
 
 
-def latest_trials(study: optuna.Study) -> dict[str, optuna.trial.FrozenTrial]:
-    """Ray trial id -> the newest Optuna trial for it (a retried trial has several)."""
-    latest: dict[str, optuna.trial.FrozenTrial] = {}
-    for trial in study.get_trials(deepcopy=False):
-        ray_id = trial.user_attrs.get(RAY_TRIAL_ID)
-        if ray_id is not None:
-            latest[ray_id] = trial
-    return latest
+class StudyDatabase:
+    """The study's Optuna trials, keyed by Ray trial id.
 
-
-class StudySearcher(OptunaSearch):
-    """Multi-objective OptunaSearch over a spec's space, in the spec's database.
-
-    Each Optuna trial records its Ray trial id and training parameters as user
-    attributes. A completion is told to the newest RUNNING Optuna trial of that Ray
-    trial as found in the database, not in the searcher's own (possibly older,
-    restored-from-checkpoint) map, so a resumed study never tells a finished trial
-    twice nor loses one whose Optuna trial was recreated for a retry.
+    Opens the study in ``spec``'s storage, creating it if needed. Attributes of
+    existing trials are written through the storage's public methods.
     """
 
     def __init__(self, spec: StudySpec) -> None:
-        super().__init__(
-            space=functools.partial(spec.search_space, spec=spec),
-            metric=[objective_key(metric) for metric in OBJECTIVE_KEYS],
-            mode=[OBJECTIVES[metric] for metric in OBJECTIVE_KEYS],
-            sampler=spec.make_sampler(),
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.spec = spec
+        self.storage = optuna.storages.RDBStorage(spec.storage_url)
+        self.study = optuna.create_study(
             study_name=spec.name,
-            storage=optuna.storages.RDBStorage(spec.storage_url),
+            storage=self.storage,
+            sampler=spec.make_sampler(),
+            directions=["minimize" if OBJECTIVES[m] == "min" else "maximize" for m in OBJECTIVE_KEYS],
+            load_if_exists=True,
         )
+        self._study_id = self.storage.get_study_id_from_name(spec.name)
+
+    def latest(self) -> dict[str, FrozenTrial]:
+        """Ray trial id -> its newest Optuna trial (a retried trial has several)."""
+        latest: dict[str, FrozenTrial] = {}
+        for trial in self.study.get_trials(deepcopy=False):
+            ray_id = trial.user_attrs.get(RAY_TRIAL_ID)
+            if ray_id is not None:
+                latest[ray_id] = trial
+        return latest
+
+    def set_user_attr(self, trial: FrozenTrial, key: str, value: Any) -> None:
+        """Set a user attribute of an existing trial."""
+        trial_id = self.storage.get_trial_id_from_study_id_trial_number(self._study_id, trial.number)
+        self.storage.set_trial_user_attr(trial_id, key, value)
+
+    def finish(self, trial: FrozenTrial, result: Mapping[str, Any] | None, error: bool = False) -> TrialState:
+        """Tell Optuna how a Ray trial ended, from its last result.
+
+        An error, or a result without both objectives, is FAIL; a trial that
+        trained fewer epochs than the budget was stopped early and is PRUNED, with
+        the epoch it stopped at; any other is COMPLETE with its objective values.
+        """
+        result = result or {}
+        values = [result.get(objective_key(metric)) for metric in OBJECTIVE_KEYS]
+        epoch = result.get("epoch")
+        if error or epoch is None or any(v is None or not math.isfinite(v) for v in values):
+            state = TrialState.FAIL
+            self.study.tell(trial.number, state=state)
+        elif epoch < self.spec.epochs:
+            state = TrialState.PRUNED
+            self.set_user_attr(trial, STOPPED_EPOCH_ATTR, int(epoch))
+            self.study.tell(trial.number, state=state)
+        else:
+            state = TrialState.COMPLETE
+            self.study.tell(trial.number, values)
+        return state
+
+
+class _OpensDatabase:
+    """Opens the study's database on first use; Ray pickles the objects that hold it."""
+
+    spec: StudySpec
+    _database: StudyDatabase | None = None
+
+    @property
+    def database(self) -> StudyDatabase:
+        if self._database is None:
+            self._database = StudyDatabase(self.spec)
+        return self._database
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_database": None}
+
+
+class StudySearcher(_OpensDatabase, Searcher):
+    """Samples each Ray trial's parameters from the spec's space with Optuna.
+
+    ``suggest`` asks Optuna for a trial, runs the define-by-run space on it and
+    records the Ray trial id and the training parameters on it. A finished Ray
+    trial is told to the newest RUNNING Optuna trial of that Ray trial as found in
+    the database, so a resumed study never tells a trial twice nor loses one whose
+    Optuna trial was recreated for a retry.
+    """
+
+    def __init__(self, spec: StudySpec) -> None:
+        super().__init__()
+        self.spec = spec
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        sampled = super().suggest(trial_id)
-        params = trial_params(sampled, {})
-        trial = self._ot_trials[trial_id]
+        trial = self.database.study.ask()
+        params = trial_params(self.spec.search_space(trial, self.spec), trial.params)
         trial.set_user_attr(RAY_TRIAL_ID, trial_id)
         trial.set_user_attr(PARAMS_ATTR, params)
         return params
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        frozen = latest_trials(self._ot_study).get(trial_id)
-        if frozen is None or frozen.state != TrialState.RUNNING:
-            return
-        self._ot_trials[trial_id] = optuna.trial.Trial(self._ot_study, frozen._trial_id)
-        self._completed_trials.discard(trial_id)
-        super().on_trial_complete(trial_id, result, error)
+        trial = self.database.latest().get(trial_id)
+        if trial is not None and trial.state == TrialState.RUNNING:
+            self.database.finish(trial, result, error)
+
+    def save(self, checkpoint_path: str) -> None:
+        # Everything lives in the database; the file names the study it belongs to.
+        with open(checkpoint_path, "wb") as file:
+            pickle.dump({"study_name": self.spec.name}, file)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as file:
+            saved = pickle.load(file)
+        if saved.get("study_name") != self.spec.name:
+            raise ValueError(f"searcher state of study {saved.get('study_name')!r} restored into {self.spec.name!r}")
+
+
+class OptunaRungStore(_OpensDatabase):
+    """A :class:`~mtlstudy.schedulers.RungStore` in the study's database.
+
+    Each trial's records are a list under the :data:`RUNGS_ATTR` user attribute of
+    its newest Optuna trial; arrival order is counted per rung over Ray trials.
+    """
+
+    def __init__(self, spec: StudySpec) -> None:
+        self.spec = spec
+
+    def record(self, trial_id: str, rung: int) -> RungRecord | None:
+        trial = self.database.latest().get(trial_id)
+        return None if trial is None else next((r for r in rung_records(trial) if r.rung == rung), None)
+
+    def records(self, rung: int) -> list[RungRecord]:
+        found = [r for trial in self.database.latest().values() for r in rung_records(trial) if r.rung == rung]
+        return sorted(found, key=lambda record: record.order)
+
+    def add(self, trial_id: str, record: RungRecord) -> None:
+        trial = self.database.latest()[trial_id]
+        saved = [*trial.user_attrs.get(RUNGS_ATTR, []), _record_attr(record)]
+        self.database.set_user_attr(trial, RUNGS_ATTR, sorted(saved, key=lambda item: item["rung"]))
+
+
+def rung_records(trial: FrozenTrial) -> list[RungRecord]:
+    """The rung records stored on an Optuna trial, in rung order."""
+    return [
+        RungRecord(
+            rung=item["rung"],
+            values=tuple(item[metric] for metric in OBJECTIVE_KEYS),
+            order=item["order"],
+            promoted=item["promoted"],
+        )
+        for item in trial.user_attrs.get(RUNGS_ATTR, [])
+    ]
+
+
+def _record_attr(record: RungRecord) -> dict[str, Any]:
+    return {
+        "rung": record.rung,
+        **dict(zip(OBJECTIVE_KEYS, record.values)),
+        "order": record.order,
+        "promoted": record.promoted,
+    }

@@ -20,7 +20,7 @@ from mtlstudy.search_spaces import SearchSpace, get_space
 from mtlstudy.trainables import TRIAL_OPTIONS
 from mtlstudy.training import TrainConfig
 
-__all__ = ["StudySpec", "SAMPLERS", "load_spec", "resolve_spec", "trial_params"]
+__all__ = ["StudySpec", "SAMPLERS", "EARLY_STOPPING", "load_spec", "resolve_spec", "trial_params"]
 
 #: Sampler names; all are seeded with the spec's ``seed``.
 SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
@@ -29,6 +29,9 @@ SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
     "gp": optuna.samplers.GPSampler,
     "random": optuna.samplers.RandomSampler,
 }
+
+#: Early-stopping schedulers (``--early-stopping``).
+EARLY_STOPPING: tuple[str, ...] = ("moasha", "none")
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _DEFAULT_TRIALS = 20
@@ -74,6 +77,13 @@ class StudySpec:
         Parent directory of studies.
     max_failures, checkpoint_every : int
         Retries of a failed trial; epochs between checkpoints (0: only at the end).
+    early_stopping : str
+        ``"moasha"`` (stop trials dominated at a rung, see
+        :class:`~mtlstudy.schedulers.MOASHAScheduler`) or ``"none"``.
+    grace_epochs : int
+        The first rung ``r``; rungs are at ``r, rη, rη², …`` below ``epochs``.
+    reduction_factor : float
+        ``η`` (>= 2): a trial continues past a rung if it is in the top ``1/η`` there.
     """
 
     name: str = "study"
@@ -103,6 +113,9 @@ class StudySpec:
     dir: str = "./mtlstudy-runs"
     max_failures: int = 1
     checkpoint_every: int = 10
+    early_stopping: str = "none"
+    grace_epochs: int = 5
+    reduction_factor: float = 3.0
 
     @property
     def study_dir(self) -> Path:
@@ -122,7 +135,7 @@ class StudySpec:
         """The seeded sampler: ``GridSampler`` for a grid space, else :data:`SAMPLERS`' one."""
         grid = self.search_space.grid
         if grid is not None:
-            return optuna.samplers.GridSampler(dict(grid(self)), seed=self.seed)
+            return _GridSampler(dict(grid(self)), seed=self.seed)
         return SAMPLERS[self.sampler](seed=self.seed)
 
     def fixed_params(self) -> dict[str, Any]:
@@ -152,6 +165,17 @@ class StudySpec:
         values["lambda_r_range"] = list(self.lambda_r_range)
         values["dataset_options"] = dict(self.dataset_options)
         return values
+
+
+class _GridSampler(optuna.samplers.GridSampler):
+    """Optuna's ``GridSampler`` minus its ``Study.stop`` call once the grid is done.
+
+    ``Study.stop`` only works inside ``Study.optimize``; a study told by a searcher
+    would raise it from ``Study.tell``. The trial budget ends a grid study instead.
+    """
+
+    def after_trial(self, study, trial, state, values) -> None:
+        pass
 
 
 def load_spec(path: str | os.PathLike) -> dict[str, Any]:
@@ -216,9 +240,11 @@ def _validated(spec: StudySpec) -> StudySpec:
         raise ConfigError(f"unknown sampler {spec.sampler!r}; choose one of {sorted(SAMPLERS)}")
     if spec.objective not in ("final", "best"):
         raise ConfigError(f"objective must be 'final' or 'best', got {spec.objective!r}")
-    for key, minimum in (("seeds", 1), ("max_failures", 0), ("checkpoint_every", 0)):
-        if not isinstance(getattr(spec, key), int) or getattr(spec, key) < minimum:
-            raise ConfigError(f"{key} must be an integer >= {minimum}, got {getattr(spec, key)!r}")
+    for key, minimum in (("epochs", 1), ("seeds", 1), ("max_failures", 0), ("checkpoint_every", 0), ("grace_epochs", 1)):
+        value = getattr(spec, key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise ConfigError(f"{key} must be an integer >= {minimum}, got {value!r}")
+    _check_early_stopping(spec)
     if spec.concurrency is not None and (not isinstance(spec.concurrency, int) or spec.concurrency < 1):
         raise ConfigError(f"concurrency must be an integer >= 1, got {spec.concurrency!r}")
     if not spec.cpus_per_trial > 0 or not spec.gpus_per_trial >= 0:
@@ -236,6 +262,19 @@ def _validated(spec: StudySpec) -> StudySpec:
     spec = dataclasses.replace(spec, trials=trials, dir=str(Path(spec.dir).resolve()))
     _check_space_samples(spec)
     return spec
+
+
+def _check_early_stopping(spec: StudySpec) -> None:
+    if spec.early_stopping not in EARLY_STOPPING:
+        raise ConfigError(f"unknown early_stopping {spec.early_stopping!r}; choose one of {list(EARLY_STOPPING)}")
+    factor = spec.reduction_factor
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 2 <= factor < math.inf:
+        raise ConfigError(f"reduction_factor must be a number >= 2, got {factor!r}")
+    if spec.early_stopping == "moasha" and spec.grace_epochs >= spec.epochs:
+        raise ConfigError(
+            f"grace_epochs must be below epochs for early stopping, got grace_epochs {spec.grace_epochs} "
+            f"and epochs {spec.epochs}; lower --grace-epochs or use --early-stopping none"
+        )
 
 
 def _check_space_samples(spec: StudySpec) -> None:

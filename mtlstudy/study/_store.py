@@ -12,14 +12,23 @@ import pandas as pd
 
 from mtlstudy._errors import ConfigError
 from mtlstudy._files import atomic_path
-from mtlstudy._schema import EPOCH_METRICS, PARAM_COLUMNS
+from mtlstudy._schema import EPOCH_METRICS, OBJECTIVES, PARAM_COLUMNS
 from mtlstudy.study._lock import lock_owner
 from mtlstudy.study._run import RAY_DIR, SPEC_FILE, open_spec
-from mtlstudy.study._searcher import PARAMS_ATTR, RAY_TRIAL_ID
+from mtlstudy.study._searcher import PARAMS_ATTR, RAY_TRIAL_ID, STOPPED_EPOCH_ATTR, rung_records
 from mtlstudy.study._spec import StudySpec
 from mtlstudy.training import summarize_history
 
-__all__ = ["load_export", "export_study", "study_status", "list_studies", "TRIAL_COLUMNS", "EPOCH_COLUMNS"]
+__all__ = [
+    "load_export",
+    "load_rungs",
+    "export_study",
+    "study_status",
+    "list_studies",
+    "TRIAL_COLUMNS",
+    "EPOCH_COLUMNS",
+    "RUNG_COLUMNS",
+]
 
 #: Columns of the per-trial export, in order.
 TRIAL_COLUMNS: tuple[str, ...] = (
@@ -28,11 +37,15 @@ TRIAL_COLUMNS: tuple[str, ...] = (
     "state",
     *PARAM_COLUMNS,
     "epochs",
+    "stopped_epoch",
+    "epochs_trained",
     *(f"{kind}_{metric}{suffix}" for metric in EPOCH_METRICS for kind, suffix in (("final", ""), ("best", ""), ("best", "_epoch"))),
     "duration_s",
 )
 #: Columns of the per-epoch export, in order.
 EPOCH_COLUMNS: tuple[str, ...] = ("trial_id", "number", *PARAM_COLUMNS, "epoch", *EPOCH_METRICS, "epoch_time_s")
+#: Columns of the rung table: one row per trial and early-stopping rung it reached.
+RUNG_COLUMNS: tuple[str, ...] = ("trial_id", "number", "rung", *OBJECTIVES, "order", "promoted")
 
 
 def _load(name: str, dir: str | os.PathLike, storage: str | None) -> tuple[StudySpec, optuna.Study]:
@@ -64,7 +77,9 @@ def load_export(
     creation order), ``state``, the parameters, ``epochs``, ``final_``/``best_``/
     ``best_<m>_epoch`` of every metric (:func:`~mtlstudy.training.summarize_history`
     of the trial's ``metrics.csv``; NaN before its first epoch) and ``duration_s``
-    (training plus evaluation seconds). Epoch rows hold :data:`EPOCH_COLUMNS`.
+    (training plus evaluation seconds). ``epochs`` is the budget, ``epochs_trained``
+    what the trial trained, and ``stopped_epoch`` the epoch at which early stopping
+    ended a PRUNED trial (<NA> for any other). Epoch rows hold :data:`EPOCH_COLUMNS`.
     """
     spec, study = _load(name, dir, storage)
     records = []
@@ -90,12 +105,36 @@ def load_export(
                 **base,
                 "state": trial.state.name,
                 "epochs": params["epochs"],
+                "stopped_epoch": trial.user_attrs.get(STOPPED_EPOCH_ATTR),
+                "epochs_trained": len(history),
                 **{column: summary.get(column, math.nan) for column in TRIAL_COLUMNS if column.startswith(("final_", "best_"))},
                 "duration_s": sum(row["train_time_s"] + row["eval_time_s"] for row in history),
             }
         )
     frame = pd.DataFrame.from_records(records, columns=list(EPOCH_COLUMNS if epochs else TRIAL_COLUMNS))
-    return frame.astype({"trial_id": str, "number": int, "shared": bool, "user_bias": bool, "seed": int})
+    types = {"trial_id": str, "number": int, "shared": bool, "user_bias": bool, "seed": int}
+    if not epochs:
+        types.update(stopped_epoch="Int64", epochs_trained=int)
+    return frame.astype(types)
+
+
+def load_rungs(name: str, dir: str | os.PathLike = "./mtlstudy-runs", storage: str | None = None) -> pd.DataFrame:
+    """The early-stopping decisions of study ``name``: one row per trial and rung it reached.
+
+    Columns are :data:`RUNG_COLUMNS`: the Ray ``trial_id``, the Optuna ``number``,
+    the ``rung`` (an epoch), the objective values there, the trial's arrival
+    ``order`` at the rung and whether it was ``promoted`` past it. Empty for a
+    study without early stopping.
+    """
+    spec, study = _load(name, dir, storage)
+    records = [
+        {"trial_id": params["trial_id"], "number": trial.number, "rung": record.rung,
+         **dict(zip(OBJECTIVES, record.values)), "order": record.order, "promoted": record.promoted}
+        for trial, params, _ in _trials(spec, study)
+        for record in rung_records(trial)
+    ]
+    frame = pd.DataFrame.from_records(records, columns=list(RUNG_COLUMNS))
+    return frame.astype({"trial_id": str, "number": int, "rung": int, "order": int, "promoted": bool})
 
 
 def export_study(
@@ -128,11 +167,19 @@ def study_status(name: str, dir: str | os.PathLike = "./mtlstudy-runs", storage:
     for trial, _, _ in trials:
         states[trial.state.name] = states.get(trial.state.name, 0) + 1
     owner = lock_owner(spec.study_dir)
+    stopping = "none" if spec.early_stopping == "none" else (
+        f"{spec.early_stopping}, grace {spec.grace_epochs} epochs, reduction factor {spec.reduction_factor:g}"
+    )
+    spent = sum(len(history) for _, _, history in trials)
+    full = len(trials) * spec.epochs
     lines = [
         f"study {spec.name} ({'running, process ' + str(owner) if owner else 'not running'}): "
-        f"space {spec.space}, sampler {spec.sampler}, objective {spec.objective}, {spec.epochs} epochs",
+        f"space {spec.space}, sampler {spec.sampler}, objective {spec.objective}, {spec.epochs} epochs, "
+        f"early stopping {stopping}",
         f"trials: {', '.join(f'{count} {state}' for state, count in sorted(states.items())) or 'none'}"
         f" (budget {spec.trials})",
+        f"trial-epochs: {spent:,} spent of {full:,} at full budget"
+        + (f" ({spent / full:.0%})" if full else ""),
     ]
     complete = [(trial, params) for trial, params, _ in trials if trial.state.name == "COMPLETE"]
     if complete:

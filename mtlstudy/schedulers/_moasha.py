@@ -1,0 +1,147 @@
+"""Asynchronous successive halving on two objectives, as a Ray Tune scheduler."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+
+from mtlstudy.schedulers._ranking import is_promoted, rung_epochs
+
+__all__ = ["MOASHAScheduler", "RungRecord", "RungStore", "MemoryRungStore"]
+
+
+@dataclass(frozen=True)
+class RungRecord:
+    """One trial at one rung: its objective values there and the decision taken.
+
+    Attributes
+    ----------
+    rung : int
+        The rung's epoch.
+    values : tuple of float
+        The objective values the trial reported at that epoch.
+    order : int
+        Its arrival order at the rung (0: first).
+    promoted : bool
+        Whether it continued past the rung.
+    """
+
+    rung: int
+    values: tuple[float, ...]
+    order: int
+    promoted: bool
+
+
+class RungStore(Protocol):
+    """Where rung records live; a study keeps them in its Optuna database."""
+
+    def record(self, trial_id: str, rung: int) -> RungRecord | None:
+        """The record of ``trial_id`` at ``rung``, if it has reached it."""
+
+    def records(self, rung: int) -> list[RungRecord]:
+        """Every trial's record at ``rung``, in arrival order."""
+
+    def add(self, trial_id: str, record: RungRecord) -> None:
+        """Keep ``record`` for ``trial_id``."""
+
+
+class MemoryRungStore:
+    """A :class:`RungStore` in memory, for use outside a study."""
+
+    def __init__(self) -> None:
+        self._records: dict[tuple[str, int], RungRecord] = {}
+
+    def record(self, trial_id: str, rung: int) -> RungRecord | None:
+        return self._records.get((trial_id, rung))
+
+    def records(self, rung: int) -> list[RungRecord]:
+        return sorted((r for (_, at), r in self._records.items() if at == rung), key=lambda r: r.order)
+
+    def add(self, trial_id: str, record: RungRecord) -> None:
+        self._records[trial_id, record.rung] = record
+
+
+class MOASHAScheduler(FIFOScheduler):
+    """Stops trials that are not in the top ``1/η`` by non-dominated sorting at a rung.
+
+    Rungs are the epochs ``r, rη, rη², …`` below ``epochs``. When a trial reports a
+    rung's epoch it is ranked against every trial that reached that rung before it,
+    by non-dominated front and then by crowding distance within the front (so the
+    ends and sparse parts of a front survive), and it continues only if it ranks
+    in the top ``ceil(n/η)`` of the ``n`` trials there. Nobody waits: as in ASHA, a
+    decision uses whatever has arrived so far.
+
+    Every decision is written to ``store`` before it is acted on, and a trial that
+    reaches a rung it already has a record for (a trial resumed from an earlier
+    checkpoint) gets the recorded decision again, so a resumed study decides as the
+    uninterrupted one would have.
+
+    Parameters
+    ----------
+    store : RungStore
+    epochs : int
+        The full budget of a trial.
+    grace_epochs : int
+        ``r``, the first rung.
+    reduction_factor : float
+        ``η``: a trial continues past a rung if it is in the top ``1/η`` there.
+    objectives : mapping of str to {"min", "max"}
+        The result keys compared at a rung, and which way each is better.
+    time_attr : str
+        The result key counting epochs.
+
+    Examples
+    --------
+    >>> scheduler = MOASHAScheduler(MemoryRungStore(), epochs=60, grace_epochs=5, reduction_factor=3,
+    ...                             objectives={"test_mse": "min", "test_mrr": "max"})
+    >>> scheduler.rungs
+    (5, 15, 45)
+    """
+
+    def __init__(
+        self,
+        store: RungStore,
+        epochs: int,
+        grace_epochs: int,
+        reduction_factor: float,
+        objectives: Mapping[str, str],
+        time_attr: str = "epoch",
+    ) -> None:
+        super().__init__()
+        self.store = store
+        self.rungs = rung_epochs(grace_epochs, reduction_factor, epochs)
+        self.reduction_factor = reduction_factor
+        self.objectives = dict(objectives)
+        self.time_attr = time_attr
+
+    @property
+    def supports_buffered_results(self) -> bool:
+        # A buffered trial would train past its rung before the decision reached it.
+        return False
+
+    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
+        rung = result.get(self.time_attr)
+        if rung not in self.rungs:
+            return TrialScheduler.CONTINUE
+        return TrialScheduler.CONTINUE if self.decide(trial.trial_id, rung, result).promoted else TrialScheduler.STOP
+
+    def decide(self, trial_id: str, rung: int, result: Mapping[str, float]) -> RungRecord:
+        """The record of ``trial_id`` at ``rung``: the stored one, else a new decision, stored."""
+        record = self.store.record(trial_id, rung)
+        if record is not None:
+            return record
+        values = tuple(float(result[key]) for key in self.objectives)
+        earlier = self.store.records(rung)
+        promoted = is_promoted(
+            values, [r.values for r in earlier], list(self.objectives.values()), self.reduction_factor
+        )
+        record = RungRecord(rung=rung, values=values, order=len(earlier), promoted=promoted)
+        self.store.add(trial_id, record)
+        return record
+
+    def debug_string(self) -> str:
+        return f"MOASHA: rungs at epochs {list(self.rungs)}, top 1/{self.reduction_factor:g} by non-dominated rank"
+

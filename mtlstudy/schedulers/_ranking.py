@@ -1,0 +1,105 @@
+"""Multi-objective ranking at a rung: non-dominated sorting with a crowding tie-break."""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["rung_epochs", "nondominated_ranks", "crowding_distances", "promotion_order", "is_promoted"]
+
+
+def rung_epochs(grace_epochs: int, reduction_factor: float, epochs: int) -> tuple[int, ...]:
+    """The rungs ``r, rη, rη², …`` strictly below ``epochs`` (rounded to whole epochs).
+
+    Examples
+    --------
+    >>> rung_epochs(5, 3, 200)
+    (5, 15, 45, 135)
+    """
+    rungs: list[int] = []
+    k = 0
+    while (epoch := round(grace_epochs * reduction_factor**k)) < epochs:
+        if not rungs or epoch > rungs[-1]:
+            rungs.append(epoch)
+        k += 1
+    return tuple(rungs)
+
+
+def _minimised(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
+    signs = np.array([1.0 if direction == "min" else -1.0 for direction in directions])
+    return np.asarray(values, dtype=float).reshape(-1, 2) * signs
+
+
+def nondominated_ranks(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
+    """Front index of each row of an (n, 2) objective matrix: 0 is the Pareto front.
+
+    A sort-and-sweep in O(n log n): in order of the first objective, each point joins
+    the first front whose last point does not dominate it. Equal points share a
+    front; rows with a non-finite value come after every finite front.
+    """
+    points = _minimised(values, directions)
+    finite = np.isfinite(points).all(axis=1)
+    ranks = np.empty(len(points), dtype=int)
+    # Each front's newest point and its second objective, which increases with the front index.
+    last: list[tuple[float, float]] = []
+    last_y: list[float] = []
+    for index in np.lexsort((points[:, 1], points[:, 0])):
+        if not finite[index]:
+            continue
+        point = (points[index, 0], points[index, 1])
+        front = bisect.bisect_right(last_y, point[1])
+        # An equal point does not dominate: join its front.
+        if front > 0 and last[front - 1] == point:
+            front -= 1
+        if front == len(last):
+            last.append(point)
+            last_y.append(point[1])
+        else:
+            last[front], last_y[front] = point, point[1]
+        ranks[index] = front
+    ranks[~finite] = len(last)
+    return ranks
+
+
+def crowding_distances(values: np.ndarray, directions: Sequence[str], ranks: np.ndarray) -> np.ndarray:
+    """NSGA-II crowding distance of each row within its front (boundaries: infinity)."""
+    points = _minimised(values, directions)
+    distances = np.zeros(len(points))
+    for front in np.unique(ranks):
+        members = np.flatnonzero(ranks == front)
+        if not np.isfinite(points[members]).all():
+            continue  # the non-finite rows: no distance to measure
+        if len(members) <= 2:
+            distances[members] = math.inf
+            continue
+        for column in range(2):
+            order = members[np.argsort(points[members, column], kind="stable")]
+            span = points[order[-1], column] - points[order[0], column]
+            distances[order[0]] = distances[order[-1]] = math.inf
+            if span > 0:
+                distances[order[1:-1]] += (points[order[2:], column] - points[order[:-2], column]) / span
+    return distances
+
+
+def promotion_order(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
+    """Row indices from best to worst: by front, then crowding distance, then arrival (row) order."""
+    ranks = nondominated_ranks(values, directions)
+    crowding = crowding_distances(values, directions, ranks)
+    return np.lexsort((np.arange(len(ranks)), -crowding, ranks))
+
+
+def is_promoted(
+    value: Sequence[float], earlier: Sequence[Sequence[float]], directions: Sequence[str], reduction_factor: float
+) -> bool:
+    """Whether a trial arriving at a rung with ``value`` is in the top ``1/η`` there.
+
+    It is ranked with every trial that reached the rung before it (``earlier``, in
+    arrival order) and continues if its place is within ``ceil(n / η)`` of the ``n``
+    trials, so the first arrival always continues, as in ASHA.
+    """
+    values = np.array([*earlier, value], dtype=float).reshape(-1, 2)
+    keep = math.ceil(len(values) / reduction_factor)
+    return int(np.flatnonzero(promotion_order(values, directions) == len(values) - 1)[0]) < keep
