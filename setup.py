@@ -10,9 +10,10 @@ setup(
     packages=find_packages(include=["mtlstudy", "mtlstudy.*"]),
     package_data={"mtlstudy": ["published_results.json"]},
     install_requires=[
-        "torch>=2.2",
-        "ray[tune]>=2.40",
-        "optuna>=4.0",
+        # Tested minor versions; README says how to move to newer ones.
+        "torch>=2.13,<2.14",
+        "ray[tune]>=2.60,<2.61",
+        "optuna>=5.0,<5.1",
         "pandas>=2.0",
         "numpy>=1.24",
         "scipy>=1.10",

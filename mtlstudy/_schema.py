@@ -13,6 +13,7 @@ __all__ = [
     "OBJECTIVES",
     "PARAM_COLUMNS",
     "BEST_DIRECTION",
+    "RUNG_COLUMNS",
 ]
 
 #: Metric key -> the TensorBoard tag SPEC.md prescribes for it (step = epoch).
@@ -47,3 +48,6 @@ OBJECTIVES: dict[str, str] = {"test_mse": "min", "test_mrr": "max"}
 
 #: Hyperparameters every trial row of a study export carries.
 PARAM_COLUMNS: tuple[str, ...] = ("shared", "lambda_f", "lambda_r", "user_bias", "seed")
+
+#: Columns of a study's rung table: one row per trial and early-stopping rung it reached.
+RUNG_COLUMNS: tuple[str, ...] = ("trial_id", "number", "rung", *OBJECTIVES, "order", "promoted")

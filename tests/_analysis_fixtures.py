@@ -3,8 +3,9 @@
 :func:`make_export` builds a realistic ``(trials, epochs)`` pair shaped like the
 published runs: with shared embeddings MRR and MSE both rise with λ_F (a
 trade-off with a knee), separate embeddings are flat in λ; test MSE bottoms out
-after a few epochs and rises (over-fitting). :func:`make_trials` builds a small
-trials table from a few hand-written rows.
+after a few epochs and rises (over-fitting). :func:`stop_early` turns such an
+export into one whose study stopped some trials early, with its rungs table.
+:func:`make_trials` builds a small trials table from a few hand-written rows.
 """
 
 from __future__ import annotations
@@ -114,7 +115,14 @@ def make_export(
         epochs = pd.DataFrame({**params, "epoch": np.arange(1, n_epochs + 1), **curves})
         epochs["epoch_time_s"] = 1.0 + rng.random(n_epochs)
         epoch_frames.append(epochs)
-        row = {**params, "state": "COMPLETE", "epochs": n_epochs, "duration_s": float(epochs["epoch_time_s"].sum())}
+        row = {
+            **params,
+            "state": "COMPLETE",
+            "epochs": n_epochs,
+            "stopped_epoch": pd.NA,
+            "epochs_trained": n_epochs,
+            "duration_s": float(epochs["epoch_time_s"].sum()),
+        }
         for metric in EPOCH_METRICS:
             values = epochs[metric].to_numpy()
             index = int(np.argmin(values) if BEST_DIRECTION[metric] == "min" else np.argmax(values))
@@ -126,10 +134,54 @@ def make_export(
         number = int(order[position])
         trial_rows.append(
             {"trial_id": f"t{number:04d}", "number": number, "state": "FAIL", "shared": True, "lambda_f": 0.3,
-             "lambda_r": 0.7, "user_bias": False, "seed": 0, "epochs": n_epochs, "duration_s": 1.0}
+             "lambda_r": 0.7, "user_bias": False, "seed": 0, "epochs": n_epochs, "stopped_epoch": pd.NA,
+             "epochs_trained": 0, "duration_s": 1.0}
         )
     trials = pd.DataFrame(trial_rows).sort_values("number").reset_index(drop=True)
+    trials["stopped_epoch"] = trials["stopped_epoch"].astype("Int64")
     return trials, pd.concat(epoch_frames, ignore_index=True)
+
+
+def stop_early(
+    trials: pd.DataFrame, epochs: pd.DataFrame, rungs=(3, 6)
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The export as if early stopping had run, and its rungs table.
+
+    Of the complete trials, those whose ``number % (len(rungs) + 2)`` is ``k <
+    len(rungs)`` become PRUNED at ``rungs[k]`` (their later epochs dropped); the
+    others keep their full budget. Trials arrive at a rung in ``number`` order.
+
+    Returns
+    -------
+    (trials, epochs, rungs) : tuple of pandas.DataFrame
+    """
+    trials = trials.copy()
+    complete = trials["state"] == "COMPLETE"
+    slot = trials["number"] % (len(rungs) + 2)
+    stop_at = pd.Series(
+        [rungs[k] if done and k < len(rungs) else pd.NA for done, k in zip(complete, slot)],
+        index=trials.index,
+        dtype="Int64",
+    )
+    trials.loc[stop_at.notna(), "state"] = "PRUNED"
+    trials["stopped_epoch"] = stop_at
+    trials["epochs_trained"] = stop_at.fillna(trials["epochs_trained"]).astype(int)
+    trained = epochs.merge(trials[["trial_id", "epochs_trained"]], on="trial_id")
+    epochs = trained[trained["epoch"] <= trained["epochs_trained"]].drop(columns="epochs_trained")
+    reached = epochs[epochs["epoch"].isin(rungs)].sort_values(["epoch", "number"])
+    stopped = reached["trial_id"].map(dict(zip(trials["trial_id"], trials["stopped_epoch"])))
+    rung_rows = pd.DataFrame(
+        {
+            "trial_id": reached["trial_id"],
+            "number": reached["number"],
+            "rung": reached["epoch"],
+            "test_mse": reached["test_mse"],
+            "test_mrr": reached["test_mrr"],
+            "order": reached.groupby("epoch").cumcount(),
+            "promoted": (stopped != reached["epoch"]).fillna(True).astype(bool),
+        }
+    )
+    return trials, epochs.reset_index(drop=True), rung_rows.reset_index(drop=True)
 
 
 def make_trials(rows: list[dict]) -> pd.DataFrame:

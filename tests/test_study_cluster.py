@@ -11,6 +11,8 @@ import pytest
 
 from mtlstudy.study import load_export
 
+pytestmark = pytest.mark.slow
+
 BIN = os.path.dirname(sys.executable)
 
 

@@ -18,7 +18,9 @@ from ray import tune
 
 from mtlstudy._schema import TENSORBOARD_TAGS
 from mtlstudy.cli import main
-from mtlstudy.study import EPOCH_COLUMNS, TRIAL_COLUMNS, load_export, resolve_spec, run_study
+from mtlstudy.study import EPOCH_COLUMNS, TRIAL_COLUMNS, load_export, load_rungs, resolve_spec, run_study
+
+pytestmark = pytest.mark.slow
 
 DATA = ["--dataset", "synthetic", "--dataset-option", "num_users=40", "--dataset-option", "num_items=50",
         "--embedding-dim", "8", "--checkpoint-every", "1"]
@@ -164,3 +166,62 @@ def test_interrupted_study_resumes_to_exactly_its_budget(local_ray, tmp_path, in
     trials = load_export("cut", tmp_path)
     assert (trials["state"] == "COMPLETE").sum() == budget and trials["trial_id"].is_unique
     assert not os.path.exists(study_dir / ".lock")
+
+
+def _history(study_dir, name):
+    """(parameters, state, stopped epoch, rung records) of each trial that counts, in creation order."""
+    return [
+        (t.user_attrs["params"], t.state.name, t.user_attrs.get("stopped_epoch"), t.user_attrs.get("rungs", []))
+        for t in _optuna_trials(study_dir, name)
+        if t.state.name != "FAIL"
+    ]
+
+
+def test_early_stopping_killed_and_resumed_decides_as_an_uninterrupted_study(local_ray, tmp_path):
+    budget = 8
+    options = ["--trials", str(budget), "--epochs", "8", "--early-stopping", "moasha", "--grace-epochs", "1",
+               "--reduction-factor", "2", "--concurrency", "1", *DATA]
+    whole = CliRunner().invoke(main, ["study", "run", "--name", "es", "--dir", str(tmp_path / "whole"), *options])
+    assert whole.exit_code == 0, whole.output
+    uninterrupted = _history(tmp_path / "whole" / "es", "es")
+    states = [state for _, state, _, _ in uninterrupted]
+    assert len(states) == budget and set(states) == {"COMPLETE", "PRUNED"}, states
+    assert f"{budget}/{budget} trials complete, {states.count('PRUNED')} of them stopped early" in whole.output
+
+    study_dir = tmp_path / "cut" / "es"
+    command = [os.path.join(os.path.dirname(sys.executable), "mtlstudy"), "study", "run", "--name", "es",
+               "--dir", str(tmp_path / "cut"), *options]
+    driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            if sum(t.state.name in ("COMPLETE", "PRUNED") for t in _optuna_trials(study_dir, "es")) >= 3:
+                break
+        except Exception:  # the study is being created
+            pass
+        time.sleep(0.1)
+    else:
+        driver.kill()
+        pytest.fail(f"no trial finished: {driver.communicate()[0]}")
+    driver.kill()
+    driver.communicate(timeout=60)
+    assert len(_history(study_dir, "es")) < budget or any(s == "RUNNING" for _, s, _, _ in _history(study_dir, "es"))
+
+    resumed = CliRunner().invoke(main, ["study", "resume", "es", "--dir", str(tmp_path / "cut")])
+    assert resumed.exit_code == 0, resumed.output
+    assert _history(study_dir, "es") == uninterrupted  # same trials, same rung records, same decisions
+    assert {t.state.name for t in _optuna_trials(study_dir, "es")} == {"COMPLETE", "PRUNED"}
+
+    trials = load_export("es", tmp_path / "cut")
+    assert trials["trial_id"].is_unique and len(trials) == budget
+    assert set(trials["state"]) == {"COMPLETE", "PRUNED"}
+    pruned = trials[trials["state"] == "PRUNED"]
+    assert (pruned["stopped_epoch"] == pruned["epochs_trained"]).all() and (pruned["stopped_epoch"] < 8).all()
+    assert trials.loc[trials["state"] == "COMPLETE", "stopped_epoch"].isna().all()
+    rungs = load_rungs("es", tmp_path / "cut")
+    assert set(rungs["rung"]) <= {1, 2, 4} and set(rungs["trial_id"]) == set(trials["trial_id"])
+    last_rung = rungs.sort_values("rung").groupby("trial_id").last()
+    assert (~last_rung.loc[pruned["trial_id"], "promoted"]).all()
+    status = CliRunner().invoke(main, ["study", "status", "es", "--dir", str(tmp_path / "cut")])
+    spent = int(trials["epochs_trained"].sum())
+    assert f"trial-epochs: {spent:,} spent of {budget * 8:,} at full budget" in status.output

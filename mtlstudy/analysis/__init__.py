@@ -1,5 +1,5 @@
 """Analysis of a study: Pareto fronts, hypervolume, trade-off curves, epochs, the
-original questions, and a self-contained report of all of them.
+original questions, early stopping, and a self-contained report of all of them.
 
 Every function takes the study export (see ``mtlstudy.study``):
 
@@ -8,9 +8,15 @@ Every function takes the study export (see ``mtlstudy.study``):
     lambda_f, lambda_r, user_bias, seed, epochs``, for each metric ``m`` of
     :data:`mtlstudy._schema.EPOCH_METRICS` the columns ``final_<m>``, ``best_<m>``
     and ``best_<m>_epoch``, and ``duration_s``. Only ``COMPLETE`` rows are analysed.
+    Under early stopping, a stopped trial is ``PRUNED`` and two columns follow
+    ``epochs`` (the budget): ``stopped_epoch`` (<NA> unless stopped) and
+    ``epochs_trained``.
 ``epochs``
     One row per trial and epoch: ``trial_id, number``, the parameters, ``epoch``
     (1-based), one column per metric, ``epoch_time_s``.
+``rungs``
+    Under early stopping only: one row per trial and rung it reached, see
+    :func:`early_stopping_summary`.
 
 The objectives are test MSE (minimised) and test MRR (maximised), read either at
 the last epoch (``"final"``) or at each metric's best epoch (``"best"``).
@@ -30,6 +36,7 @@ from mtlstudy.analysis._questions import (
     load_published,
 )
 from mtlstudy.analysis._report import FORMATS, write_report
+from mtlstudy.analysis._stopping import EarlyStopping, early_stopping_summary
 from mtlstudy.analysis._tradeoff import (
     KNEE_METHOD,
     BudgetAnswer,
@@ -72,6 +79,9 @@ __all__ = [
     "answer_original_questions",
     "compare_published",
     "format_published_comparison",
+    # early stopping
+    "EarlyStopping",
+    "early_stopping_summary",
     # report
     "FORMATS",
     "write_report",

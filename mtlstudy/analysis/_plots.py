@@ -16,9 +16,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import PercentFormatter
 
 from mtlstudy.analysis._epochs import epoch_view
 from mtlstudy.analysis._frame import METRIC_NAMES, axis_label, complete_trials, group_label, objective_columns
+from mtlstudy.analysis._stopping import EarlyStopping
 from mtlstudy.analysis._tradeoff import BudgetAnswer, TradeOff
 
 DPI = 150
@@ -355,6 +357,48 @@ def draw_epochs(plot: EpochPlot, path: Path) -> Path:
         figure.legend(handles, labels, loc="outside right center", title="trial (front order)")
         figure.suptitle(
             f"Epoch curves of {len(plot.labels)} of the {plot.n_front} trials on the {plot.value}-value Pareto front"
+        )
+        return _save(figure, path)
+
+
+# --- early stopping ------------------------------------------------------------------------
+
+
+def draw_stopping(stopping: EarlyStopping, path: Path) -> Path:
+    """Trial-epochs trained against the full budget per variant and, with rung
+    records, the fraction of the trials reaching each rung that were stopped there."""
+    colours = {group_label(shared, bias): colour for (shared, bias), (colour, _) in _VARIANT_STYLE.items()}
+    with matplotlib.rc_context(_STYLE):
+        figure, axes = _figure(2 if len(stopping.rungs) else 1, height=3.6)
+        variants = stopping.compute.iloc[:-1].iloc[::-1]  # first variant on top
+        rows = np.arange(len(variants))
+        axis = axes[0]
+        axis.barh(rows, variants["full_budget_epochs"], color="#eeeeee", edgecolor="#999999", label="full budget")
+        axis.barh(rows, variants["trial_epochs"], color=[colours[v] for v in variants["variant"]], height=0.5)
+        for row, item in zip(rows, variants.itertuples()):
+            axis.annotate(f"  {1 - item.saving:.0%} trained", (item.trial_epochs, row), va="center", fontsize=9)
+        axis.set_yticks(rows, variants["variant"])
+        axis.set_xlabel("trial-epochs")
+        axis.set_title("Trial-epochs trained of the full budget")
+        axis.grid(axis="y", visible=False)
+        axis.legend(loc="lower right", framealpha=0.9)
+        if len(stopping.rungs):
+            axis = axes[1]
+            rungs = stopping.rungs
+            places = np.arange(len(rungs))
+            axis.bar(places, rungs["fraction_stopped"], color="#D55E00", width=0.6)
+            for place, item in zip(places, rungs.itertuples()):
+                axis.annotate(f"{item.stopped} of {item.reached}", (place, item.fraction_stopped),
+                              xytext=(0, 3), textcoords="offset points", ha="center", fontsize=9)
+            axis.set_xticks(places, [f"epoch {rung}" for rung in rungs["rung"]])
+            axis.set_ylim(0, 1.1)
+            axis.yaxis.set_major_formatter(PercentFormatter(1.0))
+            axis.set_xlabel("rung")
+            axis.set_ylabel("stopped there, of the trials reaching it")
+            axis.set_title("Trials stopped at each rung")
+        totals = stopping.totals
+        figure.suptitle(
+            f"Early stopping: {totals['trial_epochs']:,} of {totals['full_budget_epochs']:,} trial-epochs trained"
         )
         return _save(figure, path)
 

@@ -43,12 +43,14 @@ from mtlstudy.analysis._plots import (
     draw_interactive,
     draw_pareto,
     draw_response,
+    draw_stopping,
     draw_tradeoff,
     epoch_plot_data,
     pareto_panels,
     tradeoff_plot_data,
 )
 from mtlstudy.analysis._questions import OriginalAnswers, answer_original_questions
+from mtlstudy.analysis._stopping import EarlyStopping, early_stopping_summary
 from mtlstudy.analysis._tradeoff import (
     KNEE_METHOD,
     BudgetAnswer,
@@ -81,6 +83,7 @@ def write_report(
     mse_budget: float | None = None,
     reference_point: tuple[float, float] | None = None,
     interactive: bool = False,
+    rungs: pd.DataFrame | None = None,
 ) -> Path:
     """Write a self-contained report of a study into ``out_dir``.
 
@@ -88,7 +91,10 @@ def write_report(
     ``report.md``, the figures as PNG under ``figures/``, the tables behind them
     as CSV (``pareto.csv``, ``tradeoff.csv``, ``hypervolume.csv``,
     ``hypervolume_history.csv``, ``epochs_best_vs_final.csv``, ``questions.csv``,
-    ``published_vs_ours.csv``) and ``summary.json``. Everything is written to a
+    ``published_vs_ours.csv``) and ``summary.json``. A study that stopped trials
+    early also gets an "Early stopping" section, ``figures/early_stopping.png``,
+    ``stopping_compute.csv``, ``stopping_rungs.csv``, ``stopping_front.csv`` and
+    the key ``early_stopping`` in ``summary.json``. Everything is written to a
     temporary sibling folder first and moved into place at the end, so a failure
     leaves ``out_dir`` as it was.
 
@@ -113,6 +119,10 @@ def write_report(
         values among the complete trials, stated in the report.
     interactive : bool
         Also write ``interactive.html`` (plotly, embedded) if plotly is installed.
+    rungs : pandas.DataFrame, optional
+        The study's rung records under early stopping (see
+        :func:`~mtlstudy.analysis.early_stopping_summary`). Without them, a study
+        with stopped (``PRUNED``) trials still gets its compute table.
 
     Returns
     -------
@@ -124,7 +134,8 @@ def write_report(
     ConfigError
         For an invalid argument or an ``out_dir`` that is something else.
     StudyError
-        For a trials table without complete trials or required columns.
+        For a trials table without complete trials or required columns, or an
+        invalid rungs table.
     """
     formats = _check_formats(formats)
     check_value(objective)
@@ -135,6 +146,7 @@ def write_report(
     if not isinstance(epochs, pd.DataFrame):
         raise StudyError(f"epochs must be a pandas DataFrame; got {type(epochs).__name__}")
     complete = complete_trials(trials)
+    stopping = early_stopping_summary(trials, rungs, objective)
     target = Path(out_dir)
     _check_target(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -148,6 +160,7 @@ def write_report(
             "mse_budget": budget,
             "reference": reference,
             "states": state_counts(trials),
+            "stopping": stopping,
         }
         _write_contents(staging, complete, epochs, formats, interactive, context)
         _move_into_place(staging, target)
@@ -230,6 +243,7 @@ def _write_contents(
     context: dict,
 ) -> None:
     objective, budget, reference = context["objective"], context["mse_budget"], context["reference"]
+    stopping = context["stopping"]
     figures = folder / "figures"
     figures.mkdir()
     notes: list[str] = []
@@ -255,6 +269,8 @@ def _write_contents(
         ),
         "hypervolume": draw_hypervolume(HypervolumePlot(histories, references), figures / "hypervolume.png"),
     }
+    if stopping is not None:
+        images["stopping"] = draw_stopping(stopping, figures / "early_stopping.png")
     front = pareto[(pareto["value"] == objective) & (pareto["scope"] == "overall")]
     epoch_summary = pd.DataFrame()
     if len(epochs):
@@ -280,6 +296,10 @@ def _write_contents(
     epoch_summary.to_csv(folder / "epochs_best_vs_final.csv", index=False)
     answers.comparisons.to_csv(folder / "questions.csv", index=False)
     answers.published.to_csv(folder / "published_vs_ours.csv", index=False)
+    if stopping is not None:
+        stopping.compute.to_csv(folder / "stopping_compute.csv", index=False)
+        stopping.rungs.to_csv(folder / "stopping_rungs.csv", index=False)
+        stopping.front.to_csv(folder / "stopping_front.csv", index=False)
 
     summary = {
         "generator": GENERATOR,
@@ -294,6 +314,7 @@ def _write_contents(
             },
             "pareto_front_size": _front_sizes(pareto),
         },
+        **({} if stopping is None else {"early_stopping": _stopping_summary(stopping)}),
         "hypervolume": _records(hypervolumes),
         "tradeoff": {"x": tradeoff.x_name, "value": objective, "fits": _records(tradeoff.fits)},
         "knee": {"method": KNEE_METHOD, "per_variant": _records(tradeoff.knees)},
@@ -367,6 +388,84 @@ def _pareto_blocks(pareto, front, objective, images) -> list[Block]:
         Table(_front_table(front, objective), f"Trials on the overall front ({objective} values)"),
     ]
     return blocks
+
+
+def _stopping_summary(stopping: EarlyStopping) -> dict:
+    return {
+        **stopping.totals,
+        "by_variant": _records(stopping.compute.iloc[:-1]),
+        "rungs": _records(stopping.rungs),
+        "front_objective": stopping.objective,
+        "front_trials_behind_at_a_rung": list(stopping.behind),
+    }
+
+
+def _stopping_blocks(stopping: EarlyStopping, images) -> list[Block]:
+    totals = stopping.totals
+    blocks: list[Block] = [
+        Heading("Early stopping"),
+        Paragraph(
+            f"Early stopping spent {totals['trial_epochs']:,} of {totals['full_budget_epochs']:,} trial-epochs "
+            f"({1 - totals['saving']:.0%}); {totals['stopped']} of {totals['trials']} trials were stopped. "
+            "Stopped trials are on no front: the fronts, hypervolumes and trade-off fits use only the trials "
+            "that trained their full budget."
+        ),
+        Image(
+            images["stopping"],
+            "Trial-epochs trained per model variant"
+            + ("" if stopping.rungs.empty else ", and trials stopped at each rung"),
+        ),
+        Table(
+            pd.DataFrame(
+                {
+                    "variant": stopping.compute["variant"],
+                    "trials": stopping.compute["trials"],
+                    "stopped": stopping.compute["stopped"],
+                    "trial-epochs": stopping.compute["trial_epochs"].map("{:,}".format),
+                    "full budget": stopping.compute["full_budget_epochs"].map("{:,}".format),
+                    "saving": stopping.compute["saving"].map("{:.0%}".format),
+                }
+            ),
+            "Compute per model variant (finished trials: complete or stopped)",
+        ),
+    ]
+    if stopping.rungs.empty:
+        return [*blocks, Paragraph("No rung records were given: no rung decisions to show.")]
+    rungs = pd.DataFrame(
+        {
+            "rung (epoch)": stopping.rungs["rung"],
+            "reached": stopping.rungs["reached"],
+            "stopped there": stopping.rungs["stopped"],
+            "stopped (%)": stopping.rungs["fraction_stopped"].map("{:.0%}".format),
+        }
+    )
+    blocks.append(Table(rungs, "Decisions at each rung"))
+    if stopping.front.empty:
+        return blocks
+    table = _promotion_table(stopping.front)
+    return [
+        *blocks,
+        Paragraph(
+            f"{len(stopping.behind)} of the {len(table)} trials on the final front ({stopping.objective} values) "
+            "were off a rung's own front (layer above 1) when they reached it: judged at that epoch alone they "
+            "looked worse than they ended."
+        ),
+        Table(
+            table,
+            "Trials on the final front at each rung: arrival position of the trials that reached the rung, and "
+            "non-dominated layer among them (1: on that rung's front)",
+        ),
+    ]
+
+
+def _promotion_table(front: pd.DataFrame) -> pd.DataFrame:
+    """:attr:`EarlyStopping.front` as one row per trial and one column per rung."""
+    cells = front.assign(
+        cell=[f"arrived {row.order + 1} of {row.reached}, layer {format_cell(row.layer)}" for row in front.itertuples()]
+    )
+    table = cells.pivot(index=["number", "trial_id", "variant"], columns="rung", values="cell")
+    table = table.reindex(front["trial_id"].unique(), level="trial_id").reset_index()
+    return table.rename(columns={"number": "#", "trial_id": "trial", **{r: f"epoch {r}" for r in front["rung"]}})
 
 
 def _hypervolume_blocks(hypervolumes: pd.DataFrame, images) -> list[Block]:
@@ -539,6 +638,7 @@ def _blocks(
             f"ones ({variants}). Trade-off, knee, budget and epoch figure use the {objective} values."
         ),
         *_pareto_blocks(pareto, front, objective, images),
+        *(_stopping_blocks(context["stopping"], images) if context["stopping"] is not None else ()),
         *_hypervolume_blocks(hypervolumes, images),
         *_tradeoff_blocks(tradeoff, budget_answers, budget, images),
         *_epoch_blocks(epoch_summary, front, objective, images),

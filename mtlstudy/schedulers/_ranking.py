@@ -76,11 +76,14 @@ def crowding_distances(values: np.ndarray, directions: Sequence[str], ranks: np.
             distances[members] = math.inf
             continue
         for column in range(2):
-            order = members[np.argsort(points[members, column], kind="stable")]
-            span = points[order[-1], column] - points[order[0], column]
-            distances[order[0]] = distances[order[-1]] = math.inf
-            if span > 0:
-                distances[order[1:-1]] += (points[order[2:], column] - points[order[:-2], column]) / span
+            column_values = points[members, column]
+            span = column_values.max() - column_values.min()
+            if span == 0:
+                continue  # one value for all: nothing to tell apart
+            order = members[np.argsort(column_values, kind="stable")]
+            # Of equal extremes, the earliest row is the boundary.
+            distances[order[0]] = distances[members[np.argmax(column_values)]] = math.inf
+            distances[order[1:-1]] += (points[order[2:], column] - points[order[:-2], column]) / span
     return distances
 
 

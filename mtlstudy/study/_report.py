@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from mtlstudy.analysis import FORMATS, write_report
-from mtlstudy.study._store import load_export
+from mtlstudy.study._store import load_export, load_rungs
 
 __all__ = ["report_study", "write_study_report", "REPORT_DIR"]
 
@@ -41,6 +41,7 @@ def report_study(
         trials,
         epochs,
         output if output is not None else Path(dir) / name / REPORT_DIR,
+        rungs=load_rungs(name, dir, storage=storage),
         formats=formats,
         objective=objective,
         mse_budget=mse_budget,

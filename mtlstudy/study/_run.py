@@ -16,9 +16,9 @@ from ray import tune
 from ray.tune.schedulers import TrialScheduler
 
 from mtlstudy._errors import StudyError
-from mtlstudy.study._lock import lock_owner, study_lock
 from mtlstudy._schema import OBJECTIVES
 from mtlstudy.schedulers import MOASHAScheduler
+from mtlstudy.study._lock import lock_owner, study_lock
 from mtlstudy.study._searcher import OptunaRungStore, StudyDatabase, StudySearcher
 from mtlstudy.study._spec import StudySpec, resolve_spec
 from mtlstudy.trainables import OBJECTIVE_KEYS, objective_key, train_trial
@@ -208,8 +208,9 @@ def _reconcile(spec: StudySpec, ray_trials: dict[str, tuple[str, dict]]) -> list
       it was stopped early, FAIL without objectives;
     - RUNNING, unfinished in Ray -> kept RUNNING: Ray resumes it from its checkpoint
       and the searcher tells this same Optuna trial, so no new trial is created;
-    - RUNNING, unknown to Ray -> told FAIL: it was sampled after Ray's last saved
-      state, so Ray will sample a replacement within the same budget;
+    - RUNNING, unknown to Ray -> unlinked from its Ray id: it was sampled after
+      Ray's last saved state, so Ray will ask for one more trial within the same
+      budget, and the searcher hands it this one;
     - FAIL, errored in Ray -> a new RUNNING Optuna trial with the same parameters,
       for the retry Ray is about to run, carrying its attributes and rung records
       (the failed attempt stays on record).
@@ -226,8 +227,8 @@ def _reconcile(spec: StudySpec, ray_trials: dict[str, tuple[str, dict]]) -> list
         elif trial.state == TrialState.RUNNING and status in _UNFINISHED:
             notes.append(f"{label}: unfinished, resumes from its checkpoint")
         elif trial.state == TrialState.RUNNING:
-            study.tell(trial.number, state=TrialState.FAIL)
-            notes.append(f"{label}: never recorded by Ray, marked FAIL (Ray samples a replacement)")
+            database.disown(trial)
+            notes.append(f"{label}: never recorded by Ray, runs again as the next new Ray trial")
         elif trial.state == TrialState.FAIL and status == "ERROR":
             study.add_trial(
                 optuna.trial.create_trial(

@@ -42,6 +42,9 @@ RUNGS_ATTR = "rungs"
 STOPPED_EPOCH_ATTR = "stopped_epoch"
 
 
+_HISTORY = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+
+
 class StudyDatabase:
     """The study's Optuna trials, keyed by Ray trial id.
 
@@ -70,6 +73,15 @@ class StudyDatabase:
             if ray_id is not None:
                 latest[ray_id] = trial
         return latest
+
+    def orphan(self) -> FrozenTrial | None:
+        """The oldest RUNNING trial that no Ray trial runs (see :meth:`disown`), if any."""
+        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        return next((t for t in running if t.user_attrs.get(RAY_TRIAL_ID, "") is None), None)
+
+    def disown(self, trial: FrozenTrial) -> None:
+        """Unlink a RUNNING trial from its Ray trial, so the next new Ray trial runs it instead."""
+        self.set_user_attr(trial, RAY_TRIAL_ID, None)
 
     def set_user_attr(self, trial: FrozenTrial, key: str, value: Any) -> None:
         """Set a user attribute of an existing trial."""
@@ -119,7 +131,9 @@ class StudySearcher(_OpensDatabase, Searcher):
     """Samples each Ray trial's parameters from the spec's space with Optuna.
 
     ``suggest`` asks Optuna for a trial, runs the define-by-run space on it and
-    records the Ray trial id and the training parameters on it. A finished Ray
+    records the Ray trial id and the training parameters on it; a trial that a
+    killed driver had started but Ray never recorded is handed out first, so it
+    runs under the new Ray trial instead of being lost or sampled twice. A finished Ray
     trial is told to the newest RUNNING Optuna trial of that Ray trial as found in
     the database, so a resumed study never tells a trial twice nor loses one whose
     Optuna trial was recreated for a retry.
@@ -130,7 +144,16 @@ class StudySearcher(_OpensDatabase, Searcher):
         self.spec = spec
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        trial = self.database.study.ask()
+        orphan = self.database.orphan()
+        if orphan is not None:
+            self.database.set_user_attr(orphan, RAY_TRIAL_ID, trial_id)
+            return orphan.user_attrs[PARAMS_ATTR]
+        study = self.database.study
+        # Failed attempts are left out of the count: a trial that failed before it
+        # trained is replaced by the very trial it would have been.
+        history = study.get_trials(deepcopy=False, states=_HISTORY)
+        study.sampler = self.spec.make_sampler(history=len(history))
+        trial = study.ask()
         params = trial_params(self.spec.search_space(trial, self.spec), trial.params)
         trial.set_user_attr(RAY_TRIAL_ID, trial_id)
         trial.set_user_attr(PARAMS_ATTR, params)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import yaml
 
@@ -131,12 +132,19 @@ class StudySpec:
     def search_space(self) -> SearchSpace:
         return get_space(self.space)
 
-    def make_sampler(self) -> optuna.samplers.BaseSampler:
-        """The seeded sampler: ``GridSampler`` for a grid space, else :data:`SAMPLERS`' one."""
+    def make_sampler(self, history: int = 0) -> optuna.samplers.BaseSampler:
+        """The sampler for the next trial of a study holding ``history`` trials.
+
+        ``GridSampler`` for a grid space, else :data:`SAMPLERS`' one, seeded from
+        ``seed`` and ``history`` together: a study reseeds it before each trial, so
+        its next trial depends only on its seed and its trials so far, and a resumed
+        study samples what the uninterrupted one would have.
+        """
+        seed = int(np.random.SeedSequence([self.seed, history]).generate_state(1)[0])
         grid = self.search_space.grid
         if grid is not None:
-            return _GridSampler(dict(grid(self)), seed=self.seed)
-        return SAMPLERS[self.sampler](seed=self.seed)
+            return _GridSampler(dict(grid(self)), seed=seed)
+        return SAMPLERS[self.sampler](seed=seed)
 
     def fixed_params(self) -> dict[str, Any]:
         """The trial-config values every trial shares (a space's output overrides them)."""
@@ -240,7 +248,7 @@ def _validated(spec: StudySpec) -> StudySpec:
         raise ConfigError(f"unknown sampler {spec.sampler!r}; choose one of {sorted(SAMPLERS)}")
     if spec.objective not in ("final", "best"):
         raise ConfigError(f"objective must be 'final' or 'best', got {spec.objective!r}")
-    for key, minimum in (("epochs", 1), ("seeds", 1), ("max_failures", 0), ("checkpoint_every", 0), ("grace_epochs", 1)):
+    for key, minimum in (("epochs", 1), ("seed", 0), ("seeds", 1), ("max_failures", 0), ("checkpoint_every", 0), ("grace_epochs", 1)):
         value = getattr(spec, key)
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
             raise ConfigError(f"{key} must be an integer >= {minimum}, got {value!r}")

@@ -12,7 +12,7 @@ import pandas as pd
 
 from mtlstudy._errors import ConfigError
 from mtlstudy._files import atomic_path
-from mtlstudy._schema import EPOCH_METRICS, OBJECTIVES, PARAM_COLUMNS
+from mtlstudy._schema import EPOCH_METRICS, OBJECTIVES, PARAM_COLUMNS, RUNG_COLUMNS
 from mtlstudy.study._lock import lock_owner
 from mtlstudy.study._run import RAY_DIR, SPEC_FILE, open_spec
 from mtlstudy.study._searcher import PARAMS_ATTR, RAY_TRIAL_ID, STOPPED_EPOCH_ATTR, rung_records
@@ -44,8 +44,6 @@ TRIAL_COLUMNS: tuple[str, ...] = (
 )
 #: Columns of the per-epoch export, in order.
 EPOCH_COLUMNS: tuple[str, ...] = ("trial_id", "number", *PARAM_COLUMNS, "epoch", *EPOCH_METRICS, "epoch_time_s")
-#: Columns of the rung table: one row per trial and early-stopping rung it reached.
-RUNG_COLUMNS: tuple[str, ...] = ("trial_id", "number", "rung", *OBJECTIVES, "order", "promoted")
 
 
 def _load(name: str, dir: str | os.PathLike, storage: str | None) -> tuple[StudySpec, optuna.Study]:
@@ -58,7 +56,7 @@ def _trials(spec: StudySpec, study: optuna.Study) -> list[tuple[optuna.trial.Fro
     """(Optuna trial, its parameters, its epoch rows); a retried trial appears once, as its newest attempt."""
     newest: dict[Any, optuna.trial.FrozenTrial] = {}
     for trial in study.get_trials(deepcopy=False):
-        newest[trial.user_attrs.get(RAY_TRIAL_ID, f"optuna-{trial.number}")] = trial
+        newest[trial.user_attrs.get(RAY_TRIAL_ID) or f"optuna-{trial.number}"] = trial
     rows = []
     for ray_id, trial in sorted(newest.items(), key=lambda item: item[1].number):
         params = {**spec.fixed_params(), **trial.user_attrs.get(PARAMS_ATTR, {})}

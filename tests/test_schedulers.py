@@ -1,0 +1,147 @@
+"""MOASHA: rungs, non-dominated ranking, promotion and replayed decisions (no Ray needed)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from ray.tune.schedulers import TrialScheduler
+
+from mtlstudy.schedulers import (
+    MemoryRungStore,
+    MOASHAScheduler,
+    crowding_distances,
+    is_promoted,
+    nondominated_ranks,
+    promotion_order,
+    rung_epochs,
+)
+
+DIRECTIONS = ("min", "max")  # (test MSE, test MRR)
+OBJECTIVES = {"objective_test_mse": "min", "objective_test_mrr": "max"}
+
+
+def _ranks_by_peeling(values: np.ndarray) -> list[int]:
+    """Front index by the definition: remove the non-dominated set, repeat."""
+    points = values * np.array([1.0, -1.0])
+    ranks, left, front = [-1] * len(points), set(range(len(points))), 0
+    while left:
+        current = [i for i in left
+                   if not any((points[j] <= points[i]).all() and (points[j] < points[i]).any() for j in left)]
+        for i in current:
+            ranks[i] = front
+        left -= set(current)
+        front += 1
+    return ranks
+
+
+@pytest.mark.parametrize(
+    ("grace", "factor", "epochs", "rungs"),
+    [(5, 3, 200, (5, 15, 45, 135)), (5, 3, 60, (5, 15, 45)), (1, 2, 9, (1, 2, 4, 8)), (2, 2.5, 30, (2, 5, 12)), (5, 3, 6, (5,))],
+)
+def test_rungs_are_r_times_powers_of_eta_below_the_budget(grace, factor, epochs, rungs):
+    assert rung_epochs(grace, factor, epochs) == rungs
+
+
+def test_sort_and_sweep_ranks_equal_the_definition_ties_included():
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        values = rng.integers(0, 5, size=(rng.integers(1, 16), 2)).astype(float)
+        assert nondominated_ranks(values, DIRECTIONS).tolist() == _ranks_by_peeling(values)
+
+
+def test_non_finite_rows_rank_after_every_front():
+    values = np.array([[1.0, 0.1], [np.nan, 0.3], [2.0, 0.05], [0.5, np.inf]])
+    assert nondominated_ranks(values, DIRECTIONS).tolist() == [0, 2, 1, 2]
+
+
+def test_crowding_keeps_the_ends_of_a_front_and_favours_sparse_parts():
+    front = np.array([[1.0, 0.10], [1.1, 0.11], [1.2, 0.12], [2.0, 0.13], [3.0, 0.14]])
+    ranks = nondominated_ranks(front, DIRECTIONS)
+    distances = crowding_distances(front, DIRECTIONS, ranks)
+    assert np.isinf(distances[[0, 4]]).all()
+    assert distances[3] > distances[2] > 0 and distances[3] > distances[1]
+    assert promotion_order(front, DIRECTIONS).tolist()[:2] == [0, 4]
+
+
+def test_the_first_arrival_continues_and_a_dominated_one_stops():
+    assert is_promoted([5.0, 0.01], [], DIRECTIONS, 3)
+    assert not is_promoted([2.0, 0.05], [[1.0, 0.10]], DIRECTIONS, 3)
+    assert is_promoted([0.9, 0.12], [[1.0, 0.10]], DIRECTIONS, 3)
+
+
+def test_top_one_over_eta_by_front_then_crowding():
+    earlier = [[1.0, 0.10], [1.5, 0.05], [2.0, 0.04]]  # front 0, 1, 2
+    # Four trials, eta 2: the best two continue. A newcomer on the first front is one of them.
+    assert is_promoted([0.9, 0.09], earlier, DIRECTIONS, 2)
+    # Dominated by the first two, it ranks third: stopped with eta 2, kept with ceil(4/1.5) = 3 places.
+    assert not is_promoted([1.6, 0.045], earlier, DIRECTIONS, 2)
+    assert is_promoted([1.6, 0.045], earlier, DIRECTIONS, 1.5)
+
+
+def test_about_one_in_eta_of_many_arrivals_continue():
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=(90, 2))
+    earlier: list[list[float]] = []
+    promoted = 0
+    for value in values:
+        promoted += is_promoted(value, earlier, DIRECTIONS, 3)
+        earlier.append(list(value))
+    assert 20 <= promoted <= 45  # asynchronous: early arrivals are judged against few
+
+
+def _trial(trial_id: str) -> SimpleNamespace:
+    return SimpleNamespace(trial_id=trial_id)
+
+
+def _result(epoch: int, mse: float, mrr: float) -> dict:
+    return {"epoch": epoch, "objective_test_mse": mse, "objective_test_mrr": mrr}
+
+
+def test_scheduler_stops_a_dominated_trial_at_a_rung_only():
+    scheduler = MOASHAScheduler(MemoryRungStore(), epochs=20, grace_epochs=2, reduction_factor=2, objectives=OBJECTIVES)
+    assert scheduler.rungs == (2, 4, 8, 16)
+    assert scheduler.on_trial_result(None, _trial("a"), _result(2, 1.0, 0.10)) == TrialScheduler.CONTINUE
+    assert scheduler.on_trial_result(None, _trial("b"), _result(3, 9.0, 0.01)) == TrialScheduler.CONTINUE
+    assert scheduler.on_trial_result(None, _trial("b"), _result(2, 2.0, 0.05)) == TrialScheduler.STOP
+    records = scheduler.store.records(2)
+    assert [(r.order, r.promoted, r.values) for r in records] == [(0, True, (1.0, 0.10)), (1, False, (2.0, 0.05))]
+    assert not scheduler.supports_buffered_results
+
+
+def test_a_resumed_scheduler_replays_recorded_decisions_and_decides_the_rest_alike():
+    arrivals = [("a", 2, 1.0, 0.10), ("b", 2, 2.0, 0.05), ("c", 2, 0.8, 0.12), ("a", 4, 0.9, 0.11),
+                ("d", 2, 1.1, 0.02), ("c", 4, 0.7, 0.13), ("e", 2, 0.5, 0.01)]
+
+    def decisions(cut: int | None) -> list[tuple[str, str]]:
+        store = MemoryRungStore()
+        scheduler = MOASHAScheduler(store, epochs=10, grace_epochs=2, reduction_factor=2, objectives=OBJECTIVES)
+        made = []
+        for index, (trial_id, epoch, mse, mrr) in enumerate(arrivals):
+            if index == cut:  # a new driver: a fresh scheduler on the same records ...
+                scheduler = MOASHAScheduler(store, epochs=10, grace_epochs=2, reduction_factor=2, objectives=OBJECTIVES)
+                # ... to which the interrupted trial reports its last rung again, from an earlier checkpoint.
+                replayed = arrivals[index - 1]
+                again = scheduler.on_trial_result(None, _trial(replayed[0]), _result(*replayed[1:]))
+                assert again == made[-1][1]
+            made.append((trial_id, scheduler.on_trial_result(None, _trial(trial_id), _result(epoch, mse, mrr))))
+        return made
+
+    uninterrupted = decisions(None)
+    assert [decision for _, decision in uninterrupted].count(TrialScheduler.STOP) >= 2
+    for cut in range(1, len(arrivals)):
+        assert decisions(cut) == uninterrupted
+
+
+def test_a_recorded_decision_wins_over_new_values():
+    scheduler = MOASHAScheduler(MemoryRungStore(), epochs=10, grace_epochs=2, reduction_factor=2, objectives=OBJECTIVES)
+    scheduler.on_trial_result(None, _trial("a"), _result(2, 1.0, 0.10))
+    assert scheduler.on_trial_result(None, _trial("b"), _result(2, 2.0, 0.05)) == TrialScheduler.STOP
+    assert scheduler.on_trial_result(None, _trial("b"), _result(2, 0.1, 0.50)) == TrialScheduler.STOP
+
+
+def test_equal_values_are_ranked_by_arrival():
+    earlier = [[1.0, 0.1]] * 3
+    assert not is_promoted([1.0, 0.1], earlier, DIRECTIONS, 2)  # fourth of four equals; two continue
+    assert is_promoted([1.0, 0.1], earlier[:1], DIRECTIONS, 1)
