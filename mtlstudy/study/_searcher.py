@@ -18,7 +18,7 @@ from ray.tune.search import Searcher
 
 from mtlstudy._schema import OBJECTIVES
 from mtlstudy.schedulers import RungRecord
-from mtlstudy.study._spec import StudySpec, trial_params
+from mtlstudy.study._spec import COMPLETE_ONLY_SAMPLERS, StudySpec, trial_params
 from mtlstudy.trainables import OBJECTIVE_KEYS, objective_key
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "RUNGS_ATTR",
     "STOPPED_EPOCH_ATTR",
     "rung_records",
+    "stopped_as_dominated",
 ]
 
 #: Optuna user attribute linking an Optuna trial to its Ray trial.
@@ -153,11 +154,22 @@ class StudySearcher(_OpensDatabase, Searcher):
         # trained is replaced by the very trial it would have been.
         history = study.get_trials(deepcopy=False, states=_HISTORY)
         study.sampler = self.spec.make_sampler(history=len(history))
+        if self.spec.sampler in COMPLETE_ONLY_SAMPLERS and not self.spec.search_space.grid:
+            if any(t.state == TrialState.PRUNED for t in history):
+                study.enqueue_trial(self._sample_seeing_stopped(history, study.directions))
         trial = study.ask()
         params = trial_params(self.spec.search_space(trial, self.spec), trial.params)
         trial.set_user_attr(RAY_TRIAL_ID, trial_id)
         trial.set_user_attr(PARAMS_ATTR, params)
         return params
+
+    def _sample_seeing_stopped(self, history: list[FrozenTrial], directions) -> dict[str, Any]:
+        """Parameters sampled in memory from ``history`` with stopped trials shown as dominated."""
+        scratch = optuna.create_study(directions=directions, sampler=self.spec.make_sampler(history=len(history)))
+        scratch.add_trials(stopped_as_dominated(history, directions))
+        probe = scratch.ask()
+        self.spec.search_space(probe, self.spec)
+        return probe.params
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         trial = self.database.latest().get(trial_id)
@@ -198,6 +210,36 @@ class OptunaRungStore(_OpensDatabase):
         trial = self.database.latest()[trial_id]
         saved = [*trial.user_attrs.get(RUNGS_ATTR, []), _record_attr(record)]
         self.database.set_user_attr(trial, RUNGS_ATTR, sorted(saved, key=lambda item: item["rung"]))
+
+
+def stopped_as_dominated(trials: list[FrozenTrial], directions) -> list[FrozenTrial]:
+    """``trials`` with each PRUNED one turned COMPLETE at the worst complete values.
+
+    A stopped trial was dominated at its rung and its full-budget values are
+    unknown; treating it as no better than the worst complete trial lets samplers
+    that read only COMPLETE trials steer away from it. Other states are kept, with
+    their system attributes (NSGA-II's generations), except WAITING ones. Without
+    a complete trial there is nothing to compare with, and stopped trials are left out.
+    """
+    complete = [t.values for t in trials if t.state == TrialState.COMPLETE]
+    signs = [1.0 if d == optuna.study.StudyDirection.MINIMIZE else -1.0 for d in directions]
+    worst = [sign * max(sign * values[i] for values in complete) for i, sign in enumerate(signs)] if complete else None
+    shown = []
+    for trial in trials:
+        # A waiting trial would be handed out by the in-memory study's ask.
+        if trial.state == TrialState.WAITING or (trial.state == TrialState.PRUNED and worst is None):
+            continue
+        pruned = trial.state == TrialState.PRUNED
+        shown.append(
+            optuna.trial.create_trial(
+                state=TrialState.COMPLETE if pruned else trial.state,
+                values=worst if pruned else trial.values,
+                params=trial.params,
+                distributions=trial.distributions,
+                system_attrs=trial.system_attrs,
+            )
+        )
+    return shown
 
 
 def rung_records(trial: FrozenTrial) -> list[RungRecord]:

@@ -21,7 +21,7 @@ from mtlstudy.search_spaces import SearchSpace, get_space
 from mtlstudy.trainables import TRIAL_OPTIONS
 from mtlstudy.training import TrainConfig
 
-__all__ = ["StudySpec", "SAMPLERS", "EARLY_STOPPING", "load_spec", "resolve_spec", "trial_params"]
+__all__ = ["StudySpec", "SAMPLERS", "COMPLETE_ONLY_SAMPLERS", "EARLY_STOPPING", "load_spec", "resolve_spec", "trial_params"]
 
 #: Sampler names; all are seeded with the spec's ``seed``.
 SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
@@ -33,6 +33,11 @@ SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
 
 #: Early-stopping schedulers (``--early-stopping``).
 EARLY_STOPPING: tuple[str, ...] = ("moasha", "none")
+
+#: Samplers that learn from COMPLETE trials only. The searcher shows them each stopped
+#: (PRUNED) trial as a complete one no better than the worst complete trial, which is
+#: how TPE, which reads PRUNED trials itself, ranks them too.
+COMPLETE_ONLY_SAMPLERS: frozenset[str] = frozenset({"nsga2", "gp"})
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _DEFAULT_TRIALS = 20

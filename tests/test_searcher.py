@@ -1,0 +1,86 @@
+"""The searcher without Ray: ask/tell through Optuna's public API, stopped trials, seeding."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from mtlstudy.study import resolve_spec
+from mtlstudy.study._searcher import StudySearcher, stopped_as_dominated
+
+DIRECTIONS = [optuna.study.StudyDirection.MINIMIZE, optuna.study.StudyDirection.MAXIMIZE]
+
+
+def _spec(tmp_path, **options):
+    defaults = dict(name="s", dir=str(tmp_path), epochs=10, dataset="synthetic", trials=40)
+    spec = resolve_spec(**{**defaults, **options})
+    spec.study_dir.mkdir(parents=True, exist_ok=True)
+    return spec
+
+
+def _result(epoch: int, mse: float, mrr: float) -> dict:
+    return {"epoch": epoch, "objective_test_mse": mse, "objective_test_mrr": mrr}
+
+
+def test_suggest_and_complete_tell_optuna_complete_pruned_and_fail(tmp_path):
+    searcher = StudySearcher(_spec(tmp_path))
+    params = [searcher.suggest(f"ray-{k}") for k in range(4)]
+    assert all(0 < p["lambda_f"] < 1 and p["lambda_r"] == pytest.approx(1 - p["lambda_f"]) for p in params)
+    searcher.on_trial_complete("ray-0", _result(10, 1.0, 0.1))
+    searcher.on_trial_complete("ray-1", _result(4, 2.0, 0.05))
+    searcher.on_trial_complete("ray-2", None, error=True)
+    searcher.on_trial_complete("ray-0", _result(10, 9.0, 0.9))  # told once only
+    trials = searcher.database.study.get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING]
+    assert trials[0].values == [1.0, 0.1] and trials[1].user_attrs["stopped_epoch"] == 4
+    assert [t.user_attrs["ray_trial_id"] for t in trials] == ["ray-0", "ray-1", "ray-2", "ray-3"]
+    assert trials[3].user_attrs["params"] == params[3]
+
+
+def test_the_next_trial_depends_on_the_seed_and_the_history_only(tmp_path):
+    first = StudySearcher(_spec(tmp_path / "a"))
+    second = StudySearcher(_spec(tmp_path / "b"))
+    for k in range(3):
+        assert first.suggest(f"x{k}") == second.suggest(f"y{k}")
+        first.on_trial_complete(f"x{k}", _result(10, 1.0 + k, 0.1))
+        second.on_trial_complete(f"y{k}", _result(10, 1.0 + k, 0.1))
+    # A new searcher (a resumed driver) on the same database carries on alike.
+    assert StudySearcher(_spec(tmp_path / "a")).suggest("x3") == second.suggest("y3")
+    other_seed = StudySearcher(_spec(tmp_path / "c", seed=1))
+    assert other_seed.suggest("z0") != StudySearcher(_spec(tmp_path / "d")).suggest("w0")
+
+
+def test_stopped_trials_are_shown_as_no_better_than_the_worst_complete_one():
+    distributions = {"x": optuna.distributions.FloatDistribution(0, 1)}
+
+    def trial(state, values=None):
+        return optuna.trial.create_trial(state=state, values=values, params={"x": 0.5}, distributions=distributions)
+
+    history = [trial(TrialState.COMPLETE, [1.0, 0.2]), trial(TrialState.PRUNED), trial(TrialState.COMPLETE, [2.0, 0.3]),
+               trial(TrialState.RUNNING), trial(TrialState.WAITING)]
+    shown = stopped_as_dominated(history, DIRECTIONS)
+    assert [t.state for t in shown] == [TrialState.COMPLETE] * 3 + [TrialState.RUNNING]
+    assert shown[1].values == [2.0, 0.2]  # worst MSE and worst MRR of the complete trials
+    assert stopped_as_dominated(history[1:2], DIRECTIONS) == []
+
+
+@pytest.mark.parametrize(("sampler", "complete_seen"), [("gp", 12), ("nsga2", 12), ("tpe", 4)])
+def test_samplers_of_complete_trials_only_see_stopped_trials_as_complete(tmp_path, monkeypatch, sampler, complete_seen):
+    searcher = StudySearcher(_spec(tmp_path, sampler=sampler))
+    for k in range(12):  # 4 complete, 8 stopped
+        searcher.suggest(f"t{k}")
+        searcher.on_trial_complete(f"t{k}", _result(10 if k % 3 == 0 else 3, 1.0 + k / 10, 0.1 - k / 200))
+    seen: list[int] = []
+
+    class Recorder(optuna.samplers.RandomSampler):
+        def sample_independent(self, study, trial, name, distribution):
+            seen.append(len(study.get_trials(states=(TrialState.COMPLETE,))))
+            return super().sample_independent(study, trial, name, distribution)
+
+    monkeypatch.setattr(type(searcher.spec), "make_sampler", lambda spec, history=0: Recorder(seed=history))
+    params = searcher.suggest("next")
+    assert seen[0] == complete_seen
+    trials = searcher.database.study.get_trials()
+    assert trials[-1].state == TrialState.RUNNING and trials[-1].user_attrs["params"] == params
+    assert sum(t.state == TrialState.PRUNED for t in trials) == 8
