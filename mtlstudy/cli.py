@@ -227,6 +227,10 @@ def reproduce_command(epochs: int, seeds: int, dir: str, name: str, **options) -
 @click.option("--mse-budget", type=float, help="Also report the lambda_F maximising MRR at test MSE <= this.")
 @click.option("--reference-point", type=(float, float), help="Hypervolume reference (MSE MRR) [worst seen].")
 @click.option("--interactive", is_flag=True, help="Also write interactive.html (needs plotly).")
+@click.option(
+    "--include-stopped", is_flag=True,
+    help="Analyse trials stopped early too, at their last epoch [only full-budget trials].",
+)
 @click.option("--storage", help="The Optuna database, if not the one the study was created with.")
 def report(name: str, dir: str, output: str | None, formats: tuple[str, ...], **options) -> None:
     """Write the report of study NAME: Pareto front, hypervolume, trade-off curves, figures."""

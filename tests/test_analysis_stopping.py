@@ -10,7 +10,7 @@ import pytest
 from _analysis_fixtures import make_export, make_trials, stop_early
 from mtlstudy import ConfigError, StudyError
 from mtlstudy.analysis import early_stopping_summary, hypervolume_table, pareto_table, write_report
-from mtlstudy.analysis._stopping import RUNG_COLUMNS
+from mtlstudy._schema import RUNG_COLUMNS
 
 STOPPING_CSVS = ["stopping_compute.csv", "stopping_front.csv", "stopping_rungs.csv"]
 
@@ -205,3 +205,15 @@ def test_report_with_a_bad_rungs_table_writes_nothing(tmp_path, stopped_export):
     with pytest.raises(StudyError, match="order"):
         write_report(trials, epochs, tmp_path / "r", title="t", rungs=rungs.drop(columns="order"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_report_including_stopped_trials_puts_them_on_the_front(tmp_path, stopped_export):
+    trials, epochs, rungs = stopped_export
+    dominating = trials.loc[(trials["state"] == "PRUNED") & (trials["final_test_mse"] == 0.1), "trial_id"].iloc[0]
+    report = write_report(trials, epochs, tmp_path / "r", title="t", rungs=rungs, include_stopped=True)
+    front = pd.read_csv(report / "pareto.csv")
+    overall = front[(front["value"] == "final") & (front["scope"] == "overall")]
+    assert overall["trial_id"].astype(str).tolist() == [dominating]
+    assert "stopped ones at their last epoch" in (report / "index.html").read_text(encoding="utf-8")
+    summary = json.loads((report / "summary.json").read_text(encoding="utf-8"))
+    assert summary["counts"]["trials_by_state"]["PRUNED"] >= 1  # the states are still reported as they are

@@ -62,6 +62,14 @@ def test_yaml_toml_and_flags_give_the_same_spec(tmp_path):
         ("name: b\ntrials: 0\n", [], "trials must be an integer >= 1, got 0"),
         ("name: b\n", ["--space", "no-such-space"], "no-such-space"),
         ("name: b\n", ["--sampler", "annealing"], "annealing"),
+        ("name: b\n", ["--early-stopping", "hyperband"],
+         "unknown early_stopping 'hyperband'; choose one of ['moasha', 'none']"),
+        ("name: b\nearly_stopping: moasha\n", ["--reduction-factor", "1.5"], "reduction_factor must be a number >= 2, got 1.5"),
+        ("name: b\n", ["--early-stopping", "moasha", "--grace-epochs", "0"], "grace_epochs must be an integer >= 1, got 0"),
+        ("name: b\nepochs: 10\n", ["--early-stopping", "moasha", "--grace-epochs", "10"],
+         "grace_epochs must be below epochs for early stopping, got grace_epochs 10 and epochs 10"),
+        ("name: b\ngrace_epochs: two\n", [], "grace_epochs must be an integer >= 1, got 'two'"),
+        ("name: b\n", ["--seed", "-1"], "seed must be an integer >= 0, got -1"),
     ],
 )
 def test_bad_spec_exits_2_with_one_line_and_creates_nothing(tmp_path, content, flags, message):

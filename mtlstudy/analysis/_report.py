@@ -84,6 +84,7 @@ def write_report(
     reference_point: tuple[float, float] | None = None,
     interactive: bool = False,
     rungs: pd.DataFrame | None = None,
+    include_stopped: bool = False,
 ) -> Path:
     """Write a self-contained report of a study into ``out_dir``.
 
@@ -123,6 +124,9 @@ def write_report(
         The study's rung records under early stopping (see
         :func:`~mtlstudy.analysis.early_stopping_summary`). Without them, a study
         with stopped (``PRUNED``) trials still gets its compute table.
+    include_stopped : bool
+        Analyse stopped trials too, at the last epoch they trained. By default the
+        fronts, hypervolumes and fits use only trials that trained their full budget.
 
     Returns
     -------
@@ -145,7 +149,8 @@ def write_report(
         raise ConfigError(f"title must be a non-empty string; got {title!r}")
     if not isinstance(epochs, pd.DataFrame):
         raise StudyError(f"epochs must be a pandas DataFrame; got {type(epochs).__name__}")
-    complete = complete_trials(trials)
+    analysed = trials.assign(state=trials["state"].replace("PRUNED", "COMPLETE")) if include_stopped else trials
+    complete = complete_trials(analysed)
     stopping = early_stopping_summary(trials, rungs, objective)
     target = Path(out_dir)
     _check_target(target)
@@ -161,6 +166,7 @@ def write_report(
             "reference": reference,
             "states": state_counts(trials),
             "stopping": stopping,
+            "include_stopped": include_stopped,
         }
         _write_contents(staging, complete, epochs, formats, interactive, context)
         _move_into_place(staging, target)
@@ -634,8 +640,9 @@ def _blocks(
     )
     blocks: list[Block] = [
         Paragraph(
-            f"{sum(context['states'].values())} trials ({states}); the analysis uses the {len(complete)} complete "
-            f"ones ({variants}). Trade-off, knee, budget and epoch figure use the {objective} values."
+            f"{sum(context['states'].values())} trials ({states}); the analysis uses the {len(complete)} "
+            + ("complete or stopped ones, stopped ones at their last epoch" if context["include_stopped"] else "complete ones")
+            + f" ({variants}). Trade-off, knee, budget and epoch figure use the {objective} values."
         ),
         *_pareto_blocks(pareto, front, objective, images),
         *(_stopping_blocks(context["stopping"], images) if context["stopping"] is not None else ()),

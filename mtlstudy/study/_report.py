@@ -28,6 +28,7 @@ def report_study(
     mse_budget: float | None = None,
     reference_point: tuple[float, float] | None = None,
     interactive: bool = False,
+    include_stopped: bool = False,
     storage: str | None = None,
 ) -> Path:
     """Write the report of study ``name`` into ``output`` (default ``<dir>/<name>/report``).
@@ -47,6 +48,7 @@ def report_study(
         mse_budget=mse_budget,
         reference_point=reference_point,
         interactive=interactive,
+        include_stopped=include_stopped,
     )
 
 
