@@ -225,3 +225,5 @@ def test_early_stopping_killed_and_resumed_decides_as_an_uninterrupted_study(loc
     status = CliRunner().invoke(main, ["study", "status", "es", "--dir", str(tmp_path / "cut")])
     spent = int(trials["epochs_trained"].sum())
     assert f"trial-epochs: {spent:,} spent of {budget * 8:,} at full budget" in status.output
+    listing = CliRunner().invoke(main, ["study", "list", "--dir", str(tmp_path / "cut")])
+    assert f"es: {budget}/{budget} trials complete ({len(pruned)} stopped early)" in listing.output

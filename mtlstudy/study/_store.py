@@ -198,16 +198,21 @@ def study_status(name: str, dir: str | os.PathLike = "./mtlstudy-runs", storage:
 
 
 def list_studies(dir: str | os.PathLike = "./mtlstudy-runs") -> str:
-    """One line per study in ``dir``: name, complete/budget trials, best test MSE and MRR."""
+    """One line per study in ``dir``: name, finished/budget trials, best test MSE and MRR."""
     lines = []
     for spec_file in sorted(Path(dir).glob(f"*/{SPEC_FILE}")):
         spec, study = _load(spec_file.parent.name, dir, None)
         complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+        stopped = sum(t.state.name == "PRUNED" for t in study.get_trials(deepcopy=False))
         best = (
             f", best test MSE {min(t.values[0] for t in complete):.4f}, best test MRR {max(t.values[1] for t in complete):.4f}"
             if complete
             else ""
         )
         running = " (running)" if lock_owner(spec.study_dir) else ""
-        lines.append(f"{spec.name}{running}: {len(complete)}/{spec.trials} trials complete, space {spec.space}{best}")
+        lines.append(
+            f"{spec.name}{running}: {len(complete) + stopped}/{spec.trials} trials complete"
+            + (f" ({stopped} stopped early)" if stopped else "")
+            + f", space {spec.space}{best}"
+        )
     return "\n".join(lines) if lines else f"no studies in {str(Path(dir).resolve())!r}"
