@@ -1,0 +1,616 @@
+"""Early stopping: how much cheaper multi-objective early stopping makes a study.
+
+Three arms run the same study (same search space, sampler, sampler seeds, trial
+budget and epochs) on ML-100K:
+
+``none``
+    every trial trains all its epochs;
+``moasha``
+    ``early_stopping="moasha"``: a trial continues past a rung only if it is in the
+    top ``1/eta`` there by non-dominated rank (test MSE down, test MRR up);
+``asha``
+    Ray Tune's own ``ASHAScheduler`` on one scalarised objective,
+    ``MRR - alpha * MSE``: what a Ray user would reach for today.
+
+Each (arm, seed) is one study. For every trial, in the order trials finish, the
+script records the trial-epochs spent so far (the ``epochs_trained`` of the trials
+finished so far; epochs of trials still running are not counted yet), the
+wall-clock seconds since that study started, and the hypervolume of the
+full-budget (COMPLETE) trials finished so far. The reference front is the union of
+the full-budget trials of every arm and seed, bounded by one reference point (the
+worst test MSE and the worst test MRR among them); hypervolume is reported as a
+fraction of that front's. Trials stopped early never count towards the front: a
+stopped trial's metrics are those of a model trained for fewer epochs.
+
+It prints, per arm, the trial-epochs and wall time needed to reach 95% and 99% of
+the reference hypervolume (mean ± std over seeds, and how many seeds never got
+there), the final hypervolume fraction and the total cost, then two plain yes/no
+checks: does moasha reach 99% with at least 3x fewer trial-epochs than ``none``,
+and does it beat scalarised ASHA on hypervolume at equal trial-epochs.
+``--out`` receives ``results.md`` (the table, for the README), ``results.json``
+(every per-trial curve) and ``hypervolume.png``; the studies themselves go to
+``--out``/studies, which is emptied on every run.
+
+    python benchmarks/bench_early_stopping.py                # 60 epochs, 32 trials, 3 seeds
+    python benchmarks/bench_early_stopping.py --epochs 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import shutil
+import statistics
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+ARMS: tuple[str, ...] = ("none", "moasha", "asha")
+LEVELS: tuple[float, ...] = (0.95, 0.99)
+#: The goal: moasha reaches this hypervolume fraction with this many times fewer trial-epochs.
+GOAL_LEVEL, GOAL_SPEEDUP = 0.99, 3.0
+ARM_COLOURS = {"none": "tab:grey", "moasha": "tab:blue", "asha": "tab:orange"}
+DEFAULT_ALPHA = 0.05
+ALPHA_HELP = (
+    "weight of test MSE in ASHA's scalarised objective MRR - alpha * MSE "
+    f"[{DEFAULT_ALPHA}]. On ML-100K, test MRR spans about 0.05-0.13 across trials and "
+    "test MSE about 0.85-2.4, so their spreads are about 0.08 and 1.5; alpha = 0.05 "
+    "(about 0.08 / 1.5) gives the two metrics comparable weight in the score."
+)
+
+
+# ---------------------------------------------------------------------------
+# Pure computations (lists of plain dicts in, plain values out)
+# ---------------------------------------------------------------------------
+
+
+def full_budget_points(trials: Iterable[Mapping[str, Any]]) -> np.ndarray:
+    """(test MSE, test MRR) of the COMPLETE trials with finite values, shape (n, 2)."""
+    points = [
+        (float(t["mse"]), float(t["mrr"]))
+        for t in trials
+        if t["state"] == "COMPLETE" and math.isfinite(float(t["mse"])) and math.isfinite(float(t["mrr"]))
+    ]
+    return np.asarray(points, dtype=float).reshape(-1, 2)
+
+
+def reference_point(points: np.ndarray) -> tuple[float, float]:
+    """The worst test MSE (largest) and the worst test MRR (smallest) of ``points``."""
+    if len(points) == 0:
+        raise ValueError("no full-budget trial with finite test MSE and MRR in any study")
+    return float(points[:, 0].max()), float(points[:, 1].min())
+
+
+def hypervolume(points: np.ndarray, reference: Sequence[float]) -> float:
+    """Area dominated by ``points`` (MSE down, MRR up) within ``reference``."""
+    from mtlstudy.analysis import hypervolume_2d
+
+    return hypervolume_2d(points, reference)
+
+
+def study_curve(trials: Sequence[Mapping[str, Any]], reference: Sequence[float], reference_hv: float) -> list[dict[str, Any]]:
+    """One row per trial in finishing order, with the cost so far and the hypervolume so far.
+
+    ``trials`` are dicts with ``state``, ``epochs_trained``, ``finished_s`` (seconds
+    since the study started), ``mse`` and ``mrr``; trials without a finish time go
+    last. Each row is the trial plus ``trial_epochs`` (cumulative ``epochs_trained``),
+    ``wall_s`` (its ``finished_s``), ``hypervolume`` of the COMPLETE trials so far and
+    ``hv_fraction`` (that over ``reference_hv``).
+    """
+
+    def finish_key(trial: Mapping[str, Any]) -> tuple[float, int]:
+        finished = trial.get("finished_s")
+        missing = finished is None or not math.isfinite(finished)
+        return (math.inf if missing else float(finished), int(trial.get("number", 0)))
+
+    ordered = sorted(trials, key=finish_key)
+    rows, spent = [], 0
+    for index, trial in enumerate(ordered):
+        spent += int(trial["epochs_trained"])
+        volume = hypervolume(full_budget_points(ordered[: index + 1]), reference)
+        rows.append(
+            {
+                **trial,
+                "trial_epochs": spent,
+                "wall_s": trial.get("finished_s"),
+                "hypervolume": volume,
+                "hv_fraction": volume / reference_hv if reference_hv > 0 else math.nan,
+            }
+        )
+    return rows
+
+
+def value_at(curve: Sequence[Mapping[str, Any]], cost_key: str, budget: float) -> float:
+    """The hypervolume fraction a study had once ``budget`` of ``cost_key`` was spent (0 before its first trial)."""
+    reached = [row["hv_fraction"] for row in curve if _finite(row[cost_key]) and row[cost_key] <= budget]
+    return reached[-1] if reached else 0.0
+
+
+def cost_to_reach(curve: Sequence[Mapping[str, Any]], level: float, cost_key: str) -> float | None:
+    """``cost_key`` of the first trial after which the fraction is >= ``level``; None if never."""
+    for row in curve:
+        if row["hv_fraction"] >= level - 1e-12:
+            return float(row[cost_key])
+    return None
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (NaN where undefined: no values, or one)."""
+    if not values:
+        return math.nan, math.nan
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else math.nan
+
+
+def summarise_arm(runs: Sequence[Mapping[str, Any]], levels: Sequence[float] = LEVELS) -> dict[str, Any]:
+    """Headline figures of one arm's runs (each a dict with ``curve``, ``total_epochs``, ``total_s``).
+
+    For every level and cost (``trial_epochs``, ``wall_s``): the costs of the seeds that
+    reached it, their mean and std, and how many seeds never did. Also the final
+    hypervolume fraction, total trial-epochs and wall seconds (mean, std) and the
+    number of trials stopped early.
+    """
+    summary: dict[str, Any] = {"seeds": len(runs), "reach": {}}
+    for level in levels:
+        for cost_key in ("trial_epochs", "wall_s"):
+            costs = [cost_to_reach(run["curve"], level, cost_key) for run in runs]
+            reached = [cost for cost in costs if cost is not None]
+            summary["reach"][f"{cost_key}@{level}"] = {
+                "per_seed": costs,
+                "mean_std": mean_std(reached),
+                "never": len(costs) - len(reached),
+            }
+    finals = [run["curve"][-1]["hv_fraction"] if run["curve"] else 0.0 for run in runs]
+    summary["final_hv_fraction"] = mean_std(finals)
+    summary["total_epochs"] = mean_std([run["total_epochs"] for run in runs])
+    summary["total_s"] = mean_std([run["total_s"] for run in runs])
+    summary["stopped_early"] = mean_std([sum(row["state"] == "PRUNED" for row in run["curve"]) for run in runs])
+    return summary
+
+
+def speedup_check(
+    none_runs: Sequence[Mapping[str, Any]],
+    moasha_runs: Sequence[Mapping[str, Any]],
+    level: float = GOAL_LEVEL,
+    speedup: float = GOAL_SPEEDUP,
+) -> dict[str, Any]:
+    """Does moasha reach ``level`` with ``speedup``x fewer trial-epochs than ``none``?
+
+    The ratio is mean(none) / mean(moasha) of the trial-epochs to reach ``level``. A
+    ``none`` seed that never reaches it counts at its total trial-epochs (a lower
+    bound, so the ratio is then a lower bound too). The answer is yes only if every
+    moasha seed reaches the level and the ratio is at least ``speedup``.
+    """
+    none_costs = [cost_to_reach(run["curve"], level, "trial_epochs") for run in none_runs]
+    moasha_costs = [cost_to_reach(run["curve"], level, "trial_epochs") for run in moasha_runs]
+    none_censored = [c if c is not None else float(run["total_epochs"]) for c, run in zip(none_costs, none_runs)]
+    moasha_reached = [c for c in moasha_costs if c is not None]
+    all_reached = len(moasha_reached) == len(moasha_costs) and bool(moasha_costs)
+    ratio = statistics.fmean(none_censored) / statistics.fmean(moasha_reached) if all_reached and none_censored else math.nan
+    return {
+        "level": level,
+        "speedup": speedup,
+        "none_epochs": none_costs,
+        "moasha_epochs": moasha_costs,
+        "none_never": sum(c is None for c in none_costs),
+        "moasha_never": sum(c is None for c in moasha_costs),
+        "ratio": ratio,
+        "ratio_is_lower_bound": any(c is None for c in none_costs),
+        "yes": bool(all_reached and ratio >= speedup),
+    }
+
+
+def equal_compute_check(
+    moasha_runs: Sequence[Mapping[str, Any]], asha_runs: Sequence[Mapping[str, Any]], cost_key: str = "trial_epochs"
+) -> dict[str, Any]:
+    """Hypervolume fraction of moasha and of ASHA at the same spend: the smaller arm's mean total.
+
+    A seed that spent less than the budget in all keeps its final value. Yes if
+    moasha's mean over seeds is higher.
+    """
+    total_key = "total_epochs" if cost_key == "trial_epochs" else "total_s"
+    budget = min(statistics.fmean(run[total_key] for run in runs) for runs in (moasha_runs, asha_runs))
+    moasha = [value_at(run["curve"], cost_key, budget) for run in moasha_runs]
+    asha = [value_at(run["curve"], cost_key, budget) for run in asha_runs]
+    return {
+        "cost": cost_key,
+        "budget": budget,
+        "moasha": moasha,
+        "asha": asha,
+        "moasha_mean_std": mean_std(moasha),
+        "asha_mean_std": mean_std(asha),
+        "yes": statistics.fmean(moasha) > statistics.fmean(asha),
+    }
+
+
+def format_mean_std(mean_and_std: Sequence[float], digits: int = 0, never: int = 0, seeds: int = 0) -> str:
+    """``"412 ± 37"`` (``"412"`` from one seed), with ``" (1/3 never)"`` when some seeds never got
+    there, ``"never"`` if none did."""
+    mean, std = mean_and_std
+    if never and never == seeds:
+        return "never"
+    text = f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if math.isfinite(std) else "")
+    return f"{text} ({never}/{seeds} never)" if never else text
+
+
+def table_cells(summaries: Mapping[str, Mapping[str, Any]], levels: Sequence[float] = LEVELS) -> list[list[str]]:
+    """Header and one row per arm: costs to reach each level, final fraction, totals."""
+    header = ["arm"]
+    header += [f"trial-epochs to {level:.0%}" for level in levels]
+    header += [f"wall s to {level:.0%}" for level in levels]
+    header += ["final HV fraction", "trial-epochs", "wall s", "trials stopped early"]
+    rows = [header]
+    for arm, summary in summaries.items():
+        seeds = summary["seeds"]
+        row = [arm]
+        for cost_key, digits in (("trial_epochs", 0), ("wall_s", 0)):
+            for level in levels:
+                reach = summary["reach"][f"{cost_key}@{level}"]
+                row.append(format_mean_std(reach["mean_std"], digits, reach["never"], seeds))
+        row += [
+            format_mean_std(summary["final_hv_fraction"], 3),
+            format_mean_std(summary["total_epochs"], 0),
+            format_mean_std(summary["total_s"], 0),
+            format_mean_std(summary["stopped_early"], 1),
+        ]
+        rows.append(row)
+    return rows
+
+
+def plain_table(cells: Sequence[Sequence[str]]) -> str:
+    """Left-aligned first column, right-aligned others, two spaces apart."""
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    lines = []
+    for row in cells:
+        parts = [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(row[1:], widths[1:])]
+        lines.append("  ".join(parts).rstrip())
+    return "\n".join(lines)
+
+
+def markdown_table(cells: Sequence[Sequence[str]]) -> str:
+    """A GitHub markdown table; every column but the first right-aligned."""
+    lines = ["| " + " | ".join(cells[0]) + " |", "|---|" + "---:|" * (len(cells[0]) - 1)]
+    lines += ["| " + " | ".join(row) + " |" for row in cells[1:]]
+    return "\n".join(lines)
+
+
+def goal_lines(speedup: Mapping[str, Any], equal: Mapping[str, Any], equal_wall: Mapping[str, Any]) -> list[str]:
+    """The plain-language verdicts."""
+    level = f"{speedup['level']:.0%}"
+    if math.isnan(speedup["ratio"]):
+        ratio = f"moasha never reached {level} in {speedup['moasha_never']} of {len(speedup['moasha_epochs'])} seeds"
+    else:
+        bound = ">=" if speedup["ratio_is_lower_bound"] else "="
+        ratio = f"ratio none/moasha {bound} {speedup['ratio']:.2f}x"
+        if speedup["ratio_is_lower_bound"]:
+            ratio += (
+                f" (a lower bound: {speedup['none_never']} none seed(s) never reached {level}, "
+                "counted at their total trial-epochs)"
+            )
+
+    def both(check: Mapping[str, Any]) -> str:
+        return f"moasha {format_mean_std(check['moasha_mean_std'], 3)}, asha {format_mean_std(check['asha_mean_std'], 3)}"
+
+    first = (
+        f"moasha reaches {level} of the reference hypervolume with >= {speedup['speedup']:g}x fewer "
+        f"trial-epochs than none: {'yes' if speedup['yes'] else 'no'} ({ratio})"
+    )
+    second = (
+        f"moasha beats scalarised ASHA on hypervolume at equal compute ({equal['budget']:.0f} trial-epochs): "
+        f"{'yes' if equal['yes'] else 'no'} ({both(equal)})"
+    )
+    third = f"  (for information, at equal wall time, {equal_wall['budget']:.0f} s: {both(equal_wall)})"
+    return [first, second, third]
+
+
+def plot_curves(runs: Sequence[Mapping[str, Any]], path: Path, levels: Sequence[float] = LEVELS, title: str = "") -> None:
+    """Two panels, hypervolume fraction against trial-epochs and against wall seconds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True, constrained_layout=True)
+    labelled: set[str] = set()
+    for run in runs:
+        curve = [row for row in run["curve"] if _finite(row["wall_s"])]
+        fractions = [0.0] + [row["hv_fraction"] for row in curve]
+        label = None if run["arm"] in labelled else run["arm"]
+        labelled.add(run["arm"])
+        for axis, cost_key, total in zip(axes, ("trial_epochs", "wall_s"), (run["total_epochs"], run["total_s"])):
+            # Each line runs on flat to the study's total spend.
+            costs = [0.0] + [row[cost_key] for row in curve] + [total]
+            axis.step(
+                costs, fractions + fractions[-1:], where="post", color=ARM_COLOURS.get(run["arm"]), alpha=0.8, lw=1.4, label=label
+            )
+    for axis, xlabel in zip(axes, ("trial-epochs spent", "wall-clock seconds since the study started")):
+        for level in levels:
+            axis.axhline(level, color="black", ls="--", lw=0.8)
+            axis.annotate(f"{level:.0%}", (0.01, level), xycoords=("axes fraction", "data"), ha="left", va="bottom", fontsize=8)
+        axis.set_xlabel(xlabel)
+        axis.set_xlim(left=0)
+        axis.grid(alpha=0.3)
+    axes[0].set_ylabel("hypervolume / reference hypervolume")
+    axes[0].set_ylim(0, 1.02)
+    axes[0].legend(title="arm (one line per seed)", loc="lower right")
+    if title:
+        figure.suptitle(textwrap.fill(title, 150), fontsize=9)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with tuples as lists, numpy scalars as Python ones and NaN/inf as None."""
+    if isinstance(value, Mapping):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def parse_key_values(pairs: Sequence[str]) -> dict[str, Any]:
+    """``["num_users=200"]`` -> ``{"num_users": 200}`` (values read as YAML scalars)."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--dataset-option takes KEY=VALUE, got {pair!r}")
+        options[key] = yaml.safe_load(value)
+    return options
+
+
+def _finite(value: Any) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+# ---------------------------------------------------------------------------
+# Running the studies
+# ---------------------------------------------------------------------------
+
+
+def scalarised_asha(alpha: float, **kwargs: Any):
+    """Ray's ASHAScheduler on ``objective_test_mrr - alpha * objective_test_mse`` (maximised)."""
+    from ray.tune.schedulers import ASHAScheduler
+
+    class ScalarisedASHA(ASHAScheduler):
+        def on_trial_result(self, tune_controller, trial, result):
+            result["scalarised"] = result["objective_test_mrr"] - alpha * result["objective_test_mse"]
+            return super().on_trial_result(tune_controller, trial, result)
+
+        @property
+        def metric(self):
+            # Tune checks that every reported result holds the scheduler's metric before
+            # calling on_trial_result, where "scalarised" is only added; the scheduler
+            # itself ranks on self._metric ("scalarised").
+            return None
+
+    return ScalarisedASHA(metric="scalarised", mode="max", **kwargs)
+
+
+def read_study(spec, started: float) -> list[dict[str, Any]]:
+    """One dict per trial of a finished study: state, cost, finish time and objective values."""
+    import optuna
+
+    from mtlstudy.study import load_export
+
+    export = load_export(spec.name, spec.dir)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    finished = {
+        trial.number: trial.datetime_complete
+        for trial in optuna.load_study(study_name=spec.name, storage=spec.storage_url).get_trials(deepcopy=False)
+    }
+    value = spec.objective
+    trials = []
+    for row in export.to_dict("records"):
+        complete = finished.get(row["number"])
+        trials.append(
+            {
+                "number": int(row["number"]),
+                "trial_id": str(row["trial_id"]),
+                "state": str(row["state"]),
+                "shared": bool(row["shared"]),
+                "lambda_f": float(row["lambda_f"]),
+                "lambda_r": float(row["lambda_r"]),
+                "epochs_trained": int(row["epochs_trained"]),
+                "finished_s": complete.timestamp() - started if complete is not None else math.nan,
+                "mse": float(row[f"{value}_test_mse"]),
+                "mrr": float(row[f"{value}_test_mrr"]),
+            }
+        )
+    return trials
+
+
+def run_arm(arm: str, seed: int, args: argparse.Namespace, studies: Path, echo: Callable[[str], None]) -> dict[str, Any]:
+    """Run one (arm, seed) study and read it back (without its curve, which needs the reference)."""
+    from mtlstudy.study import resolve_spec, run_study
+
+    spec = resolve_spec(
+        name=f"{arm}-seed{seed}",
+        dir=str(studies),
+        trials=args.trials,
+        epochs=args.epochs,
+        seed=seed,
+        sampler="tpe",
+        space="simplex",
+        objective=args.objective,
+        early_stopping="moasha" if arm == "moasha" else "none",
+        grace_epochs=args.grace_epochs,
+        reduction_factor=args.reduction_factor,
+        concurrency=args.concurrency,
+        cpus_per_trial=1,
+        checkpoint_every=0,
+        dataset=args.dataset,
+        dataset_options=args.dataset_options or None,
+    )
+    scheduler = None
+    if arm == "asha":
+        scheduler = scalarised_asha(
+            args.alpha,
+            time_attr="epoch",
+            max_t=args.epochs,
+            grace_period=args.grace_epochs,
+            reduction_factor=args.reduction_factor,
+        )
+    started = time.time()
+    run_study(spec, echo=echo, scheduler=scheduler)
+    total_s = time.time() - started
+    trials = read_study(spec, started)
+    return {
+        "arm": arm,
+        "seed": seed,
+        "study": spec.name,
+        "total_s": total_s,
+        "total_epochs": sum(trial["epochs_trained"] for trial in trials),
+        "trials": trials,
+    }
+
+
+def machine_line(args: argparse.Namespace) -> str:
+    import optuna
+    import ray
+    import torch
+
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (
+        f"{usable} usable CPU cores ({os.cpu_count()} on the machine), torch {torch.__version__}, "
+        f"ray {ray.__version__}, optuna {optuna.__version__}; {args.dataset}, {args.epochs} epochs, "
+        f"{args.trials} trials, seeds {list(range(args.seeds))}, concurrency {args.concurrency}, "
+        f"grace {args.grace_epochs}, eta {args.reduction_factor:g}, alpha {args.alpha:g}, objective {args.objective}"
+    )
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=60, help="epochs per trial [60]")
+    parser.add_argument("--trials", type=int, default=32, help="trial budget of every study [32]")
+    parser.add_argument("--seeds", type=int, default=3, help="sampler seeds 0..N-1, the same for every arm [3]")
+    parser.add_argument("--grace-epochs", type=int, default=5, help="first rung, for moasha and ASHA [5]")
+    parser.add_argument("--reduction-factor", type=float, default=3.0, help="eta, for moasha and ASHA [3]")
+    parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help=ALPHA_HELP)
+    parser.add_argument("--objective", choices=("final", "best"), default="final", help="the study objective [final]")
+    parser.add_argument("--concurrency", type=int, default=2, help="trials at once, one CPU each [2]")
+    parser.add_argument("--dataset", default="ml-100k", help="ml-100k [default] or synthetic")
+    parser.add_argument(
+        "--dataset-option", action="append", default=[], metavar="KEY=VALUE", help="dataset option, e.g. num_users=300"
+    )
+    parser.add_argument("--out", type=Path, help="output folder [benchmarks/results/early-stopping-<epochs>ep]")
+    parser.add_argument(
+        "--reanalyse", action="store_true",
+        help="run nothing: report the seeds whose every arm finished in --out (e.g. of an interrupted run)",
+    )
+    args = parser.parse_args(argv)
+    args.dataset_options = parse_key_values(args.dataset_option)
+    if args.out is None:
+        args.out = Path(__file__).resolve().parent / "results" / f"early-stopping-{args.epochs}ep"
+    return args
+
+
+def run_all(args: argparse.Namespace, studies: Path) -> list[dict[str, Any]]:
+    """Every (arm, seed) study, arms interleaved so a slow spell on the machine hits all of them."""
+    import ray
+
+    ray.init(num_cpus=args.concurrency, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    runs = []
+    try:
+        for seed in range(args.seeds):
+            for arm in ARMS:
+                tag = f"[{arm} seed {seed}]"
+
+                def echo(line: str, tag: str = tag) -> None:
+                    print(f"{tag} {line}", file=sys.stderr, flush=True)
+
+                runs.append(run_arm(arm, seed, args, studies, echo))
+                # Kept as it finishes, so --reanalyse can report the runs of an interrupted invocation.
+                (studies / f"{arm}-seed{seed}.json").write_text(json.dumps(jsonable(runs[-1])), encoding="utf-8")
+                print(f"{tag} {runs[-1]['total_epochs']} trial-epochs, {runs[-1]['total_s']:.0f} s", flush=True)
+    finally:
+        ray.shutdown()
+    return runs
+
+
+def finished_runs(studies: Path) -> list[dict[str, Any]]:
+    """The runs saved by :func:`run_all` in ``studies``, in seed-then-arm order, for whole seeds only."""
+    runs = [json.loads(path.read_text(encoding="utf-8")) for path in studies.glob("*-seed*.json")]
+    seeds = sorted({run["seed"] for run in runs if sum(r["seed"] == run["seed"] for r in runs) == len(ARMS)})
+    if not seeds:
+        raise SystemExit(f"no seed with all of {', '.join(ARMS)} finished in {studies}")
+    for run in runs:
+        for trial in run["trials"]:
+            trial["finished_s"] = math.nan if trial["finished_s"] is None else trial["finished_s"]
+    return sorted((run for run in runs if run["seed"] in seeds), key=lambda run: (run["seed"], ARMS.index(run["arm"])))
+
+
+def analyse(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Reference front, each run's curve (added to the run), per-arm summaries and the goal checks."""
+    front_points = full_budget_points(trial for run in runs for trial in run["trials"])
+    reference = reference_point(front_points)
+    reference_hv = hypervolume(front_points, reference)
+    for run in runs:
+        run["curve"] = study_curve(run.pop("trials"), reference, reference_hv)
+    by_arm = {arm: [run for run in runs if run["arm"] == arm] for arm in ARMS}
+    return {
+        "reference": {"point": reference, "hypervolume": reference_hv, "front_trials": len(front_points)},
+        "summary": {arm: summarise_arm(arm_runs) for arm, arm_runs in by_arm.items()},
+        "goals": {
+            "speedup": speedup_check(by_arm["none"], by_arm["moasha"]),
+            "equal_trial_epochs": equal_compute_check(by_arm["moasha"], by_arm["asha"], "trial_epochs"),
+            "equal_wall_s": equal_compute_check(by_arm["moasha"], by_arm["asha"], "wall_s"),
+        },
+    }
+
+
+def write_outputs(args: argparse.Namespace, machine: str, runs: list[dict[str, Any]], analysis: dict[str, Any]) -> None:
+    """The table and verdicts on stdout and in results.md, results.json, hypervolume.png."""
+    (mse, mrr), reference = analysis["reference"]["point"], analysis["reference"]
+    reference_line = (
+        f"reference point: test MSE {mse:.4f}, test MRR {mrr:.4f} (the worst over the {reference['front_trials']} "
+        f"full-budget trials of all arms and seeds); reference hypervolume {reference['hypervolume']:.5f}"
+    )
+    cells = table_cells(analysis["summary"])
+    verdicts = goal_lines(*analysis["goals"].values())
+    print(reference_line)
+    print(plain_table(cells))
+    print("\n".join(verdicts))
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    markdown = [machine, reference_line, markdown_table(cells), "\n".join(f"- {line.strip()}" for line in verdicts)]
+    (args.out / "results.md").write_text("\n\n".join(markdown) + "\n", encoding="utf-8")
+    config = {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
+    results = {"machine": machine, "config": config, **analysis, "runs": runs}
+    (args.out / "results.json").write_text(json.dumps(jsonable(results), indent=1), encoding="utf-8")
+    plot_curves(runs, args.out / "hypervolume.png", title=machine)
+    print(f"wrote {args.out / 'results.md'}, results.json and hypervolume.png")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    machine = machine_line(args)
+    print(machine, flush=True)
+    studies = args.out / "studies"
+    if args.reanalyse:
+        runs = finished_runs(studies)
+        args.seeds = len({run["seed"] for run in runs})
+        write_outputs(args, machine_line(args), runs, analyse(runs))
+        return
+    shutil.rmtree(studies, ignore_errors=True)
+    studies.mkdir(parents=True)
+    (studies / ".gitignore").write_text("*\n", encoding="utf-8")  # scratch: keep it out of git
+    print(f"studies in {studies}; per-trial progress on stderr", flush=True)
+    runs = run_all(args, studies)
+    write_outputs(args, machine, runs, analyse(runs))
+
+
+if __name__ == "__main__":
+    main()
