@@ -42,7 +42,9 @@ RUNGS_ATTR = "rungs"
 #: Optuna user attribute of a stopped (PRUNED) trial: the last epoch it trained.
 STOPPED_EPOCH_ATTR = "stopped_epoch"
 
-
+# The trials that make up a study's history when the sampler is reseeded: failed
+# attempts are left out, so a trial that failed before it trained is replaced by
+# the very trial it would have been.
 _HISTORY = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
 
 
@@ -134,7 +136,11 @@ class StudySearcher(_OpensDatabase, Searcher):
     ``suggest`` asks Optuna for a trial, runs the define-by-run space on it and
     records the Ray trial id and the training parameters on it; a trial that a
     killed driver had started but Ray never recorded is handed out first, so it
-    runs under the new Ray trial instead of being lost or sampled twice. A finished Ray
+    runs under the new Ray trial instead of being lost or sampled twice. Before each
+    ask the sampler is rebuilt from the spec's seed and the study's history
+    (:meth:`StudySpec.make_sampler`), and samplers that read only COMPLETE trials
+    sample from a copy in which stopped trials count (:func:`stopped_as_dominated`).
+    A finished Ray
     trial is told to the newest RUNNING Optuna trial of that Ray trial as found in
     the database, so a resumed study never tells a trial twice nor loses one whose
     Optuna trial was recreated for a retry.
@@ -150,8 +156,6 @@ class StudySearcher(_OpensDatabase, Searcher):
             self.database.set_user_attr(orphan, RAY_TRIAL_ID, trial_id)
             return orphan.user_attrs[PARAMS_ATTR]
         study = self.database.study
-        # Failed attempts are left out of the count: a trial that failed before it
-        # trained is replaced by the very trial it would have been.
         history = study.get_trials(deepcopy=False, states=_HISTORY)
         study.sampler = self.spec.make_sampler(history=len(history))
         if self.spec.sampler in COMPLETE_ONLY_SAMPLERS and not self.spec.search_space.grid:
