@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -84,3 +89,33 @@ def test_samplers_of_complete_trials_only_see_stopped_trials_as_complete(tmp_pat
     trials = searcher.database.study.get_trials()
     assert trials[-1].state == TrialState.RUNNING and trials[-1].user_attrs["params"] == params
     assert sum(t.state == TrialState.PRUNED for t in trials) == 8
+
+
+def test_the_study_describes_itself_to_optunas_own_tools(tmp_path):
+    spec = _spec(tmp_path, sampler="random")
+    searcher = StudySearcher(spec)
+    for k in range(3):
+        params = searcher.suggest(f"t{k}")
+        searcher.on_trial_complete(f"t{k}", _result(10, 1.0 + k, 0.1 + k / 100))
+    study = optuna.load_study(study_name="s", storage=spec.storage_url)
+    assert study.metric_names == ["test_mse", "test_mrr"]
+    assert study.user_attrs["spec"]["name"] == "s" and set(study.user_attrs["versions"]) == {
+        "mtlstudy", "ray", "optuna", "torch"}
+
+    frame = study.trials_dataframe()
+    assert {"values_test_mse", "values_test_mrr", "user_attrs_lambda_f", "user_attrs_lambda_r", "user_attrs_shared",
+            "user_attrs_seed", "user_attrs_epochs"} <= set(frame.columns)
+    assert frame["values_test_mse"].tolist() == [1.0, 2.0, 3.0]
+    assert frame["user_attrs_lambda_f"].iloc[-1] == params["lambda_f"] and (frame["user_attrs_epochs"] == 10).all()
+
+    figure = optuna.visualization.plot_pareto_front(study)
+    assert (figure.layout.xaxis.title.text, figure.layout.yaxis.title.text) == ("test_mse", "test_mrr")
+
+    listing = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "optuna"), "trials", "--study-name", "s",
+         "--storage", spec.storage_url, "-f", "json"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert listing.returncode == 0, listing.stderr
+    rows = json.loads(listing.stdout)
+    assert [row["values"]["test_mse"] for row in rows] == [1.0, 2.0, 3.0]

@@ -227,3 +227,8 @@ def test_early_stopping_killed_and_resumed_decides_as_an_uninterrupted_study(loc
     assert f"trial-epochs: {spent:,} spent of {budget * 8:,} at full budget" in status.output
     listing = CliRunner().invoke(main, ["study", "list", "--dir", str(tmp_path / "cut")])
     assert f"es: {budget}/{budget} trials complete ({len(pruned)} stopped early)" in listing.output
+    reported = CliRunner().invoke(main, ["report", "es", "--dir", str(tmp_path / "cut")])
+    assert reported.exit_code == 0, reported.output
+    summary = json.loads((study_dir / "report" / "summary.json").read_text())
+    assert summary["early_stopping"]["stopped"] == len(pruned) and summary["early_stopping"]["trial_epochs"] == spent
+    assert "<h2>Early stopping</h2>" in (study_dir / "report" / "index.html").read_text()

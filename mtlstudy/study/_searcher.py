@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +30,7 @@ __all__ = [
     "PARAMS_ATTR",
     "RUNGS_ATTR",
     "STOPPED_EPOCH_ATTR",
+    "FLAT_PARAMS",
     "rung_records",
     "stopped_as_dominated",
 ]
@@ -41,6 +43,9 @@ PARAMS_ATTR = "params"
 RUNGS_ATTR = "rungs"
 #: Optuna user attribute of a stopped (PRUNED) trial: the last epoch it trained.
 STOPPED_EPOCH_ATTR = "stopped_epoch"
+
+#: Training parameters also stored as one user attribute each.
+FLAT_PARAMS: tuple[str, ...] = ("lambda_f", "lambda_r", "shared", "seed", "epochs")
 
 # The trials that make up a study's history when the sampler is reseeded: failed
 # attempts are left out, so a trial that failed before it trained is replaced by
@@ -67,6 +72,12 @@ class StudyDatabase:
             load_if_exists=True,
         )
         self._study_id = self.storage.get_study_id_from_name(spec.name)
+        if self.study.metric_names is None:  # a new study: make it describe itself to Optuna's tools
+            with warnings.catch_warnings():  # experimental since Optuna 3.2, still so in the pinned 5.0
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                self.study.set_metric_names(list(OBJECTIVE_KEYS))
+            self.study.set_user_attr("spec", spec.to_dict())
+            self.study.set_user_attr("versions", _versions())
 
     def latest(self) -> dict[str, FrozenTrial]:
         """Ray trial id -> its newest Optuna trial (a retried trial has several)."""
@@ -165,6 +176,10 @@ class StudySearcher(_OpensDatabase, Searcher):
         params = trial_params(self.spec.search_space(trial, self.spec), trial.params)
         trial.set_user_attr(RAY_TRIAL_ID, trial_id)
         trial.set_user_attr(PARAMS_ATTR, params)
+        # Flat copies that Optuna's tables and dashboard can sort and filter by.
+        for key, value in {**self.spec.fixed_params(), **params}.items():
+            if key in FLAT_PARAMS:
+                trial.set_user_attr(key, value)
         return params
 
     def _sample_seeing_stopped(self, history: list[FrozenTrial], directions) -> dict[str, Any]:
@@ -244,6 +259,12 @@ def stopped_as_dominated(trials: list[FrozenTrial], directions) -> list[FrozenTr
             )
         )
     return shown
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {package: version(package) for package in ("mtlstudy", "ray", "optuna", "torch")}
 
 
 def rung_records(trial: FrozenTrial) -> list[RungRecord]:
