@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from mtlstudy._errors import MtlStudyError
@@ -131,6 +133,12 @@ def _study_options(command):
     return command
 
 
+_format_option = click.option(
+    "--format", "format_", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    help="Text for people, JSON for scripts.",
+)
+
+
 @main.group()
 def study() -> None:
     """Run, resume and inspect multi-objective studies (test MSE vs test MRR)."""
@@ -167,34 +175,43 @@ def study_resume(name: str, dir: str) -> None:
 @click.argument("name")
 @click.option("--dir", default="./mtlstudy-runs", show_default=True)
 @click.option("--storage", help="The Optuna database, if not the one the study was created with.")
-def study_status_command(name: str, dir: str, storage: str | None) -> None:
-    """Trials by state, best values and the Pareto set of study NAME."""
+@_format_option
+def study_status_command(name: str, dir: str, storage: str | None, format_: str) -> None:
+    """Trials by state, compute spent, best values and the Pareto set of study NAME."""
     from mtlstudy.study import study_status
 
-    click.echo(study_status(name, dir, storage))
+    status = study_status(name, dir, storage)
+    click.echo(json.dumps(status.to_dict(), indent=2) if format_ == "json" else status.to_text())
 
 
 @study.command("list")
 @click.option("--dir", default="./mtlstudy-runs", show_default=True)
-def study_list(dir: str) -> None:
+@_format_option
+def study_list(dir: str, format_: str) -> None:
     """One line per study in DIR."""
     from mtlstudy.study import list_studies
 
-    click.echo(list_studies(dir))
+    summaries = list_studies(dir)
+    if format_ == "json":
+        click.echo(json.dumps([summary.to_dict() for summary in summaries], indent=2))
+    else:
+        click.echo("\n".join(summary.to_text() for summary in summaries) or f"no studies in {dir!r}")
 
 
 @main.command("export")
 @click.argument("name")
 @click.option("--dir", default="./mtlstudy-runs", show_default=True)
 @click.option("--format", "format_", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="[DIR/NAME/NAME[-epochs].FORMAT]")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), help="File, or - for stdout [DIR/NAME/NAME[-epochs].FORMAT].")
 @click.option("--epochs", is_flag=True, help="One row per trial and epoch instead of one per trial.")
 @click.option("--storage", help="The Optuna database, if not the one the study was created with.")
 def export(name: str, dir: str, format_: str, output: str | None, epochs: bool, storage: str | None) -> None:
     """Write study NAME as a table: one row per trial (or per trial and epoch)."""
     from mtlstudy.study import export_study
 
-    click.echo(export_study(name, dir, output, format_, epochs, storage))
+    path = export_study(name, dir, output, format_, epochs, storage)
+    if path is not None:
+        click.echo(path)
 
 
 @main.command("reproduce")

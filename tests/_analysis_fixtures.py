@@ -138,6 +138,7 @@ def make_export(
              "epochs_trained": 0, "duration_s": 1.0}
         )
     trials = pd.DataFrame(trial_rows).sort_values("number").reset_index(drop=True)
+    trials.insert(0, "study", "synthetic-study")
     trials["stopped_epoch"] = trials["stopped_epoch"].astype("Int64")
     return trials, pd.concat(epoch_frames, ignore_index=True)
 

@@ -16,11 +16,10 @@ from mtlstudy.study._store import (
     RUNG_COLUMNS,
     TRIAL_COLUMNS,
     export_study,
-    list_studies,
     load_export,
     load_rungs,
-    study_status,
 )
+from mtlstudy.study._status import StudyStatus, StudySummary, list_studies, study_status
 
 __all__ = [
     "EARLY_STOPPING",
@@ -28,6 +27,8 @@ __all__ = [
     "RUNG_COLUMNS",
     "Reproduction",
     "SAMPLERS",
+    "StudyStatus",
+    "StudySummary",
     "StudySpec",
     "TRIAL_COLUMNS",
     "export_study",

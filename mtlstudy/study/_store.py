@@ -1,9 +1,10 @@
-"""Reading studies back: status, list, and the export the analysis module reads."""
+"""Reading studies back: the export the analysis module reads, and the rung table."""
 
 from __future__ import annotations
 
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,6 @@ import pandas as pd
 from mtlstudy._errors import ConfigError
 from mtlstudy._files import atomic_path
 from mtlstudy._schema import EPOCH_METRICS, OBJECTIVES, PARAM_COLUMNS, RUNG_COLUMNS
-from mtlstudy.study._lock import lock_owner
 from mtlstudy.study._run import RAY_DIR, SPEC_FILE, open_spec
 from mtlstudy.study._searcher import PARAMS_ATTR, RAY_TRIAL_ID, STOPPED_EPOCH_ATTR, rung_records
 from mtlstudy.study._spec import StudySpec
@@ -23,8 +23,6 @@ __all__ = [
     "load_export",
     "load_rungs",
     "export_study",
-    "study_status",
-    "list_studies",
     "TRIAL_COLUMNS",
     "EPOCH_COLUMNS",
     "RUNG_COLUMNS",
@@ -32,6 +30,7 @@ __all__ = [
 
 #: Columns of the per-trial export, in order.
 TRIAL_COLUMNS: tuple[str, ...] = (
+    "study",
     "trial_id",
     "number",
     "state",
@@ -71,7 +70,7 @@ def load_export(
 ) -> pd.DataFrame:
     """A study as a DataFrame: one row per trial, or with ``epochs`` one per trial and epoch.
 
-    Trial rows hold :data:`TRIAL_COLUMNS`: ``trial_id`` (Ray's), ``number`` (Optuna's
+    Trial rows hold :data:`TRIAL_COLUMNS`: ``study`` (its name), ``trial_id`` (Ray's), ``number`` (Optuna's
     creation order), ``state``, the parameters, ``epochs``, ``final_``/``best_``/
     ``best_<m>_epoch`` of every metric (:func:`~mtlstudy.training.summarize_history`
     of the trial's ``metrics.csv``; NaN before its first epoch) and ``duration_s``
@@ -100,6 +99,7 @@ def load_export(
         summary = summarize_history(history)
         records.append(
             {
+                "study": spec.name,
                 **base,
                 "state": trial.state.name,
                 "epochs": params["epochs"],
@@ -142,11 +142,20 @@ def export_study(
     format: str = "csv",
     epochs: bool = False,
     storage: str | None = None,
-) -> Path:
-    """Write :func:`load_export` to ``output`` (default ``<study dir>/<name>[-epochs].<format>``), atomically."""
+) -> Path | None:
+    """Write :func:`load_export` to ``output`` (default ``<study dir>/<name>[-epochs].<format>``), atomically.
+
+    ``output="-"`` writes to standard output instead and returns None.
+    """
     if format not in ("csv", "parquet"):
         raise ConfigError(f"format must be 'csv' or 'parquet', got {format!r}")
     frame = load_export(name, dir, storage, epochs)
+    if str(output) == "-":
+        if format == "csv":
+            frame.to_csv(sys.stdout, index=False)
+        else:
+            frame.to_parquet(sys.stdout.buffer, index=False)
+        return None
     suffix = "-epochs" if epochs else ""
     path = Path(output) if output else Path(dir) / name / f"{name}{suffix}.{format}"
     with atomic_path(path) as temporary:
@@ -155,64 +164,3 @@ def export_study(
         else:
             frame.to_parquet(temporary, index=False)
     return path
-
-
-def study_status(name: str, dir: str | os.PathLike = "./mtlstudy-runs", storage: str | None = None) -> str:
-    """Trials by state, best values and the current Pareto set of study ``name``, as text."""
-    spec, study = _load(name, dir, storage)
-    trials = _trials(spec, study)
-    states: dict[str, int] = {}
-    for trial, _, _ in trials:
-        states[trial.state.name] = states.get(trial.state.name, 0) + 1
-    owner = lock_owner(spec.study_dir)
-    stopping = "none" if spec.early_stopping == "none" else (
-        f"{spec.early_stopping}, grace {spec.grace_epochs} epochs, reduction factor {spec.reduction_factor:g}"
-    )
-    spent = sum(len(history) for _, _, history in trials)
-    full = len(trials) * spec.epochs
-    lines = [
-        f"study {spec.name} ({'running, process ' + str(owner) if owner else 'not running'}): "
-        f"space {spec.space}, sampler {spec.sampler}, objective {spec.objective}, {spec.epochs} epochs, "
-        f"early stopping {stopping}",
-        f"trials: {', '.join(f'{count} {state}' for state, count in sorted(states.items())) or 'none'}"
-        f" (budget {spec.trials})",
-        f"trial-epochs: {spent:,} spent of {full:,} at full budget"
-        + (f" ({spent / full:.0%})" if full else ""),
-    ]
-    complete = [(trial, params) for trial, params, _ in trials if trial.state.name == "COMPLETE"]
-    if complete:
-        best_mse = min(complete, key=lambda item: item[0].values[0])
-        best_mrr = max(complete, key=lambda item: item[0].values[1])
-        lines.append(f"best test MSE {best_mse[0].values[0]:.4f} (trial {best_mse[1]['trial_id']})")
-        lines.append(f"best test MRR {best_mrr[0].values[1]:.4f} (trial {best_mrr[1]['trial_id']})")
-        pareto = {trial.number for trial in study.best_trials}
-        lines.append(f"Pareto set ({spec.objective} test MSE, test MRR):")
-        for trial, params in complete:
-            if trial.number in pareto:
-                lines.append(
-                    f"  {params['trial_id']}  shared={params['shared']!s:5}  lambda_f={params['lambda_f']:.4g}  "
-                    f"lambda_r={params['lambda_r']:.4g}  seed={params['seed']}  "
-                    f"MSE {trial.values[0]:.4f}  MRR {trial.values[1]:.4f}"
-                )
-    return "\n".join(lines)
-
-
-def list_studies(dir: str | os.PathLike = "./mtlstudy-runs") -> str:
-    """One line per study in ``dir``: name, finished/budget trials, best test MSE and MRR."""
-    lines = []
-    for spec_file in sorted(Path(dir).glob(f"*/{SPEC_FILE}")):
-        spec, study = _load(spec_file.parent.name, dir, None)
-        complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
-        stopped = sum(t.state.name == "PRUNED" for t in study.get_trials(deepcopy=False))
-        best = (
-            f", best test MSE {min(t.values[0] for t in complete):.4f}, best test MRR {max(t.values[1] for t in complete):.4f}"
-            if complete
-            else ""
-        )
-        running = " (running)" if lock_owner(spec.study_dir) else ""
-        lines.append(
-            f"{spec.name}{running}: {len(complete) + stopped}/{spec.trials} trials complete"
-            + (f" ({stopped} stopped early)" if stopped else "")
-            + f", space {spec.space}{best}"
-        )
-    return "\n".join(lines) if lines else f"no studies in {str(Path(dir).resolve())!r}"

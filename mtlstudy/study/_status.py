@@ -1,0 +1,178 @@
+"""Where studies stand: one study's status and the list of studies, as data first."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mtlstudy._schema import OBJECTIVES
+from mtlstudy.study._lock import lock_owner
+from mtlstudy.study._run import SPEC_FILE
+from mtlstudy.study._store import _load, _trials
+
+__all__ = ["StudyStatus", "StudySummary", "study_status", "list_studies"]
+
+
+@dataclass(frozen=True)
+class StudyStatus:
+    """One study's state: trials by state, compute spent, best values and Pareto set.
+
+    Attributes
+    ----------
+    name, space, sampler, objective, early_stopping : str
+    epochs, budget : int
+        Epochs per trial and the trial budget.
+    running_pid : int or None
+        The process running the study, if any.
+    states : dict of str to int
+        Trials by Optuna state (a retried trial counts once, as its newest attempt).
+    trial_epochs, full_budget_epochs : int
+        Epochs trained by all trials, and what they would have trained without early stopping.
+    best : dict of str to dict
+        Per objective, the best complete trial's ``trial_id`` and ``value``.
+    pareto : list of dict
+        The complete trials on the Pareto front, by increasing test MSE: ``trial_id``,
+        ``shared``, ``lambda_f``, ``lambda_r``, ``seed`` and the two objective values.
+    """
+
+    name: str
+    space: str
+    sampler: str
+    objective: str
+    early_stopping: str
+    epochs: int
+    budget: int
+    running_pid: int | None
+    states: dict[str, int]
+    trial_epochs: int
+    full_budget_epochs: int
+    best: dict[str, dict[str, Any]]
+    pareto: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values."""
+        return dataclasses.asdict(self)
+
+    def to_text(self) -> str:
+        """The status as a few lines a person reads."""
+        state = f"running, process {self.running_pid}" if self.running_pid else "not running"
+        states = ", ".join(f"{count} {name}" for name, count in sorted(self.states.items())) or "none"
+        share = f" ({self.trial_epochs / self.full_budget_epochs:.0%})" if self.full_budget_epochs else ""
+        lines = [
+            f"study {self.name} ({state}): space {self.space}, sampler {self.sampler}, objective {self.objective}, "
+            f"{self.epochs} epochs, early stopping {self.early_stopping}",
+            f"trials: {states} (budget {self.budget})",
+            f"trial-epochs: {self.trial_epochs:,} spent of {self.full_budget_epochs:,} at full budget{share}",
+        ]
+        for metric, best in self.best.items():
+            lines.append(f"best {metric.replace('_', ' ').replace('mse', 'MSE').replace('mrr', 'MRR')} "
+                         f"{best['value']:.4f} (trial {best['trial_id']})")
+        if self.pareto:
+            lines.append(f"Pareto set ({self.objective} test MSE, test MRR), by test MSE:")
+            lines += [
+                f"  {row['trial_id']}  shared={row['shared']!s:5}  lambda_f={row['lambda_f']:.6g}  "
+                f"lambda_r={row['lambda_r']:.6g}  seed={row['seed']}  MSE {row['test_mse']:.4f}  MRR {row['test_mrr']:.4f}"
+                for row in self.pareto
+            ]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    """One line of :func:`list_studies`: a study's progress and best values."""
+
+    name: str
+    running: bool
+    finished: int
+    stopped: int
+    budget: int
+    space: str
+    best_test_mse: float | None
+    best_test_mrr: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values."""
+        return dataclasses.asdict(self)
+
+    def to_text(self) -> str:
+        """``name: finished/budget trials complete (...), space ..., best ...``."""
+        best = (
+            f", best test MSE {self.best_test_mse:.4f}, best test MRR {self.best_test_mrr:.4f}"
+            if self.best_test_mse is not None
+            else ""
+        )
+        return (
+            f"{self.name}{' (running)' if self.running else ''}: {self.finished}/{self.budget} trials complete"
+            + (f" ({self.stopped} stopped early)" if self.stopped else "")
+            + f", space {self.space}{best}"
+        )
+
+
+def study_status(name: str, dir: str | os.PathLike = "./mtlstudy-runs", storage: str | None = None) -> StudyStatus:
+    """Trials by state, compute spent, best values and the current Pareto set of study ``name``."""
+    spec, study = _load(name, dir, storage)
+    trials = _trials(spec, study)
+    states: dict[str, int] = {}
+    for trial, _, _ in trials:
+        states[trial.state.name] = states.get(trial.state.name, 0) + 1
+    complete = [(trial, params) for trial, params, _ in trials if trial.state.name == "COMPLETE"]
+    best: dict[str, dict[str, Any]] = {}
+    for index, (metric, direction) in enumerate(OBJECTIVES.items()):
+        if complete:
+            choose = min if direction == "min" else max
+            trial, params = choose(complete, key=lambda item: item[0].values[index])
+            best[metric] = {"trial_id": params["trial_id"], "value": trial.values[index]}
+    front = {trial.number for trial in study.best_trials} if complete else set()
+    pareto = sorted(
+        (
+            {key: params[key] for key in ("trial_id", "shared", "lambda_f", "lambda_r", "seed")}
+            | dict(zip(OBJECTIVES, trial.values))
+            for trial, params in complete
+            if trial.number in front
+        ),
+        key=lambda row: row["test_mse"],
+    )
+    stopping = spec.early_stopping if spec.early_stopping == "none" else (
+        f"{spec.early_stopping}, grace {spec.grace_epochs} epochs, reduction factor {spec.reduction_factor:g}"
+    )
+    return StudyStatus(
+        name=spec.name,
+        space=spec.space,
+        sampler=spec.sampler,
+        objective=spec.objective,
+        early_stopping=stopping,
+        epochs=spec.epochs,
+        budget=spec.trials,
+        running_pid=lock_owner(spec.study_dir),
+        states=states,
+        trial_epochs=sum(len(history) for _, _, history in trials),
+        full_budget_epochs=len(trials) * spec.epochs,
+        best=best,
+        pareto=pareto,
+    )
+
+
+def list_studies(dir: str | os.PathLike = "./mtlstudy-runs") -> list[StudySummary]:
+    """One :class:`StudySummary` per study in ``dir``, by name."""
+    summaries = []
+    for spec_file in sorted(Path(dir).glob(f"*/{SPEC_FILE}")):
+        spec, study = _load(spec_file.parent.name, dir, None)
+        trials = study.get_trials(deepcopy=False)
+        complete = [t for t in trials if t.state.name == "COMPLETE"]
+        stopped = sum(t.state.name == "PRUNED" for t in trials)
+        summaries.append(
+            StudySummary(
+                name=spec.name,
+                running=lock_owner(spec.study_dir) is not None,
+                finished=len(complete) + stopped,
+                stopped=stopped,
+                budget=spec.trials,
+                space=spec.space,
+                best_test_mse=min(t.values[0] for t in complete) if complete else None,
+                best_test_mrr=max(t.values[1] for t in complete) if complete else None,
+            )
+        )
+    return summaries

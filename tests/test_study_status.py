@@ -1,0 +1,64 @@
+"""Status, list and export of a study built without Ray: data first, text and JSON from it."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from mtlstudy.cli import main
+from mtlstudy.study import TRIAL_COLUMNS, list_studies, load_export, resolve_spec, study_status
+from mtlstudy.study._searcher import StudySearcher
+
+# (epoch reached, test MSE, test MRR) of four trials: two on the front, one dominated, one stopped.
+OUTCOMES = [(10, 1.0, 0.10), (10, 0.9, 0.08), (10, 1.2, 0.07), (4, 0.5, 0.50)]
+
+
+@pytest.fixture
+def study_dir(tmp_path):
+    spec = resolve_spec(name="s", dir=str(tmp_path), epochs=10, dataset="synthetic", trials=6, sampler="random")
+    spec.study_dir.mkdir(parents=True)
+    (spec.study_dir / "study.yaml").write_text(yaml.safe_dump(spec.to_dict()))
+    searcher = StudySearcher(spec)
+    for k, (epoch, mse, mrr) in enumerate(OUTCOMES):
+        searcher.suggest(f"t{k}")
+        searcher.on_trial_complete(f"t{k}", {"epoch": epoch, "objective_test_mse": mse, "objective_test_mrr": mrr})
+    return tmp_path
+
+
+def test_status_is_data_and_its_text_and_json_agree(study_dir):
+    status = study_status("s", study_dir)
+    assert status.states == {"COMPLETE": 3, "PRUNED": 1} and status.budget == 6
+    assert status.best == {"test_mse": {"trial_id": "t1", "value": 0.9}, "test_mrr": {"trial_id": "t0", "value": 0.1}}
+    assert [row["trial_id"] for row in status.pareto] == ["t1", "t0"]  # by increasing MSE; the stopped one is out
+    as_json = CliRunner().invoke(main, ["study", "status", "s", "--dir", str(study_dir), "--format", "json"])
+    assert as_json.exit_code == 0 and json.loads(as_json.output) == json.loads(json.dumps(status.to_dict()))
+    as_text = CliRunner().invoke(main, ["study", "status", "s", "--dir", str(study_dir)])
+    assert as_text.output.strip() == status.to_text()
+    lambda_f = status.pareto[0]["lambda_f"]
+    assert f"lambda_f={lambda_f:.6g}" in as_text.output  # enough digits that 0.989995 is not 0.99
+
+
+def test_list_is_data_and_its_json_names_every_study(study_dir):
+    (summary,) = list_studies(study_dir)
+    assert (summary.name, summary.finished, summary.stopped, summary.budget) == ("s", 4, 1, 6)
+    assert (summary.best_test_mse, summary.best_test_mrr) == (0.9, 0.1)
+    listing = CliRunner().invoke(main, ["study", "list", "--dir", str(study_dir), "--format", "json"])
+    assert json.loads(listing.output) == [summary.to_dict()]
+    empty = CliRunner().invoke(main, ["study", "list", "--dir", str(study_dir / "none")])
+    assert empty.output.startswith("no studies in")
+
+
+@pytest.mark.parametrize("format_", ["csv", "parquet"])
+def test_export_to_stdout(study_dir, format_):
+    result = CliRunner().invoke(main, ["export", "s", "--dir", str(study_dir), "--format", format_, "-o", "-"])
+    assert result.exit_code == 0
+    read = pd.read_csv if format_ == "csv" else pd.read_parquet
+    frame = read(io.BytesIO(result.stdout_bytes))
+    assert list(frame.columns) == list(TRIAL_COLUMNS) and set(frame["study"]) == {"s"}
+    assert frame["trial_id"].tolist() == load_export("s", study_dir)["trial_id"].tolist()
+    assert not (study_dir / "-").exists()
