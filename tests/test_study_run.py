@@ -19,6 +19,8 @@ from ray import tune
 from mtlstudy._schema import TENSORBOARD_TAGS
 from mtlstudy.cli import main
 from mtlstudy.study import EPOCH_COLUMNS, TRIAL_COLUMNS, load_export, load_rungs, resolve_spec, run_study
+from mtlstudy.trainables import train_trial
+from tensorboard_events import read_scalars
 
 pytestmark = pytest.mark.slow
 
@@ -55,9 +57,14 @@ def test_study_completes_and_is_readable(local_ray, tmp_path):
     assert sorted(t.user_attrs["ray_trial_id"] for t in optuna_trials) == sorted(ray_trials)
     assert all(t.state.name == "COMPLETE" for t in optuna_trials)
     assert (study_dir / "study.yaml").exists()
-    for trial_id in ray_trials:  # each trial's own TensorBoard events and metrics.csv
-        assert list((study_dir / "ray" / trial_id).glob("events.out.tfevents.*"))
+    for trial_id in ray_trials:  # each trial's own TensorBoard events (SPEC.md's tags only) and metrics.csv
+        assert set(read_scalars(study_dir / "ray" / trial_id)) == set(TENSORBOARD_TAGS.values())
         assert len(pd.read_csv(study_dir / "ray" / trial_id / "metrics.csv")) == 2
+    # Ray's own result tables read the study.
+    analysis = tune.ExperimentAnalysis(str(study_dir / "ray")).dataframe()
+    assert sorted(analysis["trial_id"]) == sorted(ray_trials) and (analysis["epoch"] == 2).all()
+    results = tune.Tuner.restore(str(study_dir / "ray"), trainable=train_trial).get_results().get_dataframe()
+    assert sorted(results["trial_id"]) == sorted(ray_trials) and "objective_test_mse" in results
 
     trials = load_export("done", tmp_path)
     assert list(trials.columns) == list(TRIAL_COLUMNS) and len(trials) == 3

@@ -13,6 +13,7 @@ import optuna
 import yaml
 from optuna.trial import TrialState
 from ray import tune
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.schedulers import TrialScheduler
 
 from mtlstudy._errors import StudyError
@@ -150,7 +151,8 @@ def _new_tuner(spec: StudySpec, echo: Callable[[str], None], scheduler: TrialSch
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             verbose=0,
-            callbacks=[_Progress(spec, echo)],
+            # Ray's JSON and CSV result logs, without its TensorBoard logger (see _ray).
+            callbacks=[_Progress(spec, echo), JsonLoggerCallback(), CSVLoggerCallback()],
         ),
     )
 
@@ -160,13 +162,12 @@ def _ray(spec: StudySpec) -> Iterator[None]:
     """Join ``spec.address`` or start a local Ray, unless this process already runs one."""
     import ray
 
-    # Ray's own CSV/JSON/TensorBoard loggers would add tags beside SPEC.md's five.
+    # Ray's automatic TensorBoard logger would add tags beside SPEC.md's five; the JSON and
+    # CSV loggers, which Ray's result tables read, are passed to the tuner explicitly.
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
     # The legacy reporter honours verbose=0; _Progress prints a line per trial instead.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    # ... so Ray's result reader would warn about their missing files on every read.
-    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     if ray.is_initialized():
         yield
         return
