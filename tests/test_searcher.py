@@ -119,3 +119,26 @@ def test_the_study_describes_itself_to_optunas_own_tools(tmp_path):
     assert listing.returncode == 0, listing.stderr
     rows = json.loads(listing.stdout)
     assert [row["values"]["test_mse"] for row in rows] == [1.0, 2.0, 3.0]
+
+
+def test_trials_a_dead_driver_left_behind_are_run_once_not_lost_or_doubled(tmp_path):
+    from mtlstudy.study._run import _reconcile
+
+    spec = _spec(tmp_path)
+    first = StudySearcher(spec)
+    saved = first.suggest("saved")  # Ray saved this one
+    unsaved = first.suggest("unsaved")  # asked, but Ray's state never recorded it
+    first.database.study.ask()  # the driver died inside the next ask, before any attribute
+    notes = _reconcile(spec, {"saved": ("RUNNING", {})})
+    assert any("never recorded by Ray" in note for note in notes)
+    assert any("asked but never started, marked FAIL" in note for note in notes)
+
+    resumed = StudySearcher(spec)
+    assert resumed.suggest("new-1") == unsaved  # the unsaved trial runs under the next Ray trial
+    trials = resumed.database.study.get_trials()
+    assert [t.state for t in trials] == [TrialState.RUNNING, TrialState.RUNNING, TrialState.FAIL]
+    assert [t.user_attrs.get("ray_trial_id") for t in trials[:2]] == ["saved", "new-1"]
+    # The next new trial is the one the dead driver was asking for: the failed ask does not count.
+    replacement = resumed.suggest("new-2")
+    uninterrupted = StudySearcher(_spec(tmp_path / "whole"))
+    assert [uninterrupted.suggest(name) for name in ("a", "b", "c")] == [saved, unsaved, replacement]

@@ -20,7 +20,7 @@ from mtlstudy._errors import StudyError
 from mtlstudy._schema import OBJECTIVES
 from mtlstudy.schedulers import MOASHAScheduler
 from mtlstudy.study._lock import lock_owner, study_lock
-from mtlstudy.study._searcher import OptunaRungStore, StudyDatabase, StudySearcher
+from mtlstudy.study._searcher import PARAMS_ATTR, OptunaRungStore, StudyDatabase, StudySearcher
 from mtlstudy.study._spec import StudySpec, resolve_spec
 from mtlstudy.trainables import OBJECTIVE_KEYS, objective_key, train_trial
 
@@ -240,6 +240,10 @@ def _reconcile(spec: StudySpec, ray_trials: dict[str, tuple[str, dict]]) -> list
                 )
             )
             notes.append(f"{label}: failed, retried by Ray under a new Optuna trial")
+    for trial in database.orphans():
+        if PARAMS_ATTR not in trial.user_attrs:  # the driver died inside the searcher's ask
+            study.tell(trial.number, state=TrialState.FAIL)
+            notes.append(f"Optuna trial {trial.number}: asked but never started, marked FAIL")
     if not notes:
         notes.append("database and Ray agree, nothing to change")
     return notes

@@ -88,10 +88,11 @@ class StudyDatabase:
                 latest[ray_id] = trial
         return latest
 
-    def orphan(self) -> FrozenTrial | None:
-        """The oldest RUNNING trial that no Ray trial runs (see :meth:`disown`), if any."""
+    def orphans(self) -> list[FrozenTrial]:
+        """RUNNING trials that no Ray trial runs: disowned (see :meth:`disown`), or asked by a
+        driver that died before it named the Ray trial; oldest first."""
         running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        return next((t for t in running if t.user_attrs.get(RAY_TRIAL_ID, "") is None), None)
+        return [t for t in running if t.user_attrs.get(RAY_TRIAL_ID) is None]
 
     def disown(self, trial: FrozenTrial) -> None:
         """Unlink a RUNNING trial from its Ray trial, so the next new Ray trial runs it instead."""
@@ -162,7 +163,7 @@ class StudySearcher(_OpensDatabase, Searcher):
         self.spec = spec
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        orphan = self.database.orphan()
+        orphan = next((t for t in self.database.orphans() if PARAMS_ATTR in t.user_attrs), None)
         if orphan is not None:
             self.database.set_user_attr(orphan, RAY_TRIAL_ID, trial_id)
             return orphan.user_attrs[PARAMS_ATTR]
@@ -174,8 +175,9 @@ class StudySearcher(_OpensDatabase, Searcher):
                 study.enqueue_trial(self._sample_seeing_stopped(history, study.directions))
         trial = study.ask()
         params = trial_params(self.spec.search_space(trial, self.spec), trial.params)
-        trial.set_user_attr(RAY_TRIAL_ID, trial_id)
+        # Parameters first: a trial with them but no Ray id can still be handed out after a crash.
         trial.set_user_attr(PARAMS_ATTR, params)
+        trial.set_user_attr(RAY_TRIAL_ID, trial_id)
         # Flat copies that Optuna's tables and dashboard can sort and filter by.
         for key, value in {**self.spec.fixed_params(), **params}.items():
             if key in FLAT_PARAMS:
