@@ -142,3 +142,15 @@ def test_trials_a_dead_driver_left_behind_are_run_once_not_lost_or_doubled(tmp_p
     replacement = resumed.suggest("new-2")
     uninterrupted = StudySearcher(_spec(tmp_path / "whole"))
     assert [uninterrupted.suggest(name) for name in ("a", "b", "c")] == [saved, unsaved, replacement]
+
+
+def test_a_grid_space_runs_every_point_once_across_drivers(tmp_path):
+    spec = _spec(tmp_path, space="seed-grid", seeds=2, user_bias_point=True, trials=None)
+    points = []
+    for k in range(spec.trials):  # a new searcher (driver) for every other trial
+        searcher = StudySearcher(spec)
+        params = searcher.suggest(f"t{k}")
+        points.append((params["shared"], params["lambda_f"], params["user_bias"], params["seed"]))
+        if k % 3:
+            searcher.on_trial_complete(f"t{k}", _result(10, 1.0, 0.1))
+    assert len(points) == 10 and len(set(points)) == 10

@@ -44,6 +44,23 @@ def _ray_trials(study_dir):
     return {t.trial_id: t.status for t in tune.ExperimentAnalysis(str(study_dir / "ray")).trials}
 
 
+def _driver_with_finished_trials(command, study_dir, name, finished):
+    """Start a study driver and return it once ``finished`` of its trials are COMPLETE or PRUNED."""
+    driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:  # the study is read only once the driver has created its database
+            if (study_dir / "optuna.db").exists() and sum(
+                t.state.name in ("COMPLETE", "PRUNED") for t in _optuna_trials(study_dir, name)
+            ) >= finished:
+                return driver
+        except Exception:  # the study is being created
+            pass
+        time.sleep(0.1)
+    driver.kill()
+    pytest.fail(f"no trial finished: {driver.communicate()[0]}")
+
+
 def test_study_completes_and_is_readable(local_ray, tmp_path):
     spec = resolve_spec(
         name="done", trials=3, epochs=2, dataset="synthetic", embedding_dim=8,
@@ -128,20 +145,8 @@ def test_interrupted_study_resumes_to_exactly_its_budget(local_ray, tmp_path, in
     budget = 5
     command = [os.path.join(os.path.dirname(sys.executable), "mtlstudy"), "study", "run", "--name", "cut", "--trials", str(budget),
                "--epochs", "3", "--concurrency", "1", "--dir", str(tmp_path), *DATA]
-    driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     study_dir = tmp_path / "cut"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if (study_dir / "optuna.db").exists():
-            try:
-                if any(t.state.name == "COMPLETE" for t in _optuna_trials(study_dir, "cut")):
-                    break
-            except Exception:  # the study is being created
-                pass
-        time.sleep(0.2)
-    else:
-        driver.kill()
-        pytest.fail(f"no trial completed: {driver.communicate()[0]}")
+    driver = _driver_with_finished_trials(command, study_dir, "cut", 1)
 
     # A second launch while the first runs is refused and changes nothing.
     second = CliRunner().invoke(main, ["study", "resume", "cut", "--dir", str(tmp_path)])
@@ -198,18 +203,7 @@ def test_early_stopping_killed_and_resumed_decides_as_an_uninterrupted_study(loc
     study_dir = tmp_path / "cut" / "es"
     command = [os.path.join(os.path.dirname(sys.executable), "mtlstudy"), "study", "run", "--name", "es",
                "--dir", str(tmp_path / "cut"), *options]
-    driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            if sum(t.state.name in ("COMPLETE", "PRUNED") for t in _optuna_trials(study_dir, "es")) >= 3:
-                break
-        except Exception:  # the study is being created
-            pass
-        time.sleep(0.1)
-    else:
-        driver.kill()
-        pytest.fail(f"no trial finished: {driver.communicate()[0]}")
+    driver = _driver_with_finished_trials(command, study_dir, "es", 3)
     driver.kill()
     driver.communicate(timeout=60)
     assert len(_history(study_dir, "es")) < budget or any(s == "RUNNING" for _, s, _, _ in _history(study_dir, "es"))

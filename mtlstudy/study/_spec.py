@@ -140,16 +140,16 @@ class StudySpec:
     def make_sampler(self, history: int = 0) -> optuna.samplers.BaseSampler:
         """The sampler for the next trial of a study holding ``history`` trials.
 
-        ``GridSampler`` for a grid space, else :data:`SAMPLERS`' one, seeded from
-        ``seed`` and ``history`` together: a study reseeds it before each trial, so
-        its next trial depends only on its seed and its trials so far, and a resumed
-        study samples what the uninterrupted one would have.
+        :data:`SAMPLERS`' one, seeded from ``seed`` and ``history`` together: a study
+        reseeds it before each trial, so its next trial depends only on its seed and
+        its trials so far, and a resumed study samples what the uninterrupted one
+        would have. A grid space's ``GridSampler`` is seeded from ``seed`` alone: the
+        seed shuffles the grid, and trial ``k`` takes its ``k``-th point.
         """
-        seed = int(np.random.SeedSequence([self.seed, history]).generate_state(1)[0])
         grid = self.search_space.grid
         if grid is not None:
-            return _GridSampler(dict(grid(self)), seed=seed)
-        return SAMPLERS[self.sampler](seed=seed)
+            return _GridSampler(dict(grid(self)), seed=self.seed)
+        return SAMPLERS[self.sampler](seed=int(np.random.SeedSequence([self.seed, history]).generate_state(1)[0]))
 
     def fixed_params(self) -> dict[str, Any]:
         """The trial-config values every trial shares (a space's output overrides them)."""
