@@ -52,7 +52,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
+
+from mtlstudy._json import jsonable
 
 ARMS: tuple[str, ...] = ("none", "moasha", "asha")
 LEVELS: tuple[float, ...] = (0.95, 0.99)
@@ -347,30 +348,6 @@ def plot_curves(runs: Sequence[Mapping[str, Any]], path: Path, levels: Sequence[
     plt.close(figure)
 
 
-def jsonable(value: Any) -> Any:
-    """``value`` with tuples as lists, numpy scalars as Python ones and NaN/inf as None."""
-    if isinstance(value, Mapping):
-        return {str(key): jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(item) for item in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def parse_key_values(pairs: Sequence[str]) -> dict[str, Any]:
-    """``["num_users=200"]`` -> ``{"num_users": 200}`` (values read as YAML scalars)."""
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"--dataset-option takes KEY=VALUE, got {pair!r}")
-        options[key] = yaml.safe_load(value)
-    return options
-
-
 def _finite(value: Any) -> bool:
     return value is not None and math.isfinite(value)
 
@@ -511,7 +488,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="run nothing: report the seeds whose every arm finished in --out (e.g. of an interrupted run)",
     )
     args = parser.parse_args(argv)
-    args.dataset_options = parse_key_values(args.dataset_option)
+    from mtlstudy import ConfigError
+    from mtlstudy.study import parse_key_values
+
+    try:
+        args.dataset_options = parse_key_values(args.dataset_option, "--dataset-option")
+    except ConfigError as error:
+        parser.error(str(error))
     if args.out is None:
         args.out = Path(__file__).resolve().parent / "results" / f"early-stopping-{args.epochs}ep"
     return args

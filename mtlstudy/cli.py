@@ -84,18 +84,10 @@ def data_info(dataset: str, data_path: str | None, no_verify: bool) -> None:
 
 
 def _key_values(ctx: click.Context, param: click.Parameter, pairs: tuple[str, ...]) -> dict | None:
-    """Click callback: ``KEY=VALUE`` pairs (values read as YAML scalars) as a dict, None if none."""
-    import yaml
+    """Click callback: ``KEY=VALUE`` pairs as a dict (see ``parse_key_values``), None if none."""
+    from mtlstudy.study import parse_key_values
 
-    from mtlstudy._errors import ConfigError
-
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise ConfigError(f"{param.opts[0]} takes KEY=VALUE, got {pair!r}")
-        options[key] = yaml.safe_load(value)
-    return options or None
+    return parse_key_values(pairs, param.opts[0]) or None
 
 
 def _study_options(command):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import uuid
 from collections.abc import Sequence
@@ -13,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from mtlstudy._errors import ConfigError, StudyError
+from mtlstudy._json import jsonable
 from mtlstudy.analysis._document import (
     Block,
     Bullets,
@@ -221,23 +221,8 @@ def _move_into_place(staging: Path, target: Path) -> None:
     shutil.rmtree(previous, ignore_errors=True)
 
 
-def _jsonable(item: object) -> object:
-    """Plain JSON types; NaN and missing values become null."""
-    if isinstance(item, dict):
-        return {str(key): _jsonable(value) for key, value in item.items()}
-    if isinstance(item, (list, tuple)):
-        return [_jsonable(value) for value in item]
-    if isinstance(item, np.generic):
-        item = item.item()
-    if isinstance(item, float) and not math.isfinite(item):
-        return None
-    if item is pd.NA:
-        return None
-    return item
-
-
 def _records(frame: pd.DataFrame) -> list[dict]:
-    return [_jsonable(record) for record in frame.to_dict(orient="records")]
+    return [jsonable(record) for record in frame.to_dict(orient="records")]
 
 
 def _write_contents(
@@ -326,7 +311,7 @@ def _write_contents(
         "knee": {"method": KNEE_METHOD, "per_variant": _records(tradeoff.knees)},
         "mse_budget": {
             "budget": budget,
-            "answers": [_jsonable(vars(answer)) for answer in answers_to_budget],
+            "answers": [jsonable(vars(answer)) for answer in answers_to_budget],
         },
         "figures": list(images.values()),
         "notes": notes,

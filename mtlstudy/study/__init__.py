@@ -10,7 +10,7 @@ from __future__ import annotations
 from mtlstudy.study._report import report_study
 from mtlstudy.study._reproduce import Reproduction, reproduce
 from mtlstudy.study._run import open_spec, resume_study, run_study
-from mtlstudy.study._spec import EARLY_STOPPING, SAMPLERS, StudySpec, load_spec, resolve_spec
+from mtlstudy.study._spec import EARLY_STOPPING, SAMPLERS, StudySpec, load_spec, parse_key_values, resolve_spec
 from mtlstudy.study._store import (
     EPOCH_COLUMNS,
     RUNG_COLUMNS,
@@ -37,6 +37,7 @@ __all__ = [
     "load_rungs",
     "load_spec",
     "open_spec",
+    "parse_key_values",
     "report_study",
     "reproduce",
     "resolve_spec",

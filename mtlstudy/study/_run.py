@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -181,9 +182,7 @@ def _ray(spec: StudySpec) -> Iterator[None]:
 def _fit(spec: StudySpec, tuner, echo: Callable[[str], None]) -> dict[str, int]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     tuner.fit()
-    counts: dict[str, int] = {}
-    for trial in StudyDatabase(spec).latest().values():
-        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+    counts = dict(Counter(trial.state.name for trial in StudyDatabase(spec).latest().values()))
     stopped, unfinished = counts.get("PRUNED", 0), counts.get("RUNNING", 0)
     echo(
         f"study {spec.name}: {counts.get('COMPLETE', 0) + stopped}/{spec.trials} trials complete"

@@ -7,7 +7,7 @@ import math
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,16 @@ from mtlstudy.search_spaces import SearchSpace, get_space
 from mtlstudy.trainables import TRIAL_OPTIONS
 from mtlstudy.training import TrainConfig
 
-__all__ = ["StudySpec", "SAMPLERS", "COMPLETE_ONLY_SAMPLERS", "EARLY_STOPPING", "load_spec", "resolve_spec", "trial_params"]
+__all__ = [
+    "StudySpec",
+    "SAMPLERS",
+    "COMPLETE_ONLY_SAMPLERS",
+    "EARLY_STOPPING",
+    "load_spec",
+    "parse_key_values",
+    "resolve_spec",
+    "trial_params",
+]
 
 #: Sampler names; all are seeded with the spec's ``seed``.
 SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
@@ -204,6 +213,23 @@ def load_spec(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise ConfigError(f"study spec {str(path)!r} must be a mapping, got {type(values).__name__}")
     return {str(key).replace("-", "_"): value for key, value in values.items()}
+
+
+def parse_key_values(pairs: Sequence[str], option: str) -> dict[str, Any]:
+    """``KEY=VALUE`` strings given to ``option`` as a dict, values read as YAML scalars.
+
+    Examples
+    --------
+    >>> parse_key_values(["num_users=200", "density=0.1"], "--dataset-option")
+    {'num_users': 200, 'density': 0.1}
+    """
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"{option} takes KEY=VALUE, got {pair!r}")
+        options[key] = yaml.safe_load(value)
+    return options
 
 
 def resolve_spec(path: str | os.PathLike | None = None, **overrides: Any) -> StudySpec:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mtlstudy._schema import OBJECTIVES
+from mtlstudy.analysis._frame import METRIC_NAMES
 from mtlstudy.study._lock import lock_owner
 from mtlstudy.study._run import SPEC_FILE
 from mtlstudy.study._store import _load, _trials
@@ -68,8 +70,7 @@ class StudyStatus:
             f"trial-epochs: {self.trial_epochs:,} spent of {self.full_budget_epochs:,} at full budget{share}",
         ]
         for metric, best in self.best.items():
-            lines.append(f"best {metric.replace('_', ' ').replace('mse', 'MSE').replace('mrr', 'MRR')} "
-                         f"{best['value']:.4f} (trial {best['trial_id']})")
+            lines.append(f"best {METRIC_NAMES[metric]} {best['value']:.4f} (trial {best['trial_id']})")
         if self.pareto:
             lines.append(f"Pareto set ({self.objective} test MSE, test MRR), by test MSE:")
             lines += [
@@ -115,9 +116,7 @@ def study_status(name: str, dir: str | os.PathLike = "./mtlstudy-runs", storage:
     """Trials by state, compute spent, best values and the current Pareto set of study ``name``."""
     spec, study = _load(name, dir, storage)
     trials = _trials(spec, study)
-    states: dict[str, int] = {}
-    for trial, _, _ in trials:
-        states[trial.state.name] = states.get(trial.state.name, 0) + 1
+    states = dict(Counter(trial.state.name for trial, _, _ in trials))
     complete = [(trial, params) for trial, params, _ in trials if trial.state.name == "COMPLETE"]
     best: dict[str, dict[str, Any]] = {}
     for index, (metric, direction) in enumerate(OBJECTIVES.items()):

@@ -14,7 +14,7 @@ import pandas as pd
 from mtlstudy._errors import ConfigError
 from mtlstudy._files import atomic_path
 from mtlstudy._schema import EPOCH_METRICS, OBJECTIVES, PARAM_COLUMNS, RUNG_COLUMNS
-from mtlstudy.study._run import RAY_DIR, SPEC_FILE, open_spec
+from mtlstudy.study._run import RAY_DIR, open_spec
 from mtlstudy.study._searcher import PARAMS_ATTR, RAY_TRIAL_ID, STOPPED_EPOCH_ATTR, rung_records
 from mtlstudy.study._spec import StudySpec
 from mtlstudy.training import summarize_history
