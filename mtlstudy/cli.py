@@ -90,6 +90,16 @@ def _key_values(ctx: click.Context, param: click.Parameter, pairs: tuple[str, ..
     return parse_key_values(pairs, param.opts[0]) or None
 
 
+def _yaml_scalar(ctx: click.Context, param: click.Parameter, value: str | None):
+    """Click callback: a number, or the text itself, for options that take either (``--pack 4``, ``--pack auto``)."""
+    import yaml
+
+    try:
+        return None if value is None else yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value  # the spec's validation names the bad value
+
+
 def _study_options(command):
     """The options shared by ``study run`` and ``reproduce``: every study-spec key."""
     options = [
@@ -119,6 +129,10 @@ def _study_options(command):
         click.option("--early-stopping", help="moasha: stop trials dominated at a rung; none: full budget [none]."),
         click.option("--grace-epochs", type=int, help="First rung r of early stopping; rungs at r, r*eta, ... [5]."),
         click.option("--reduction-factor", type=float, help="eta: continue past a rung if in the top 1/eta there [3]."),
+        click.option(
+            "--pack", callback=_yaml_scalar,
+            help="Trials trained together as one fused model per Ray trial, or auto [1].",
+        ),
     ]
     for option in reversed(options):
         command = option(command)

@@ -154,3 +154,46 @@ def test_a_grid_space_runs_every_point_once_across_drivers(tmp_path):
         if k % 3:
             searcher.on_trial_complete(f"t{k}", _result(10, 1.0, 0.1))
     assert len(points) == 10 and len(set(points)) == 10
+
+
+def _pack_result(members: dict[int, tuple[int, float, float]]) -> dict:
+    return {"epoch": max(e for e, _, _ in members.values()), "members": {str(k): _result(*v) for k, v in members.items()}}
+
+
+@pytest.mark.parametrize("space", ["simplex", "independent"])
+def test_a_pack_is_asked_as_trials_sharing_the_flag_and_the_budget_counts_trials(tmp_path, space):
+    searcher = StudySearcher(_spec(tmp_path, space=space, trials=10, pack=4))
+    packs = [searcher.suggest(f"ray-{k}") for k in range(4)]
+    assert [len(p["members"]) for p in packs[:3]] == [4, 4, 2] and packs[3] == StudySearcher.FINISHED
+    assert all(len({m["shared"] for m in pack["members"]}) == 1 for pack in packs[:3])
+    assert len({m["lambda_f"] for pack in packs[:3] for m in pack["members"]}) == 10
+    trials = searcher.database.study.get_trials()
+    assert [t.user_attrs["ray_trial_id"] for t in trials[:5]] == ["ray-0/m0", "ray-0/m1", "ray-0/m2", "ray-0/m3", "ray-1/m0"]
+    assert [t.user_attrs["params"] for t in trials[4:8]] == packs[1]["members"]
+    # Members are told one by one from the pack's result: complete, stopped at a rung, or never reported.
+    searcher.on_trial_complete("ray-0", _pack_result({0: (10, 1.0, 0.1), 1: (4, 2.0, 0.05), 2: (10, 1.5, 0.2)}))
+    states = [t.state for t in searcher.database.study.get_trials()[:4]]
+    assert states == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.COMPLETE, TrialState.FAIL]
+    searcher.on_trial_complete("ray-1", None, error=True)
+    assert {t.state for t in searcher.database.study.get_trials()[4:8]} == {TrialState.FAIL}
+
+
+def test_packs_are_asked_like_a_resumed_driver_would(tmp_path):
+    first = StudySearcher(_spec(tmp_path / "a", trials=9, pack=3))
+    second = StudySearcher(_spec(tmp_path / "b", trials=9, pack=3))
+    assert first.suggest("x0") == second.suggest("y0")
+    first.on_trial_complete("x0", _pack_result({k: (10, 1.0 + k, 0.1) for k in range(3)}))
+    second.on_trial_complete("y0", _pack_result({k: (10, 1.0 + k, 0.1) for k in range(3)}))
+    assert StudySearcher(_spec(tmp_path / "a", trials=9, pack=3)).suggest("x1") == second.suggest("y1")
+
+
+def test_a_grid_pack_ends_where_the_architecture_changes_and_nothing_is_lost(tmp_path):
+    spec = _spec(tmp_path, space="seed-grid", seeds=2, user_bias_point=True, trials=None, pack=4)
+    searcher = StudySearcher(spec)
+    packs = []
+    while (pack := searcher.suggest(f"ray-{len(packs)}")) != StudySearcher.FINISHED:
+        packs.append(pack["members"])
+    architectures = [{(m["shared"], m["user_bias"]) for m in members} for members in packs]
+    assert all(len(a) == 1 for a in architectures) and all(len(members) <= 4 for members in packs)
+    points = sorted((m["shared"], m["lambda_f"], m["user_bias"], m["seed"]) for members in packs for m in members)
+    assert len(points) == spec.trials == 10 and len(set(points)) == 10

@@ -9,6 +9,7 @@ from typing import Protocol
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from mtlstudy.schedulers._ranking import is_promoted, rung_epochs
+from mtlstudy.trainables import member_results, member_run_id
 
 __all__ = ["MOASHAScheduler", "RungRecord", "RungStore", "MemoryRungStore"]
 
@@ -74,6 +75,10 @@ class MOASHAScheduler(FIFOScheduler):
     in the top ``ceil(n/η)`` of the ``n`` trials there. Nobody waits: as in ASHA, a
     decision uses whatever has arrived so far.
 
+    A packed trial (see :func:`~mtlstudy.trainables.train_pack`) reports its members'
+    results together; each member is decided as a trial of its own, and the packed trial
+    stops when none of its members continues.
+
     Every decision is written to ``store`` before it is acted on, and a trial that
     reaches a rung it already has a record for (a trial resumed from an earlier
     checkpoint) gets the recorded decision again, so a resumed study decides as the
@@ -126,7 +131,17 @@ class MOASHAScheduler(FIFOScheduler):
         rung = result.get(self.time_attr)
         if rung not in self.rungs:
             return TrialScheduler.CONTINUE
-        return TrialScheduler.CONTINUE if self.decide(trial.trial_id, rung, result).promoted else TrialScheduler.STOP
+        members = member_results(result)
+        if not members:
+            promoted = [self.decide(trial.trial_id, rung, result).promoted]
+        else:
+            # A packed trial: each member still training is decided on its own, in member order.
+            promoted = [
+                self.decide(member_run_id(trial.trial_id, member), rung, values).promoted
+                for member, values in sorted(members.items())
+                if values.get(self.time_attr) == rung
+            ]
+        return TrialScheduler.CONTINUE if any(promoted) else TrialScheduler.STOP
 
     def decide(self, trial_id: str, rung: int, result: Mapping[str, float]) -> RungRecord:
         """The record of ``trial_id`` at ``rung``: the stored one, else a new decision, stored."""

@@ -23,7 +23,16 @@ from mtlstudy.schedulers import MOASHAScheduler
 from mtlstudy.study._lock import lock_owner, study_lock
 from mtlstudy.study._searcher import PARAMS_ATTR, OptunaRungStore, StudyDatabase, StudySearcher
 from mtlstudy.study._spec import StudySpec, resolve_spec
-from mtlstudy.trainables import OBJECTIVE_KEYS, objective_key, train_trial
+from mtlstudy.trainables import (
+    OBJECTIVE_KEYS,
+    PACK_KEY,
+    member_run_id,
+    objective_key,
+    ray_trial_of,
+    run_result,
+    train_pack,
+    train_trial,
+)
 
 __all__ = ["run_study", "resume_study", "open_spec", "SPEC_FILE", "RAY_DIR"]
 
@@ -87,7 +96,7 @@ def resume_study(name: str, dir: str | os.PathLike = "./mtlstudy-runs", echo: Ca
                 echo(f"reconcile: {line}")
             if restorable:
                 tuner = tune.Tuner.restore(
-                    str(experiment), _trainable(spec), resume_unfinished=True, resume_errored=True
+                    str(experiment), _trainable(spec, _scheduler(spec)), resume_unfinished=True, resume_errored=True
                 )
             else:
                 tuner = _new_tuner(spec, echo, None)
@@ -114,16 +123,29 @@ def _check_local_gpus(spec: StudySpec) -> None:
         )
 
 
-def _trainable(spec: StudySpec):
-    return tune.with_resources(train_trial, {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
+def _trainable(spec: StudySpec, scheduler: TrialScheduler | None):
+    """One trial per Ray trial, or with ``spec.pack > 1`` a pack of trials per Ray trial."""
+    trainable = train_trial
+    if spec.pack > 1:
+        # A pack drops the members that MOASHA stopped; it reads the decisions from the rung store.
+        decisions = {"rung_store": scheduler.store, "rungs": scheduler.rungs} if scheduler else {}
+        trainable = tune.with_parameters(train_pack, **decisions)
+    return tune.with_resources(trainable, {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
 
 
 def _trial_dirname(trial) -> str:
     return trial.trial_id
 
 
-def _scheduler(spec: StudySpec) -> TrialScheduler | None:
-    """The scheduler ``spec.early_stopping`` names (None: run every trial to its budget)."""
+def _scheduler(spec: StudySpec, scheduler: TrialScheduler | None = None) -> TrialScheduler | None:
+    """``scheduler``, else the one ``spec.early_stopping`` names (None: run every trial to its budget)."""
+    if scheduler is not None:
+        if spec.pack > 1 and not isinstance(scheduler, MOASHAScheduler):
+            raise StudyError(
+                f"packed trials (pack {spec.pack}) stop member by member under MOASHA only, "
+                f"got {type(scheduler).__name__}; use pack 1 or early_stopping moasha"
+            )
+        return scheduler
     if spec.early_stopping == "none":
         return None
     return MOASHAScheduler(
@@ -136,13 +158,15 @@ def _scheduler(spec: StudySpec) -> TrialScheduler | None:
 
 
 def _new_tuner(spec: StudySpec, echo: Callable[[str], None], scheduler: TrialScheduler | None):
+    scheduler = _scheduler(spec, scheduler)
     return tune.Tuner(
-        _trainable(spec),
+        _trainable(spec, scheduler),
         param_space=spec.fixed_params(),
         tune_config=tune.TuneConfig(
             search_alg=StudySearcher(spec),
-            scheduler=scheduler or _scheduler(spec),
-            num_samples=spec.trials,
+            scheduler=scheduler,
+            # Packs can end up smaller than spec.pack, so the searcher says when the budget is spent.
+            num_samples=spec.trials if spec.pack == 1 else -1,
             max_concurrent_trials=spec.concurrency,
             trial_dirname_creator=_trial_dirname,
         ),
@@ -218,11 +242,11 @@ def _reconcile(spec: StudySpec, ray_trials: dict[str, tuple[str, dict]]) -> list
     database = StudyDatabase(spec)
     study = database.study
     notes: list[str] = []
-    for ray_id, trial in database.latest().items():
-        status, result = ray_trials.get(ray_id, (None, {}))
-        label = f"Optuna trial {trial.number} (Ray {ray_id})"
+    for run_id, trial in database.latest().items():
+        status, result = ray_trials.get(ray_trial_of(run_id), (None, {}))
+        label = f"Optuna trial {trial.number} (Ray {run_id})"
         if trial.state == TrialState.RUNNING and status == "TERMINATED":
-            state = database.finish(trial, result)
+            state = database.finish(trial, run_result(run_id, result))
             notes.append(f"{label}: finished in Ray, marked {state.name} with its last result")
         elif trial.state == TrialState.RUNNING and status in _UNFINISHED:
             notes.append(f"{label}: unfinished, resumes from its checkpoint")
@@ -257,17 +281,23 @@ class _Progress(tune.Callback):
         self.echo = echo
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        done = sum(t.status == "TERMINATED" or t is trial for t in trials)
-        config, result = trial.config, trial.last_result or {}
-        epoch = result.get("epoch", self.epochs)
-        self.echo(
-            f"[{done}/{self.total}] trial {trial.trial_id}: shared={config.get('shared')}, "
-            f"lambda_f={config.get('lambda_f', float('nan')):.4g}, "
-            f"lambda_r={config.get('lambda_r', float('nan')):.4g}, seed={config.get('seed')}: "
-            + (f"stopped at epoch {epoch}: " if epoch < self.epochs else "")
-            + f"test MSE {result.get(objective_key('test_mse'), float('nan')):.4f}, "
-            f"test MRR {result.get(objective_key('test_mrr'), float('nan')):.4f}"
-        )
+        members = trial.config.get(PACK_KEY)
+        runs = {trial.trial_id: trial.config} if members is None else {
+            member_run_id(trial.trial_id, k): {**trial.config, **params} for k, params in enumerate(members)
+        }
+        done = sum(len(t.config.get(PACK_KEY, [None])) for t in trials if t.status == "TERMINATED" and t is not trial)
+        for run_id, config in runs.items():
+            done += 1
+            values = run_result(run_id, trial.last_result) or {}
+            epoch = values.get("epoch", self.epochs)
+            self.echo(
+                f"[{done}/{self.total}] trial {run_id}: shared={config.get('shared')}, "
+                f"lambda_f={config.get('lambda_f', float('nan')):.4g}, "
+                f"lambda_r={config.get('lambda_r', float('nan')):.4g}, seed={config.get('seed')}: "
+                + (f"stopped at epoch {epoch}: " if epoch < self.epochs else "")
+                + f"test MSE {values.get(objective_key('test_mse'), float('nan')):.4f}, "
+                f"test MRR {values.get(objective_key('test_mrr'), float('nan')):.4f}"
+            )
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self.echo(f"trial {trial.trial_id} failed")

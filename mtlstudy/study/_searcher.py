@@ -20,7 +20,15 @@ from ray.tune.search import Searcher
 from mtlstudy._schema import OBJECTIVES
 from mtlstudy.schedulers import RungRecord
 from mtlstudy.study._spec import COMPLETE_ONLY_SAMPLERS, StudySpec, trial_params
-from mtlstudy.trainables import OBJECTIVE_KEYS, objective_key
+from mtlstudy.trainables import (
+    MEMBER_PARAMS,
+    OBJECTIVE_KEYS,
+    PACK_KEY,
+    member_run_id,
+    objective_key,
+    ray_trial_of,
+    run_result,
+)
 
 __all__ = [
     "StudySearcher",
@@ -35,7 +43,8 @@ __all__ = [
     "stopped_as_dominated",
 ]
 
-#: Optuna user attribute linking an Optuna trial to its Ray trial.
+#: Optuna user attribute linking an Optuna trial to its run: the Ray trial's id, or for
+#: member k of a packed Ray trial ``<ray id>/m<k>`` (see :func:`~mtlstudy.trainables.member_run_id`).
 RAY_TRIAL_ID = "ray_trial_id"
 #: Optuna user attribute holding the trial's training parameters.
 PARAMS_ATTR = "params"
@@ -152,10 +161,10 @@ class StudySearcher(_OpensDatabase, Searcher):
     ask the sampler is rebuilt from the spec's seed and the study's history
     (:meth:`StudySpec.make_sampler`), and samplers that read only COMPLETE trials
     sample from a copy in which stopped trials count (:func:`stopped_as_dominated`).
-    A finished Ray
-    trial is told to the newest RUNNING Optuna trial of that Ray trial as found in
-    the database, so a resumed study never tells a trial twice nor loses one whose
-    Optuna trial was recreated for a retry.
+    With ``spec.pack > 1`` each Ray trial is a pack of trials (see :meth:`_suggest_pack`).
+    A finished Ray trial is told to the newest RUNNING Optuna trial of that Ray trial as found in
+    the database (each member of a pack from its own result), so a resumed study never
+    tells a trial twice nor loses one whose Optuna trial was recreated for a retry.
     """
 
     def __init__(self, spec: StudySpec) -> None:
@@ -163,39 +172,84 @@ class StudySearcher(_OpensDatabase, Searcher):
         self.spec = spec
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        orphan = next((t for t in self.database.orphans() if PARAMS_ATTR in t.user_attrs), None)
-        if orphan is not None:
-            self.database.set_user_attr(orphan, RAY_TRIAL_ID, trial_id)
-            return orphan.user_attrs[PARAMS_ATTR]
+        if self.spec.pack > 1:
+            return self._suggest_pack(trial_id)
+        waiting = self._waiting()
+        trial = waiting[0] if waiting else self._ask()
+        self.database.set_user_attr(trial, RAY_TRIAL_ID, trial_id)
+        return trial.user_attrs[PARAMS_ATTR]
+
+    def _suggest_pack(self, trial_id: str) -> dict[str, Any] | str:
+        """Up to ``spec.pack`` trials that share their architecture, as one Ray trial.
+
+        Members are the unlinked trials first, then new asks. A pack takes its shared
+        flag from its first member, and the sampler is asked for the others with that
+        flag fixed. A grid's points cannot be fixed that way, so a grid pack ends at
+        the first point of another architecture, which then opens the next pack.
+        Once the budget is spent, returns ``Searcher.FINISHED``.
+        """
+        waiting = self._waiting()
+        left = self.spec.trials - len(self.database.latest()) - len(waiting)
+        members: list[FrozenTrial | optuna.Trial] = []
+        while len(members) < self.spec.pack and (waiting or left > 0):
+            if waiting:
+                trial = waiting.pop(0)
+            else:
+                fixed = {"shared": members[0].user_attrs[PARAMS_ATTR]["shared"]} if members and not self._grid else {}
+                trial, left = self._ask(fixed), left - 1
+            if members and _architecture(trial) != _architecture(members[0]):
+                break  # stays unlinked: the next pack starts with it
+            members.append(trial)
+        if not members:
+            return Searcher.FINISHED
+        for member, trial in enumerate(members):
+            self.database.set_user_attr(trial, RAY_TRIAL_ID, member_run_id(trial_id, member))
+        return {PACK_KEY: [trial.user_attrs[PARAMS_ATTR] for trial in members]}
+
+    def _waiting(self) -> list[FrozenTrial]:
+        """Trials with parameters but no Ray trial (see :meth:`StudyDatabase.orphans`), oldest first."""
+        return [t for t in self.database.orphans() if PARAMS_ATTR in t.user_attrs]
+
+    @property
+    def _grid(self) -> bool:
+        return self.spec.search_space.grid is not None
+
+    def _ask(self, fixed: Mapping[str, Any] | None = None) -> optuna.Trial:
+        """A new trial, ``fixed`` parameters taken as given, with its parameters recorded but no Ray trial yet."""
         study = self.database.study
         history = study.get_trials(deepcopy=False, states=_HISTORY)
         study.sampler = self.spec.make_sampler(history=len(history))
-        if self.spec.sampler in COMPLETE_ONLY_SAMPLERS and not self.spec.search_space.grid:
+        if self.spec.sampler in COMPLETE_ONLY_SAMPLERS and not self._grid:
             if any(t.state == TrialState.PRUNED for t in history):
-                study.enqueue_trial(self._sample_seeing_stopped(history, study.directions))
+                fixed = self._sample_seeing_stopped(history, study.directions, fixed)
+        if fixed:
+            study.enqueue_trial(dict(fixed))
         trial = study.ask()
         params = trial_params(self.spec.search_space(trial, self.spec), trial.params)
         # Parameters first: a trial with them but no Ray id can still be handed out after a crash.
         trial.set_user_attr(PARAMS_ATTR, params)
-        trial.set_user_attr(RAY_TRIAL_ID, trial_id)
         # Flat copies that Optuna's tables and dashboard can sort and filter by.
         for key, value in {**self.spec.fixed_params(), **params}.items():
             if key in FLAT_PARAMS:
                 trial.set_user_attr(key, value)
-        return params
+        return trial
 
-    def _sample_seeing_stopped(self, history: list[FrozenTrial], directions) -> dict[str, Any]:
+    def _sample_seeing_stopped(
+        self, history: list[FrozenTrial], directions, fixed: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
         """Parameters sampled in memory from ``history`` with stopped trials shown as dominated."""
         scratch = optuna.create_study(directions=directions, sampler=self.spec.make_sampler(history=len(history)))
         scratch.add_trials(stopped_as_dominated(history, directions))
+        if fixed:
+            scratch.enqueue_trial(dict(fixed))
         probe = scratch.ask()
         self.spec.search_space(probe, self.spec)
         return probe.params
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        trial = self.database.latest().get(trial_id)
-        if trial is not None and trial.state == TrialState.RUNNING:
-            self.database.finish(trial, result, error)
+        for run_id, trial in self.database.latest().items():
+            if ray_trial_of(run_id) == trial_id and trial.state == TrialState.RUNNING:
+                self.database.finish(trial, run_result(run_id, result), error)
 
     def save(self, checkpoint_path: str) -> None:
         # Everything lives in the database; the file names the study it belongs to.
@@ -261,6 +315,11 @@ def stopped_as_dominated(trials: list[FrozenTrial], directions) -> list[FrozenTr
             )
         )
     return shown
+
+
+def _architecture(trial: FrozenTrial | optuna.Trial) -> dict[str, Any]:
+    """The parameters that members of one pack must share."""
+    return {k: v for k, v in trial.user_attrs[PARAMS_ATTR].items() if k not in MEMBER_PARAMS}
 
 
 def _versions() -> dict[str, str]:

@@ -99,6 +99,10 @@ class StudySpec:
         The first rung ``r``; rungs are at ``r, rη, rη², …`` below ``epochs``.
     reduction_factor : float
         ``η`` (>= 2): a trial continues past a rung if it is in the top ``1/η`` there.
+    pack : int or "auto"
+        Trials trained together as one fused model in one Ray trial (see
+        :class:`~mtlstudy.training.PackedTrainer`); 1 runs each trial alone. ``"auto"``
+        resolves to :func:`~mtlstudy.training.auto_pack_size` of the trials' device.
     """
 
     name: str = "study"
@@ -131,6 +135,7 @@ class StudySpec:
     early_stopping: str = "none"
     grace_epochs: int = 5
     reduction_factor: float = 3.0
+    pack: int | str = 1
 
     @property
     def study_dir(self) -> Path:
@@ -284,6 +289,7 @@ def _validated(spec: StudySpec) -> StudySpec:
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
             raise ConfigError(f"{key} must be an integer >= {minimum}, got {value!r}")
     _check_early_stopping(spec)
+    spec = dataclasses.replace(spec, pack=_pack_size(spec))
     if spec.concurrency is not None and (not isinstance(spec.concurrency, int) or spec.concurrency < 1):
         raise ConfigError(f"concurrency must be an integer >= 1, got {spec.concurrency!r}")
     if not spec.cpus_per_trial > 0 or not spec.gpus_per_trial >= 0:
@@ -314,6 +320,17 @@ def _check_early_stopping(spec: StudySpec) -> None:
             f"grace_epochs must be below epochs for early stopping, got grace_epochs {spec.grace_epochs} "
             f"and epochs {spec.epochs}; lower --grace-epochs or use --early-stopping none"
         )
+
+
+def _pack_size(spec: StudySpec) -> int:
+    """``spec.pack`` as a number of trials, ``"auto"`` resolved for the trials' device."""
+    if spec.pack == "auto":
+        from mtlstudy.training import auto_pack_size
+
+        return auto_pack_size("cuda" if spec.gpus_per_trial > 0 else "cpu")
+    if isinstance(spec.pack, bool) or not isinstance(spec.pack, int) or spec.pack < 1:
+        raise ConfigError(f"pack must be an integer >= 1 or 'auto', got {spec.pack!r}")
+    return spec.pack
 
 
 def _check_space_samples(spec: StudySpec) -> None:

@@ -1,7 +1,29 @@
-"""Ray Tune trainables wrapping :class:`mtlstudy.training.Trainer`."""
+"""Ray Tune trainables: one trial per :class:`~mtlstudy.training.Trainer`, or a pack of trials
+per :class:`~mtlstudy.training.PackedTrainer`."""
 
 from __future__ import annotations
 
+from mtlstudy.trainables._packed import (
+    MEMBER_PARAMS,
+    PACK_KEY,
+    member_results,
+    member_run_id,
+    ray_trial_of,
+    run_result,
+    train_pack,
+)
 from mtlstudy.trainables._trainable import OBJECTIVE_KEYS, TRIAL_OPTIONS, objective_key, train_trial
 
-__all__ = ["OBJECTIVE_KEYS", "TRIAL_OPTIONS", "objective_key", "train_trial"]
+__all__ = [
+    "MEMBER_PARAMS",
+    "OBJECTIVE_KEYS",
+    "PACK_KEY",
+    "TRIAL_OPTIONS",
+    "member_results",
+    "member_run_id",
+    "objective_key",
+    "ray_trial_of",
+    "run_result",
+    "train_pack",
+    "train_trial",
+]

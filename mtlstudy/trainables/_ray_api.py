@@ -9,7 +9,12 @@ from pathlib import Path
 
 from ray import tune
 
-__all__ = ["trial_dir", "trial_cpus", "restored_checkpoint", "report"]
+__all__ = ["trial_id", "trial_dir", "trial_cpus", "restored_checkpoint", "report"]
+
+
+def trial_id() -> str:
+    """The id of the running trial."""
+    return tune.get_context().get_trial_id()
 
 
 def trial_dir() -> Path:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 
 from mtlstudy._errors import ConfigError
 from mtlstudy.trainables import _ray_api
-from mtlstudy.training import RunLogger, TrainConfig, Trainer, load_split
+from mtlstudy.training import RunLogger, TrainConfig, Trainer, load_split, summarize_history
 
-__all__ = ["train_trial", "TRIAL_OPTIONS", "OBJECTIVE_KEYS", "objective_key"]
+__all__ = ["train_trial", "trial_options", "trial_metrics", "TRIAL_OPTIONS", "OBJECTIVE_KEYS", "objective_key"]
 
 #: Trial-config keys the trainable reads itself; every other key is a TrainConfig option.
 TRIAL_OPTIONS: dict[str, Any] = {"objective": "final", "checkpoint_every": 0}
@@ -37,9 +37,7 @@ def train_trial(config: Mapping[str, Any]) -> None:
     and best-so-far values with their epochs, and the objectives. TensorBoard events
     and ``metrics.csv`` go to the trial directory; torch uses the trial's CPUs.
     """
-    options = {key: config.get(key, default) for key, default in TRIAL_OPTIONS.items()}
-    if options["objective"] not in ("final", "best"):
-        raise ConfigError(f"objective must be 'final' or 'best', got {options['objective']!r}")
+    options = trial_options(config)
     train_config = TrainConfig.from_mapping({k: v for k, v in config.items() if k not in TRIAL_OPTIONS})
     torch.set_num_threads(_ray_api.trial_cpus())
     trainer = Trainer(train_config, *load_split(train_config)[:2])
@@ -55,15 +53,23 @@ def train_trial(config: Mapping[str, Any]) -> None:
             done = trainer.epoch >= train_config.epochs
             checkpoint = done or (every and trainer.epoch % every == 0)
             save = (lambda directory: trainer.save(directory / _CHECKPOINT_FILE)) if checkpoint else None
-            _ray_api.report(_trial_metrics(trainer, options["objective"]), save)
+            _ray_api.report(trial_metrics(trainer.history, options["objective"]), save)
             if done:
                 return
 
 
-def _trial_metrics(trainer: Trainer, objective: str) -> dict[str, float]:
+def trial_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The :data:`TRIAL_OPTIONS` of a trial's ``config``, defaults filled in and checked."""
+    options = {key: config.get(key, default) for key, default in TRIAL_OPTIONS.items()}
+    if options["objective"] not in ("final", "best"):
+        raise ConfigError(f"objective must be 'final' or 'best', got {options['objective']!r}")
+    return options
+
+
+def trial_metrics(history: Sequence[Mapping[str, float]], objective: str) -> dict[str, float]:
     """The last epoch's metrics, the run's final and best values, and the objectives."""
-    summary = trainer.summary()
-    metrics = {**trainer.history[-1], **summary}
+    summary = summarize_history(history)
+    metrics = {**history[-1], **summary}
     for metric in OBJECTIVE_KEYS:
         metrics[objective_key(metric)] = summary[f"{objective}_{metric}"]
     return metrics

@@ -1,0 +1,119 @@
+"""The packed Ray Tune trainable: one Ray trial trains several study trials as one fused model.
+
+Each member is an Optuna trial of its own. Its run id is ``<ray trial id>/m<k>``, its logs
+live in the ``m<k>`` folder of the Ray trial, and the Ray trial's results carry every
+member's metrics under :data:`PACK_KEY`. Under early stopping the scheduler decides per
+member and writes each decision to its rung store before Ray continues the trial, so
+the trainable reads the decisions back after each rung's report and drops the members
+that were stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import torch
+
+from mtlstudy.trainables import _ray_api
+from mtlstudy.trainables._trainable import TRIAL_OPTIONS, trial_metrics, trial_options
+from mtlstudy.training import PackedTrainer, RunLogger, TrainConfig, load_split
+
+__all__ = ["train_pack", "PACK_KEY", "MEMBER_PARAMS", "member_results", "member_run_id", "ray_trial_of", "run_result"]
+
+#: Key of a packed trial's config (the members' parameters) and of its results (their metrics).
+PACK_KEY = "members"
+#: The parameters in which members of one pack may differ; all others they share.
+MEMBER_PARAMS: tuple[str, ...] = ("lambda_f", "lambda_r", "seed")
+
+_CHECKPOINT_FILE = "pack.pt"
+
+
+class RungDecisions(Protocol):
+    """Where the scheduler's decisions can be read (a :class:`~mtlstudy.schedulers.RungStore`)."""
+
+    def record(self, trial_id: str, rung: int): ...
+
+
+def member_run_id(ray_trial_id: str, member: int) -> str:
+    """The run id of member ``member`` of a packed Ray trial, e.g. ``3f2a_00001/m2``."""
+    return f"{ray_trial_id}/m{member}"
+
+
+def ray_trial_of(run_id: str) -> str:
+    """The Ray trial a run id belongs to (itself for an unpacked trial)."""
+    return run_id.split("/", 1)[0]
+
+
+def member_results(result: Mapping[str, Any] | None) -> dict[int, dict[str, Any]]:
+    """Member -> its metrics in a packed trial's ``result`` (empty for an unpacked one).
+
+    Reads the result as reported (nested under :data:`PACK_KEY`) or as Ray hands it to
+    schedulers and searchers (flattened to ``members/<k>/<metric>`` keys).
+    """
+    result = result or {}
+    members = {int(member): dict(values) for member, values in (result.get(PACK_KEY) or {}).items()}
+    for key, value in result.items():
+        if key.startswith(f"{PACK_KEY}/"):
+            member, _, metric = key[len(PACK_KEY) + 1 :].partition("/")
+            members.setdefault(int(member), {})[metric] = value
+    return members
+
+
+def run_result(run_id: str, result: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The part of a Ray trial's ``result`` that belongs to run ``run_id`` (None if it has none)."""
+    if "/" not in run_id:
+        return result
+    return member_results(result).get(int(run_id.rsplit("/m", 1)[1]))
+
+
+def train_pack(
+    config: Mapping[str, Any], rung_store: RungDecisions | None = None, rungs: Sequence[int] = ()
+) -> None:
+    """Train the members of one packed trial, reporting and checkpointing as it goes.
+
+    ``config`` holds the shared :class:`TrainConfig` options and :data:`TRIAL_OPTIONS`,
+    and under :data:`PACK_KEY` each member's own parameters. Every epoch reports
+    ``epoch`` and, per member, what :func:`~mtlstudy.trainables.train_trial` would
+    report for it; a member that left keeps its last metrics. At the epochs in
+    ``rungs``, members that ``rung_store`` records as not promoted leave the pack.
+    """
+    options = trial_options(config)
+    shared = {k: v for k, v in config.items() if k not in TRIAL_OPTIONS and k != PACK_KEY}
+    configs = [TrainConfig.from_mapping({**shared, **member}) for member in config[PACK_KEY]]
+    torch.set_num_threads(_ray_api.trial_cpus())
+    trainer = PackedTrainer(configs, *load_split(configs[0])[:2])
+    with _ray_api.restored_checkpoint() as directory:
+        if directory is not None:
+            trainer.load(directory / _CHECKPOINT_FILE)
+    trial_id, epochs, every = _ray_api.trial_id(), configs[0].epochs, options["checkpoint_every"]
+    loggers = {
+        member: RunLogger(_ray_api.trial_dir() / f"m{member}", start_epoch=len(trainer.histories[member]))
+        for member in trainer.members
+    }
+    try:
+        # A pack restored from its last checkpoint still reports once, so Ray sees it end.
+        while True:
+            if trainer.members and trainer.epoch < epochs:
+                for member, row in trainer.train_epoch().items():
+                    loggers[member].log(row)
+            done = not trainer.members or trainer.epoch >= epochs
+            checkpoint = done or (every and trainer.epoch % every == 0)
+            save = (lambda directory: trainer.save(directory / _CHECKPOINT_FILE)) if checkpoint else None
+            metrics = {
+                str(member): trial_metrics(history, options["objective"])
+                for member, history in enumerate(trainer.histories)
+                if history
+            }
+            _ray_api.report({"epoch": trainer.epoch, PACK_KEY: metrics}, save)
+            if done:
+                return
+            if rung_store is not None and trainer.epoch in rungs:
+                # Ray continues a trial only after its scheduler decided, so every member has a record.
+                for member in tuple(trainer.members):
+                    if not rung_store.record(member_run_id(trial_id, member), trainer.epoch).promoted:
+                        trainer.drop(member)
+                        loggers.pop(member).close()
+    finally:
+        for logger in loggers.values():
+            logger.close()
