@@ -121,8 +121,11 @@ def test_study_completes_and_is_readable(local_ray, tmp_path):
     assert set(pareto["trial_id"]) <= set(trials["trial_id"]) and len(pareto) >= 1
 
 
-def test_reproduce_runs_the_seed_grid_compares_and_reports(local_ray, tmp_path):
-    result = CliRunner().invoke(main, ["reproduce", "--epochs", "2", "--seeds", "2", "--dir", str(tmp_path), *DATA])
+@pytest.mark.parametrize("pack", ["1", "4"])
+def test_reproduce_runs_the_seed_grid_compares_and_reports(local_ray, tmp_path, pack):
+    result = CliRunner().invoke(
+        main, ["reproduce", "--epochs", "2", "--seeds", "2", "--pack", pack, "--dir", str(tmp_path), *DATA]
+    )
     assert result.exit_code == 0, result.output
     trials = load_export("reproduce", tmp_path)
     assert len(trials) == 10 and set(trials["state"]) == {"COMPLETE"}
@@ -233,3 +236,36 @@ def test_early_stopping_killed_and_resumed_decides_as_an_uninterrupted_study(loc
     summary = json.loads((study_dir / "report" / "summary.json").read_text())
     assert summary["early_stopping"]["stopped"] == len(pruned) and summary["early_stopping"]["trial_epochs"] == spent
     assert "<h2>Early stopping</h2>" in (study_dir / "report" / "index.html").read_text()
+
+
+def test_packed_early_stopping_killed_and_resumed_ends_like_an_uninterrupted_study(local_ray, tmp_path):
+    budget, epochs = 7, 8
+    options = ["--trials", str(budget), "--pack", "3", "--epochs", str(epochs), "--early-stopping", "moasha",
+               "--grace-epochs", "1", "--reduction-factor", "2", "--concurrency", "1", *DATA]
+    whole = CliRunner().invoke(main, ["study", "run", "--name", "pk", "--dir", str(tmp_path / "whole"), *options])
+    assert whole.exit_code == 0, whole.output
+    uninterrupted = _history(tmp_path / "whole" / "pk", "pk")
+    assert len(uninterrupted) == budget and {state for _, state, _, _ in uninterrupted} <= {"COMPLETE", "PRUNED"}
+    # Three Ray trials: two packs of three and one of one, each pack of one architecture.
+    ray_ids = {t.user_attrs["ray_trial_id"].split("/")[0] for t in _optuna_trials(tmp_path / "whole" / "pk", "pk")}
+    assert len(ray_ids) == 3
+
+    study_dir = tmp_path / "cut" / "pk"
+    command = [os.path.join(os.path.dirname(sys.executable), "mtlstudy"), "study", "run", "--name", "pk",
+               "--dir", str(tmp_path / "cut"), *options]
+    driver = _driver_with_finished_trials(command, study_dir, "pk", 3)
+    driver.kill()
+    driver.communicate(timeout=60)
+    resumed = CliRunner().invoke(main, ["study", "resume", "pk", "--dir", str(tmp_path / "cut")])
+    assert resumed.exit_code == 0, resumed.output
+    assert _history(study_dir, "pk") == uninterrupted  # same members, same rung records, same decisions
+
+    trials, whole_trials = load_export("pk", tmp_path / "cut"), load_export("pk", tmp_path / "whole")
+    assert len(trials) == budget and trials["trial_id"].str.fullmatch(r"\w+/m[0-2]").all()
+    assert (trials["epochs_trained"] == trials["stopped_epoch"].fillna(epochs)).all()
+    pd.testing.assert_series_equal(trials["final_test_mse"], whole_trials["final_test_mse"])
+    epochs_table = load_export("pk", tmp_path / "cut", epochs=True)
+    assert not epochs_table.duplicated(["trial_id", "epoch"]).any()
+    assert epochs_table.groupby("trial_id")["epoch"].max().to_dict() == trials.set_index("trial_id")["epochs_trained"].to_dict()
+    for trial_id in trials["trial_id"]:  # each member logs SPEC.md's tags in its own folder
+        assert set(read_scalars(study_dir / "ray" / trial_id)) == set(TENSORBOARD_TAGS.values())

@@ -70,6 +70,11 @@ def test_yaml_toml_and_flags_give_the_same_spec(tmp_path):
          "grace_epochs must be below epochs for early stopping, got grace_epochs 10 and epochs 10"),
         ("name: b\ngrace_epochs: two\n", [], "grace_epochs must be an integer >= 1, got 'two'"),
         ("name: b\n", ["--seed", "-1"], "seed must be an integer >= 0, got -1"),
+        ("name: b\n", ["--pack", "0"], "pack must be an integer >= 1 or 'auto', got 0"),
+        ("name: b\n", ["--pack", "-4"], "pack must be an integer >= 1 or 'auto', got -4"),
+        ("name: b\n", ["--pack", "2.5"], "pack must be an integer >= 1 or 'auto', got 2.5"),
+        ("name: b\n", ["--pack", "many"], "pack must be an integer >= 1 or 'auto', got 'many'"),
+        ("name: b\npack: true\n", [], "pack must be an integer >= 1 or 'auto', got True"),
     ],
 )
 def test_bad_spec_exits_2_with_one_line_and_creates_nothing(tmp_path, content, flags, message):
