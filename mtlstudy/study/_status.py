@@ -25,8 +25,8 @@ class StudyStatus:
     Attributes
     ----------
     name, space, sampler, objective, early_stopping : str
-    epochs, budget : int
-        Epochs per trial and the trial budget.
+    epochs, budget, pack : int
+        Epochs per trial, the trial budget and the trials per Ray trial.
     running_pid : int or None
         The process running the study, if any.
     states : dict of str to int
@@ -47,6 +47,7 @@ class StudyStatus:
     early_stopping: str
     epochs: int
     budget: int
+    pack: int
     running_pid: int | None
     states: dict[str, int]
     trial_epochs: int
@@ -65,7 +66,8 @@ class StudyStatus:
         share = f" ({self.trial_epochs / self.full_budget_epochs:.0%})" if self.full_budget_epochs else ""
         lines = [
             f"study {self.name} ({state}): space {self.space}, sampler {self.sampler}, objective {self.objective}, "
-            f"{self.epochs} epochs, early stopping {self.early_stopping}",
+            f"{self.epochs} epochs, early stopping {self.early_stopping}"
+            + (f", packs of {self.pack} trials" if self.pack > 1 else ""),
             f"trials: {states} (budget {self.budget})",
             f"trial-epochs: {self.trial_epochs:,} spent of {self.full_budget_epochs:,} at full budget{share}",
         ]
@@ -145,6 +147,7 @@ def study_status(name: str, dir: str | os.PathLike = "./mtlstudy-runs", storage:
         early_stopping=stopping,
         epochs=spec.epochs,
         budget=spec.trials,
+        pack=spec.pack,
         running_pid=lock_owner(spec.study_dir),
         states=states,
         trial_epochs=sum(len(history) for _, _, history in trials),
