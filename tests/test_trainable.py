@@ -7,7 +7,8 @@ import shutil
 
 import pytest
 
-from mtlstudy.trainables import _ray_api, train_trial
+from mtlstudy.schedulers import MemoryRungStore, RungRecord
+from mtlstudy.trainables import _ray_api, train_pack, train_trial
 from tensorboard_events import read_scalars
 
 CONFIG = {
@@ -34,6 +35,7 @@ class FakeSession:
     def install(self, monkeypatch):
         monkeypatch.setattr(_ray_api, "trial_dir", lambda: self.trial_dir)
         monkeypatch.setattr(_ray_api, "trial_cpus", lambda: 1)
+        monkeypatch.setattr(_ray_api, "trial_id", lambda: "t")
         monkeypatch.setattr(_ray_api, "restored_checkpoint", self._restored)
         monkeypatch.setattr(_ray_api, "report", self._report)
         return self
@@ -69,9 +71,11 @@ def test_a_restored_trial_continues_exactly_where_its_checkpoint_stopped(tmp_pat
 
     resumed = FakeSession(tmp_path / "resumed", restore_from=checkpoint).install(monkeypatch)
     train_trial(CONFIG)
-    assert [m["epoch"] for m, _ in resumed.reports] == [5]
-    assert resumed.reports[0][0]["test_mrr"] == whole.reports[-1][0]["test_mrr"]
-    assert resumed.reports[0][0]["objective_test_mse"] == whole.reports[-1][0]["final_test_mse"]
+    # The checkpoint's epoch is reported again first, so a rung decision there applies to it.
+    assert [m["epoch"] for m, _ in resumed.reports] == [4, 5]
+    assert resumed.reports[0][0] == whole.reports[3][0]
+    assert resumed.reports[1][0]["test_mrr"] == whole.reports[-1][0]["test_mrr"]
+    assert resumed.reports[1][0]["objective_test_mse"] == whole.reports[-1][0]["final_test_mse"]
 
 
 def test_a_trial_restored_at_its_last_epoch_reports_once_and_ends(tmp_path, monkeypatch):
@@ -86,3 +90,46 @@ def test_an_unknown_objective_is_a_config_error(tmp_path, monkeypatch):
     FakeSession(tmp_path).install(monkeypatch)
     with pytest.raises(ValueError, match="objective must be 'final' or 'best', got 'median'"):
         train_trial({**CONFIG, "objective": "median"})
+
+
+MEMBERS = [{"lambda_f": 0.9, "lambda_r": 0.1, "seed": 3}, {"lambda_f": 0.2, "lambda_r": 0.8, "seed": 4}]
+METRICS = ("epoch", "test_mse", "test_mrr", "objective_test_mse", "objective_test_mrr")
+
+
+def _stopping_member_1_at_epoch_2() -> MemoryRungStore:
+    store = MemoryRungStore()
+    store.add("t/m0", RungRecord(rung=2, values=(1.0, 0.1), order=0, promoted=True))
+    store.add("t/m1", RungRecord(rung=2, values=(2.0, 0.0), order=1, promoted=False))
+    return store
+
+
+def test_a_pack_reports_each_member_as_its_lone_trial_and_drops_the_stopped_ones(tmp_path, monkeypatch):
+    lone = []
+    for k, member in enumerate(MEMBERS):
+        session = FakeSession(tmp_path / f"lone-{k}").install(monkeypatch)
+        train_trial({**CONFIG, **member})
+        lone.append([metrics for metrics, _ in session.reports])
+    pack = FakeSession(tmp_path / "pack").install(monkeypatch)
+    train_pack({**CONFIG, "members": MEMBERS}, rung_store=_stopping_member_1_at_epoch_2(), rungs=(2,))
+    reports = [metrics["members"] for metrics, _ in pack.reports]
+    assert [metrics["epoch"] for metrics, _ in pack.reports] == [1, 2, 3, 4, 5]
+    for epoch, members in enumerate(reports):
+        assert {key: members["0"][key] for key in METRICS} == pytest.approx({key: lone[0][epoch][key] for key in METRICS}, abs=1e-5)
+        # Member 1 left at its rung and keeps reporting its last metrics.
+        stopped = lone[1][min(epoch, 1)]
+        assert {key: members["1"][key] for key in METRICS} == pytest.approx({key: stopped[key] for key in METRICS}, abs=1e-5)
+    assert sorted(read_scalars(pack.trial_dir / "m0")["eval/MSE"]) == [1, 2, 3, 4, 5]
+    assert sorted(read_scalars(pack.trial_dir / "m1")["eval/MSE"]) == [1, 2]
+
+
+def test_a_pack_restored_at_a_rung_applies_the_decision_before_training_on(tmp_path, monkeypatch):
+    whole = FakeSession(tmp_path / "whole").install(monkeypatch)
+    train_pack({**CONFIG, "members": MEMBERS}, rung_store=_stopping_member_1_at_epoch_2(), rungs=(2,))
+    restored = FakeSession(tmp_path / "restored", restore_from=whole.checkpoints / "epoch-2").install(monkeypatch)
+    train_pack({**CONFIG, "members": MEMBERS}, rung_store=_stopping_member_1_at_epoch_2(), rungs=(2,))
+    assert [metrics["epoch"] for metrics, _ in restored.reports] == [2, 3, 4, 5]
+
+    def values(reports):  # timings aside
+        return [{k: {key: m[key] for key in METRICS} for k, m in metrics["members"].items()} for metrics, _ in reports]
+
+    assert values(restored.reports) == values(whole.reports[1:])

@@ -86,17 +86,20 @@ def train_pack(
     with _ray_api.restored_checkpoint() as directory:
         if directory is not None:
             trainer.load(directory / _CHECKPOINT_FILE)
+    # A restored pack reports its checkpoint's epoch again before training on, so a rung
+    # decision that a killed driver took (or never took) at that epoch applies to it.
+    report_first = directory is not None
     trial_id, epochs, every = _ray_api.trial_id(), configs[0].epochs, options["checkpoint_every"]
     loggers = {
         member: RunLogger(_ray_api.trial_dir() / f"m{member}", start_epoch=len(trainer.histories[member]))
         for member in trainer.members
     }
     try:
-        # A pack restored from its last checkpoint still reports once, so Ray sees it end.
         while True:
-            if trainer.members and trainer.epoch < epochs:
+            if trainer.members and trainer.epoch < epochs and not report_first:
                 for member, row in trainer.train_epoch().items():
                     loggers[member].log(row)
+            report_first = False
             done = not trainer.members or trainer.epoch >= epochs
             checkpoint = done or (every and trainer.epoch % every == 0)
             save = (lambda directory: trainer.save(directory / _CHECKPOINT_FILE)) if checkpoint else None

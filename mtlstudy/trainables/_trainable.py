@@ -44,12 +44,15 @@ def train_trial(config: Mapping[str, Any]) -> None:
     with _ray_api.restored_checkpoint() as directory:
         if directory is not None:
             trainer.load(directory / _CHECKPOINT_FILE)
+    # A restored trial reports its checkpoint's epoch again before training on: Ray sees a
+    # finished trial end, and a rung decision taken (or not yet taken) there applies to it.
+    report_first = directory is not None
     every = options["checkpoint_every"]
     with RunLogger(_ray_api.trial_dir(), start_epoch=trainer.epoch) as logger:
-        # A trial restored from its last checkpoint still reports once, so Ray sees it end.
         while True:
-            if trainer.epoch < train_config.epochs:
+            if trainer.epoch < train_config.epochs and not report_first:
                 logger.log(trainer.train_epoch())
+            report_first = False
             done = trainer.epoch >= train_config.epochs
             checkpoint = done or (every and trainer.epoch % every == 0)
             save = (lambda directory: trainer.save(directory / _CHECKPOINT_FILE)) if checkpoint else None
