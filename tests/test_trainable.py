@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import math
+import re
 import shutil
+from collections import Counter
 
+import pandas as pd
 import pytest
 
-from mtlstudy.trainables import _ray_api, train_trial
-from tensorboard_events import read_scalars
+from mtlstudy._schema import EPOCH_METRICS, TENSORBOARD_TAGS
+from mtlstudy.trainables import FAILURE_KEY, _ray_api, train_trial
+from tensorboard_events import read_scalars, scalar_events
 
 CONFIG = {
     "dataset": "synthetic",
@@ -53,6 +58,7 @@ class FakeSession:
 def test_reports_every_epoch_and_checkpoints_every_n_and_at_the_end(tmp_path, monkeypatch):
     session = FakeSession(tmp_path).install(monkeypatch)
     train_trial({**CONFIG, "objective": "best"})
+    assert all(FAILURE_KEY not in metrics for metrics, _ in session.reports)
     assert [m["epoch"] for m, _ in session.reports] == [1, 2, 3, 4, 5]
     assert [saved for _, saved in session.reports] == [False, True, False, True, True]
     last = session.reports[-1][0]
@@ -72,6 +78,58 @@ def test_a_restored_trial_continues_exactly_where_its_checkpoint_stopped(tmp_pat
     assert [m["epoch"] for m, _ in resumed.reports] == [5]
     assert resumed.reports[0][0]["test_mrr"] == whole.reports[-1][0]["test_mrr"]
     assert resumed.reports[0][0]["objective_test_mse"] == whole.reports[-1][0]["final_test_mse"]
+
+
+def _logged(trial_dir):
+    """The trial's metrics.csv (epoch metrics only) and how often each (tag, step) is in its events."""
+    rows = pd.read_csv(trial_dir / "metrics.csv")[["epoch", *EPOCH_METRICS]]
+    return rows, Counter((tag, step) for tag, step, _ in scalar_events(trial_dir))
+
+
+@pytest.mark.parametrize("same_dir", [False, True], ids=["new-dir", "dir-of-the-killed-run"])
+def test_a_restored_trial_logs_every_epoch_exactly_once(tmp_path, monkeypatch, same_dir):
+    whole = FakeSession(tmp_path / "whole").install(monkeypatch)
+    train_trial(CONFIG)
+    expected_rows, expected_events = _logged(whole.trial_dir)
+    assert set(expected_events.values()) == {1} and len(expected_events) == 5 * len(TENSORBOARD_TAGS)
+
+    resumed = FakeSession(tmp_path / "resumed", restore_from=whole.checkpoints / "epoch-2")
+    if same_dir:  # a run killed after epoch 3 left epochs 1-3 behind; its checkpoint holds 1-2
+        killed = FakeSession(tmp_path / "killed").install(monkeypatch)
+        train_trial({**CONFIG, "epochs": 3})
+        shutil.copytree(killed.trial_dir, resumed.trial_dir)
+    resumed.install(monkeypatch)
+    train_trial(CONFIG)
+    rows, events = _logged(resumed.trial_dir)
+    pd.testing.assert_frame_equal(rows, expected_rows)
+    assert events == expected_events
+
+
+def test_an_unreadable_checkpoint_restarts_the_trial_from_its_first_epoch(tmp_path, monkeypatch, capsys):
+    whole = FakeSession(tmp_path / "whole").install(monkeypatch)
+    train_trial(CONFIG)
+    checkpoint = tmp_path / "truncated"
+    shutil.copytree(whole.checkpoints / "epoch-4", checkpoint)
+    state = (checkpoint / "trainer.pt").read_bytes()
+    (checkpoint / "trainer.pt").write_bytes(state[: len(state) // 3])
+
+    restarted = FakeSession(tmp_path / "restarted", restore_from=checkpoint).install(monkeypatch)
+    train_trial(CONFIG)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "cannot read checkpoint" in lines[0] and "restarts from epoch 1" in lines[0]
+    assert [m["epoch"] for m, _ in restarted.reports] == [1, 2, 3, 4, 5]
+    assert [m["test_mrr"] for m, _ in restarted.reports] == [m["test_mrr"] for m, _ in whole.reports]
+    pd.testing.assert_frame_equal(_logged(restarted.trial_dir)[0], _logged(whole.trial_dir)[0])
+
+
+def test_a_diverged_trial_stops_with_its_reason_and_no_checkpoint(tmp_path, monkeypatch):
+    session = FakeSession(tmp_path).install(monkeypatch)
+    train_trial({**CONFIG, "lr": 1e6})
+    assert len(session.reports) == 1
+    metrics, saved = session.reports[0]
+    assert re.fullmatch(rf"diverged at epoch {metrics['epoch']}: non-finite [a-z ]+", metrics[FAILURE_KEY])
+    assert not saved
+    assert not all(math.isfinite(metrics[key]) for key in EPOCH_METRICS)
 
 
 def test_a_trial_restored_at_its_last_epoch_reports_once_and_ends(tmp_path, monkeypatch):

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
-from mtlstudy.trainables._trainable import OBJECTIVE_KEYS, TRIAL_OPTIONS, objective_key, train_trial
+from mtlstudy.trainables._trainable import (
+    CHECKPOINT_FILE,
+    FAILURE_KEY,
+    OBJECTIVE_KEYS,
+    TRIAL_OPTIONS,
+    objective_key,
+    train_trial,
+)
 
-__all__ = ["OBJECTIVE_KEYS", "TRIAL_OPTIONS", "objective_key", "train_trial"]
+__all__ = ["CHECKPOINT_FILE", "FAILURE_KEY", "OBJECTIVE_KEYS", "TRIAL_OPTIONS", "objective_key", "train_trial"]
