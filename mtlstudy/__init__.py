@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from mtlstudy._errors import ConfigError, DataError, MtlStudyError, StudyError
+from mtlstudy._errors import CheckpointError, ConfigError, DataError, DivergenceError, MtlStudyError, StudyError
 
-__all__ = ["MtlStudyError", "DataError", "ConfigError", "StudyError", "__version__"]
+__all__ = [
+    "MtlStudyError",
+    "DataError",
+    "ConfigError",
+    "StudyError",
+    "DivergenceError",
+    "CheckpointError",
+    "__version__",
+]
 
 __version__ = "0.1.0"

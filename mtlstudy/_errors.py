@@ -8,7 +8,7 @@ one-line message with exit code 2.
 
 from __future__ import annotations
 
-__all__ = ["MtlStudyError", "DataError", "ConfigError", "StudyError"]
+__all__ = ["MtlStudyError", "DataError", "ConfigError", "StudyError", "DivergenceError", "CheckpointError"]
 
 
 class MtlStudyError(ValueError):
@@ -25,3 +25,11 @@ class ConfigError(MtlStudyError):
 
 class StudyError(MtlStudyError):
     """A study cannot be created, resumed or read as asked."""
+
+
+class DivergenceError(MtlStudyError):
+    """Training diverged: a loss, a prediction or a score became NaN or infinite."""
+
+
+class CheckpointError(MtlStudyError):
+    """A checkpoint file is unreadable, truncated, or holds more than tensors and plain data."""

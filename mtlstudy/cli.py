@@ -161,20 +161,29 @@ def study() -> None:
 @click.option("--dir", help="Parent directory of studies [./mtlstudy-runs].")
 @_study_options
 def study_run(spec_file: str | None, **options) -> None:
-    """Run a new study from SPEC_FILE (YAML or TOML) and options; options override the file."""
+    """Run a new study from SPEC_FILE (YAML or TOML) and options; options override the file.
+
+    Exits with status 1 if a trial failed.
+    """
     from mtlstudy.study import resolve_spec, run_study
 
-    run_study(resolve_spec(spec_file, **options), echo=click.echo)
+    _exit_if_failed(run_study(resolve_spec(spec_file, **options), echo=click.echo))
 
 
 @study.command("resume")
 @click.argument("name")
 @click.option("--dir", default="./mtlstudy-runs", show_default=True)
 def study_resume(name: str, dir: str) -> None:
-    """Continue an interrupted study until its trial budget is met."""
+    """Continue an interrupted study until its trial budget is met; exits with status 1 if a trial failed."""
     from mtlstudy.study import resume_study
 
-    resume_study(name, dir, echo=click.echo)
+    _exit_if_failed(resume_study(name, dir, echo=click.echo))
+
+
+def _exit_if_failed(counts: dict[str, int]) -> None:
+    """Exit with status 1 when a study's trial counts (by Optuna state) include failed ones."""
+    if counts.get("FAIL"):
+        click.get_current_context().exit(1)
 
 
 @study.command("status")

@@ -118,6 +118,7 @@ def make_export(
         row = {
             **params,
             "state": "COMPLETE",
+            "failure": None,
             "epochs": n_epochs,
             "stopped_epoch": pd.NA,
             "epochs_trained": n_epochs,
@@ -133,13 +134,14 @@ def make_export(
     for position in range(len(settings), len(settings) + n_failed):
         number = int(order[position])
         trial_rows.append(
-            {"trial_id": f"t{number:04d}", "number": number, "state": "FAIL", "shared": True, "lambda_f": 0.3,
+            {"trial_id": f"t{number:04d}", "number": number, "state": "FAIL", "failure": "the trial raised an error",
+             "shared": True, "lambda_f": 0.3,
              "lambda_r": 0.7, "user_bias": False, "seed": 0, "epochs": n_epochs, "stopped_epoch": pd.NA,
              "epochs_trained": 0, "duration_s": 1.0}
         )
     trials = pd.DataFrame(trial_rows).sort_values("number").reset_index(drop=True)
     trials.insert(0, "study", "synthetic-study")
-    trials["stopped_epoch"] = trials["stopped_epoch"].astype("Int64")
+    trials = trials.astype({"failure": "str", "stopped_epoch": "Int64"})
     return trials, pd.concat(epoch_frames, ignore_index=True)
 
 

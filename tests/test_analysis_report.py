@@ -247,6 +247,19 @@ def test_diverged_trials_are_left_out_and_noted(tmp_path, export):
     assert not set(trials.loc[complete[:2], "trial_id"]) & set(pareto.loc[pareto["value"] == "final", "trial_id"])
 
 
+def test_diverged_trials_are_counted(tmp_path, export):
+    trials = export[0].copy()
+    failed = trials.index[trials["state"] == "FAIL"]
+    trials.loc[failed[:1], "failure"] = "diverged at epoch 2: non-finite training loss"
+    out = write_report(trials, export[1], tmp_path / "r", title="t")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"]["diverged"] == 1
+    assert "1 trial(s) diverged (non-finite losses or scores): failed, on no front" in summary["notes"]
+    assert "1 trial(s) diverged" in (out / "index.html").read_text()
+    unmarked = write_report(export[0], export[1], tmp_path / "u", title="t")
+    assert json.loads((unmarked / "summary.json").read_text())["counts"]["diverged"] == 0
+
+
 def test_fixture_matches_the_study_export_and_survives_a_csv_round_trip(tmp_path, export):
     from mtlstudy.study import EPOCH_COLUMNS, TRIAL_COLUMNS
 

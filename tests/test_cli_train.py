@@ -64,3 +64,16 @@ def test_refuses_to_overwrite_an_earlier_run(tmp_path):
     assert CliRunner().invoke(main, arguments).exit_code == 0
     result = CliRunner().invoke(main, arguments)
     assert result.exit_code == 2 and "already holds a run" in result.output
+
+
+@pytest.mark.parametrize("arguments", [["--lr", "1e6"], ["--lambda-f", "1e308"]])
+def test_a_diverged_model_exits_2_with_one_line_after_logging_its_epoch(tmp_path, arguments):
+    logdir = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", *SYNTHETIC, "--epochs", "3", *arguments, "--logdir", str(logdir)])
+    assert result.exit_code == 2
+    errors = [line for line in result.output.splitlines() if "Error" in line]
+    assert len(errors) == 1 and errors[0].startswith("Error: training diverged at epoch 1: non-finite training loss")
+    assert "test MRR final" not in result.output  # no summary of a broken model
+    with (logdir / "metrics.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["epoch"] for row in rows] == ["1"] and rows[0]["test_mrr"] == "nan"

@@ -81,3 +81,21 @@ def test_info_synthetic():
 def test_info_rejects_unknown_dataset():
     result = CliRunner().invoke(main, ["data", "info", "--dataset", "ml-1m"])
     assert result.exit_code == 2 and "ml-1m" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--dataset", "bogus"], "Error: unknown dataset 'bogus'; expected one of ml-100k, synthetic"),
+        (["--dataset", "synthetic", "--dataset-option", "foo=1"], "Error: unknown synthetic option(s) foo;"),
+        (["--dataset", "synthetic", "--dataset-option", "density=0"], "Error: density must be a number in (0, 1], got 0"),
+    ],
+)
+def test_a_study_on_a_bad_dataset_is_refused_before_ray_starts(tmp_path, monkeypatch, options, message):
+    import ray
+
+    monkeypatch.setattr(ray, "init", lambda *args, **kwargs: pytest.fail("Ray was started"))
+    result = CliRunner().invoke(main, ["study", "run", "--name", "s", "--dir", str(tmp_path / "runs"), *options])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()] and result.stderr.startswith(message)
+    assert not (tmp_path / "runs").exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import subprocess
 import zipfile
 from pathlib import Path
@@ -18,7 +19,7 @@ import numpy as np
 import pytest
 
 from mtlstudy import ConfigError, DataError
-from mtlstudy.data import ML100K_SHA256, Dataset, cache_dir, fetch_movielens, load_dataset
+from mtlstudy.data import ML100K_SHA256, Dataset, cache_dir, check_dataset, fetch_movielens, load_dataset
 from mtlstudy.data import _sources
 
 FIXTURE = Path(__file__).parent / "fixtures" / "ratings_50.data"
@@ -275,3 +276,28 @@ def test_synthetic_passes_options_through():
 def test_option_errors(call, message):
     with pytest.raises(ConfigError, match=message):
         call()
+
+
+@pytest.mark.parametrize(
+    "name, path, options, message",
+    [
+        ("bogus", None, {}, "unknown dataset 'bogus'; expected one of ml-100k, synthetic"),
+        ("synthetic", None, {"foo": 1}, "unknown synthetic option(s) foo"),
+        ("synthetic", None, {"density": 0}, "density must be a number in (0, 1], got 0"),
+        ("synthetic", None, {"num_users": "many"}, "num_users must be a positive integer, got 'many'"),
+        ("synthetic", None, 5, "dataset options must be a mapping of KEY: VALUE, got 5"),
+        ("synthetic", "u.data", {}, "a data path applies to ml-100k only"),
+        ("ml-100k", None, {"seed": 1}, "option(s) seed apply to the synthetic dataset only"),
+    ],
+)
+def test_check_dataset_refuses_what_load_dataset_would_without_loading(name, path, options, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        check_dataset(name, path, options)
+    if isinstance(options, dict):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_dataset(name, path, **options)
+
+
+def test_check_dataset_accepts_valid_requests():
+    check_dataset("synthetic", None, {"num_users": 10, "density": 0.5})
+    check_dataset("ml-100k", "u.data")

@@ -70,3 +70,4 @@ def test_rated_items_carry_rating_signal():
 def test_bad_options_raise_config_error_with_the_value(options, message):
     with pytest.raises(ConfigError, match=f"^{message}$"):
         make_synthetic(**options)
+

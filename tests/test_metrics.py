@@ -126,3 +126,12 @@ def test_evaluator_reuses_its_buffers_without_touching_the_scores():
     first = evaluator.scores(tensor)
     assert torch.equal(tensor, torch.as_tensor(scores))  # input not masked in place
     assert evaluator.scores(tensor * 2.0) == first  # scaling keeps every rank
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_scores_give_nan_metrics_never_a_perfect_rank(bad):
+    scores, train, test = _random_split(3)
+    assert all(0 < value <= 1 for value in ranking_scores(scores, train, test).values())
+    scores[test.user_ids[0], 0] = bad
+    got = ranking_scores(scores, train, test)
+    assert set(got) == {"mrr", "hit_rate", "ndcg"} and all(np.isnan(value) for value in got.values())

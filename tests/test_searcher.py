@@ -12,7 +12,8 @@ import pytest
 from optuna.trial import TrialState
 
 from mtlstudy.study import resolve_spec
-from mtlstudy.study._searcher import StudySearcher, stopped_as_dominated
+from mtlstudy.study._searcher import FAILURE_ATTR, StudySearcher, stopped_as_dominated
+from mtlstudy.trainables import FAILURE_KEY
 
 DIRECTIONS = [optuna.study.StudyDirection.MINIMIZE, optuna.study.StudyDirection.MAXIMIZE]
 
@@ -41,6 +42,21 @@ def test_suggest_and_complete_tell_optuna_complete_pruned_and_fail(tmp_path):
     assert trials[0].values == [1.0, 0.1] and trials[1].user_attrs["stopped_epoch"] == 4
     assert [t.user_attrs["ray_trial_id"] for t in trials] == ["ray-0", "ray-1", "ray-2", "ray-3"]
     assert trials[3].user_attrs["params"] == params[3]
+
+
+def test_diverged_and_errored_trials_are_fail_with_the_reason_recorded(tmp_path):
+    searcher = StudySearcher(_spec(tmp_path))
+    for k in range(4):
+        searcher.suggest(f"ray-{k}")
+    diverged = "diverged at epoch 3: non-finite training loss"
+    searcher.on_trial_complete("ray-0", {**_result(3, float("nan"), float("nan")), FAILURE_KEY: diverged})
+    # With objective "best" the values can be finite from earlier epochs: the reason still decides.
+    searcher.on_trial_complete("ray-1", {**_result(3, 1.0, 0.1), FAILURE_KEY: diverged})
+    searcher.on_trial_complete("ray-2", None, error=True)
+    searcher.on_trial_complete("ray-3", _result(10, 1.0, 0.1))
+    trials = searcher.database.study.get_trials()
+    assert [t.state for t in trials] == [TrialState.FAIL] * 3 + [TrialState.COMPLETE]
+    assert [t.user_attrs.get(FAILURE_ATTR) for t in trials] == [diverged, diverged, "the trial raised an error", None]
 
 
 def test_the_next_trial_depends_on_the_seed_and_the_history_only(tmp_path):

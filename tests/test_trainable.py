@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import math
+import re
 import shutil
+from collections import Counter
 
+import pandas as pd
 import pytest
 
+from mtlstudy._schema import EPOCH_METRICS, TENSORBOARD_TAGS
 from mtlstudy.schedulers import MemoryRungStore, RungRecord
-from mtlstudy.trainables import _ray_api, train_pack, train_trial
-from tensorboard_events import read_scalars
+from mtlstudy.trainables import FAILURE_KEY, _ray_api, train_pack, train_trial
+from tensorboard_events import read_scalars, scalar_events
 
 CONFIG = {
     "dataset": "synthetic",
@@ -55,6 +60,7 @@ class FakeSession:
 def test_reports_every_epoch_and_checkpoints_every_n_and_at_the_end(tmp_path, monkeypatch):
     session = FakeSession(tmp_path).install(monkeypatch)
     train_trial({**CONFIG, "objective": "best"})
+    assert all(FAILURE_KEY not in metrics for metrics, _ in session.reports)
     assert [m["epoch"] for m, _ in session.reports] == [1, 2, 3, 4, 5]
     assert [saved for _, saved in session.reports] == [False, True, False, True, True]
     last = session.reports[-1][0]
@@ -76,6 +82,58 @@ def test_a_restored_trial_continues_exactly_where_its_checkpoint_stopped(tmp_pat
     assert resumed.reports[0][0] == whole.reports[3][0]
     assert resumed.reports[1][0]["test_mrr"] == whole.reports[-1][0]["test_mrr"]
     assert resumed.reports[1][0]["objective_test_mse"] == whole.reports[-1][0]["final_test_mse"]
+
+
+def _logged(trial_dir):
+    """The trial's metrics.csv (epoch metrics only) and how often each (tag, step) is in its events."""
+    rows = pd.read_csv(trial_dir / "metrics.csv")[["epoch", *EPOCH_METRICS]]
+    return rows, Counter((tag, step) for tag, step, _ in scalar_events(trial_dir))
+
+
+@pytest.mark.parametrize("same_dir", [False, True], ids=["new-dir", "dir-of-the-killed-run"])
+def test_a_restored_trial_logs_every_epoch_exactly_once(tmp_path, monkeypatch, same_dir):
+    whole = FakeSession(tmp_path / "whole").install(monkeypatch)
+    train_trial(CONFIG)
+    expected_rows, expected_events = _logged(whole.trial_dir)
+    assert set(expected_events.values()) == {1} and len(expected_events) == 5 * len(TENSORBOARD_TAGS)
+
+    resumed = FakeSession(tmp_path / "resumed", restore_from=whole.checkpoints / "epoch-2")
+    if same_dir:  # a run killed after epoch 3 left epochs 1-3 behind; its checkpoint holds 1-2
+        killed = FakeSession(tmp_path / "killed").install(monkeypatch)
+        train_trial({**CONFIG, "epochs": 3})
+        shutil.copytree(killed.trial_dir, resumed.trial_dir)
+    resumed.install(monkeypatch)
+    train_trial(CONFIG)
+    rows, events = _logged(resumed.trial_dir)
+    pd.testing.assert_frame_equal(rows, expected_rows)
+    assert events == expected_events
+
+
+def test_an_unreadable_checkpoint_restarts_the_trial_from_its_first_epoch(tmp_path, monkeypatch, capsys):
+    whole = FakeSession(tmp_path / "whole").install(monkeypatch)
+    train_trial(CONFIG)
+    checkpoint = tmp_path / "truncated"
+    shutil.copytree(whole.checkpoints / "epoch-4", checkpoint)
+    state = (checkpoint / "trainer.pt").read_bytes()
+    (checkpoint / "trainer.pt").write_bytes(state[: len(state) // 3])
+
+    restarted = FakeSession(tmp_path / "restarted", restore_from=checkpoint).install(monkeypatch)
+    train_trial(CONFIG)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "cannot read checkpoint" in lines[0] and "restarts from epoch 1" in lines[0]
+    assert [m["epoch"] for m, _ in restarted.reports] == [1, 2, 3, 4, 5]
+    assert [m["test_mrr"] for m, _ in restarted.reports] == [m["test_mrr"] for m, _ in whole.reports]
+    pd.testing.assert_frame_equal(_logged(restarted.trial_dir)[0], _logged(whole.trial_dir)[0])
+
+
+def test_a_diverged_trial_stops_with_its_reason_and_no_checkpoint(tmp_path, monkeypatch):
+    session = FakeSession(tmp_path).install(monkeypatch)
+    train_trial({**CONFIG, "lr": 1e6})
+    assert len(session.reports) == 1
+    metrics, saved = session.reports[0]
+    assert re.fullmatch(rf"diverged at epoch {metrics['epoch']}: non-finite [a-z ]+", metrics[FAILURE_KEY])
+    assert not saved
+    assert not all(math.isfinite(metrics[key]) for key in EPOCH_METRICS)
 
 
 def test_a_trial_restored_at_its_last_epoch_reports_once_and_ends(tmp_path, monkeypatch):
@@ -133,3 +191,14 @@ def test_a_pack_restored_at_a_rung_applies_the_decision_before_training_on(tmp_p
         return [{k: {key: m[key] for key in METRICS} for k, m in metrics["members"].items()} for metrics, _ in reports]
 
     assert values(restored.reports) == values(whole.reports[1:])
+
+
+def test_a_diverged_member_leaves_the_pack_with_its_reason_and_the_others_train_on(tmp_path, monkeypatch):
+    lone = FakeSession(tmp_path / "lone").install(monkeypatch)
+    train_trial({**CONFIG, **MEMBERS[1]})
+    pack = FakeSession(tmp_path / "pack").install(monkeypatch)
+    train_pack({**CONFIG, "members": [{**MEMBERS[0], "lambda_f": 1e308}, MEMBERS[1]]})
+    last = pack.reports[-1][0]["members"]
+    assert re.fullmatch(r"diverged at epoch 1: non-finite [a-z ]+", last["0"][FAILURE_KEY]) and last["0"]["epoch"] == 1
+    assert FAILURE_KEY not in last["1"] and last["1"]["epoch"] == 5
+    assert last["1"]["test_mrr"] == pytest.approx(lone.reports[-1][0]["test_mrr"], abs=1e-5)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
+import pickle
 
 import pytest
 import torch
 
-from mtlstudy import ConfigError
+from mtlstudy import CheckpointError, ConfigError
 from mtlstudy._schema import EPOCH_METRICS
 from mtlstudy.data import make_synthetic, random_train_test_split
-from mtlstudy.training import TrainConfig, Trainer
+from mtlstudy.training import TrainConfig, Trainer, divergence, load_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +114,45 @@ def test_cuda_matches_the_cpu_path_in_quality(split):
     cpu = _train(_config(seed=2, device="cpu"), split, 3).history[-1]
     cuda = _train(_config(seed=2, device="cuda"), split, 3).history[-1]
     assert cuda["test_mse"] == pytest.approx(cpu["test_mse"], rel=0.2)
+
+
+def test_a_too_large_learning_rate_diverges_to_nan_metrics_never_mrr_above_one(split):
+    row = _train(_config(lr=1e6), split, 1).history[0]
+    assert all(math.isnan(row[key]) for key in EPOCH_METRICS)
+    assert divergence(row) == "diverged at epoch 1: non-finite training loss"
+    assert divergence(_train(_config(), split, 1).history[0]) is None
+    assert divergence({**row, "train_factorization_loss": 0.1, "train_mse": 0.1, "train_joint_loss": 0.1}) == (
+        "diverged at epoch 1: non-finite rating predictions"
+    )
+
+
+class _Payload:
+    """Pickles to a call that creates a file: what a hostile checkpoint would do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_unrun(split, tmp_path):
+    marker = tmp_path / "ran"
+    with (tmp_path / "evil.pt").open("wb") as handle:
+        pickle.dump({"model": _Payload(marker)}, handle, protocol=2)
+    torch.save({"model": _Payload(marker)}, tmp_path / "evil-torch.pt")
+    for name in ("evil.pt", "evil-torch.pt"):
+        with pytest.raises(CheckpointError, match="refused checkpoint .*could run code"):
+            Trainer(_config(), *split).load(tmp_path / name)
+    assert not marker.exists()
+
+
+def test_truncated_missing_or_foreign_checkpoints_are_one_checkpoint_error(split, tmp_path):
+    _train(_config(), split, 1).save(tmp_path / "state.pt")
+    data = (tmp_path / "state.pt").read_bytes()
+    (tmp_path / "truncated.pt").write_bytes(data[: len(data) // 2])
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.pt")
+    for name, message in [("truncated.pt", "cannot read"), ("missing.pt", "cannot read"), ("foreign.pt", "not a trainer state")]:
+        with pytest.raises(CheckpointError, match=f"{message}.*{name}|{name}.*{message}"):
+            load_checkpoint(tmp_path / name)
+    assert _metrics(load_checkpoint(tmp_path / "state.pt")["history"]) == _metrics(_train(_config(), split, 1).history)

@@ -129,6 +129,16 @@ def state_counts(trials: pd.DataFrame) -> dict[str, int]:
     return {str(state): int(count) for state, count in counts.items()}
 
 
+def diverged_count(trials: pd.DataFrame) -> int:
+    """Number of trials that failed because training diverged (their ``failure`` says so).
+
+    Exports written before the ``failure`` column existed count none.
+    """
+    if "failure" not in trials.columns:
+        return 0
+    return int(trials["failure"].astype("str").str.startswith("diverged").sum())
+
+
 def setting_mask(frame: pd.DataFrame, lambda_f: float, lambda_r: float) -> pd.Series:
     """Rows trained at the loss weights ``(lambda_f, lambda_r)`` (float tolerance)."""
     return pd.Series(

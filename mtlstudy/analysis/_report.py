@@ -30,6 +30,7 @@ from mtlstudy.analysis._frame import (
     VALUES,
     check_value,
     complete_trials,
+    diverged_count,
     group_label,
     objective_columns,
     state_counts,
@@ -165,6 +166,7 @@ def write_report(
             "mse_budget": budget,
             "reference": reference,
             "states": state_counts(trials),
+            "diverged": diverged_count(trials),
             "stopping": stopping,
             "include_stopped": include_stopped,
         }
@@ -250,6 +252,8 @@ def _write_contents(
     non_finite = int((~np.isfinite(complete[list(objective_columns(objective))]).all(axis=1)).sum())
     if non_finite:
         notes.append(f"{non_finite} complete trial(s) with a non-finite {objective} test MSE or MRR are on no front")
+    if context["diverged"]:
+        notes.append(f"{context['diverged']} trial(s) diverged (non-finite losses or scores): failed, on no front")
 
     panels = pareto_panels(complete, pareto)
     images = {
@@ -298,6 +302,7 @@ def _write_contents(
         "objective": objective,
         "counts": {
             "trials_by_state": context["states"],
+            "diverged": context["diverged"],
             "complete": len(complete),
             "complete_by_variant": {
                 group_label(bool(shared), bool(bias)): len(group)

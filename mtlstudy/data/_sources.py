@@ -10,7 +10,6 @@ reaches the cache only after it passes, through an atomic rename.
 from __future__ import annotations
 
 import http.client
-import inspect
 import io
 import os
 import subprocess
@@ -18,8 +17,10 @@ import sys
 import tempfile
 import urllib.request
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,12 +30,13 @@ from mtlstudy._errors import ConfigError, DataError
 from mtlstudy._files import atomic_path
 from mtlstudy.data._interactions import Interactions
 from mtlstudy.data._readers import canonical_bytes, parse_ratings, ratings_sha256, read_ratings, to_interactions
-from mtlstudy.data._synthetic import make_synthetic
+from mtlstudy.data._synthetic import check_synthetic_options, make_synthetic
 
 __all__ = [
     "ML100K_SHA256",
     "DATASETS",
     "Dataset",
+    "check_dataset",
     "cache_dir",
     "fetch_movielens",
     "load_dataset",
@@ -119,21 +121,10 @@ def load_dataset(
     DataError
         If a file is malformed, fails its checksum, or no source can provide the data.
     """
-    if name not in DATASETS:
-        raise ConfigError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+    check_dataset(name, path, synthetic_options)
     if name == "synthetic":
-        allowed = tuple(inspect.signature(make_synthetic).parameters)
-        unknown = sorted(set(synthetic_options) - set(allowed))
-        if unknown:
-            raise ConfigError(
-                f"unknown synthetic option(s) {', '.join(unknown)}; expected some of {', '.join(allowed)}"
-            )
-        if path is not None:
-            raise ConfigError(f"a data path applies to ml-100k only, not to the synthetic dataset (got {path})")
         options = ", ".join(f"{key}={value!r}" for key, value in synthetic_options.items())
         return Dataset(make_synthetic(**synthetic_options), name, f"make_synthetic({options})")
-    if synthetic_options:
-        raise ConfigError(f"option(s) {', '.join(sorted(synthetic_options))} apply to the synthetic dataset only")
 
     if path is None:
         _, source, frame = _fetch(progress)
@@ -142,6 +133,40 @@ def load_dataset(
         if verify:
             _verify(frame, source, "pass --no-verify (verify=False) to use a different data set")
     return Dataset(to_interactions(frame), name, source)
+
+
+def check_dataset(
+    name: str, path: str | os.PathLike | None = None, options: Mapping[str, Any] | None = None
+) -> None:
+    """Check what :func:`load_dataset` is asked for, without loading anything.
+
+    A study calls this before it starts Ray, so that a bad name or option is one
+    error instead of a failure in every trial.
+
+    Parameters
+    ----------
+    name, path
+        As for :func:`load_dataset`.
+    options : mapping, optional
+        The synthetic options :func:`load_dataset` would get as keyword arguments.
+
+    Raises
+    ------
+    ConfigError
+        On an unknown name, a path given with synthetic data, options that are not a
+        mapping or do not apply to ``name``, or a synthetic option out of range.
+    """
+    if name not in DATASETS:
+        raise ConfigError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+    options = {} if options is None else options
+    if not isinstance(options, Mapping):
+        raise ConfigError(f"dataset options must be a mapping of KEY: VALUE, got {options!r}")
+    if name == "synthetic":
+        if path is not None:
+            raise ConfigError(f"a data path applies to ml-100k only, not to the synthetic dataset (got {path})")
+        check_synthetic_options(**options)
+    elif options:
+        raise ConfigError(f"option(s) {', '.join(sorted(options))} apply to the synthetic dataset only")
 
 
 def fetch_movielens(progress: bool = True) -> tuple[Path, str]:

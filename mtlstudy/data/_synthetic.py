@@ -7,6 +7,7 @@ the rating task have signal to learn.
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 
@@ -15,7 +16,7 @@ import numpy as np
 from mtlstudy._errors import ConfigError
 from mtlstudy.data._interactions import Interactions
 
-__all__ = ["make_synthetic"]
+__all__ = ["make_synthetic", "check_synthetic_options"]
 
 # MovieLens-100K's first timestamp, so synthetic rows look like the real ones.
 _FIRST_TIMESTAMP = 874_724_710
@@ -62,15 +63,7 @@ def make_synthetic(
     ConfigError
         If an option is out of range, naming it and its value.
     """
-    for name, value in (("num_users", num_users), ("num_items", num_items), ("rank", rank)):
-        if not _is_int(value) or value < 1:
-            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    if not _is_real(density) or not 0.0 < density <= 1.0:
-        raise ConfigError(f"density must be a number in (0, 1], got {density!r}")
-    if not _is_real(noise) or not 0.0 <= noise < math.inf:
-        raise ConfigError(f"noise must be a finite number >= 0, got {noise!r}")
-    if not _is_int(seed) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    _check_values(num_users, num_items, density, rank, noise, seed)
 
     rng = np.random.default_rng(seed)
     user_factors = rng.standard_normal((num_users, rank))
@@ -98,6 +91,35 @@ def make_synthetic(
         num_users=num_users + 1,
         num_items=num_items + 1,
     )
+
+
+def check_synthetic_options(**options: object) -> None:
+    """Check keyword arguments for :func:`make_synthetic` without drawing any data.
+
+    Raises
+    ------
+    ConfigError
+        On an unknown option, or a value out of range, naming it and its value.
+    """
+    parameters = inspect.signature(make_synthetic).parameters
+    unknown = sorted(set(options) - set(parameters))
+    if unknown:
+        raise ConfigError(
+            f"unknown synthetic option(s) {', '.join(unknown)}; expected some of {', '.join(parameters)}"
+        )
+    _check_values(**{name: options.get(name, parameter.default) for name, parameter in parameters.items()})
+
+
+def _check_values(num_users, num_items, density, rank, noise, seed) -> None:
+    for name, value in (("num_users", num_users), ("num_items", num_items), ("rank", rank)):
+        if not _is_int(value) or value < 1:
+            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    if not _is_real(density) or not 0.0 < density <= 1.0:
+        raise ConfigError(f"density must be a number in (0, 1], got {density!r}")
+    if not _is_real(noise) or not 0.0 <= noise < math.inf:
+        raise ConfigError(f"noise must be a finite number >= 0, got {noise!r}")
+    if not _is_int(seed) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
 
 
 def _is_int(value: object) -> bool:

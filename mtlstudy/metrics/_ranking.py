@@ -13,6 +13,7 @@ comparison of each test score against its user's row replaces a sort per user.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -120,7 +121,14 @@ class RankingEvaluator:
         return float((sums / self.test_counts).mean())
 
     def scores(self, scores: torch.Tensor, k: int = 10) -> dict[str, float]:
-        """MRR, hit rate at ``k`` and NDCG at ``k`` from one ranking pass."""
+        """MRR, hit rate at ``k`` and NDCG at ``k`` from one ranking pass.
+
+        All three are NaN if any score is NaN or infinite: a NaN compares neither
+        greater nor equal, so its rank, and the metrics, would come out meaningless
+        (an MRR of 2.0) rather than visibly broken.
+        """
+        if not bool(torch.isfinite(scores).all()):
+            return {"mrr": math.nan, "hit_rate": math.nan, "ndcg": math.nan}
         ranks = self.ranks(scores)
         in_top_k = ranks <= k
         gains = torch.where(in_top_k, 1.0 / torch.log2(ranks + 1.0), torch.zeros_like(ranks))
@@ -149,7 +157,8 @@ def ranking_scores(
     Returns
     -------
     dict
-        ``{"mrr": ..., "hit_rate": ..., "ndcg": ...}``; see the metric functions.
+        ``{"mrr": ..., "hit_rate": ..., "ndcg": ...}``; see the metric functions. All
+        NaN if a score is not finite.
     """
     scores = _as_tensor(scores)
     return RankingEvaluator(train, test, scores.device).scores(scores, k)

@@ -9,7 +9,7 @@ from typing import Protocol
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from mtlstudy.schedulers._ranking import is_promoted, rung_epochs
-from mtlstudy.trainables import member_results, member_run_id
+from mtlstudy.trainables import FAILURE_KEY, member_results, member_run_id
 
 __all__ = ["MOASHAScheduler", "RungRecord", "RungStore", "MemoryRungStore"]
 
@@ -133,13 +133,15 @@ class MOASHAScheduler(FIFOScheduler):
             return TrialScheduler.CONTINUE
         members = member_results(result)
         if not members:
+            if FAILURE_KEY in result:  # a diverged trial ends itself and has no values to rank
+                return TrialScheduler.CONTINUE
             promoted = [self.decide(trial.trial_id, rung, result).promoted]
         else:
             # A packed trial: each member still training is decided on its own, in member order.
             promoted = [
                 self.decide(member_run_id(trial.trial_id, member), rung, values).promoted
                 for member, values in sorted(members.items())
-                if values.get(self.time_attr) == rung
+                if values.get(self.time_attr) == rung and FAILURE_KEY not in values
             ]
         return TrialScheduler.CONTINUE if any(promoted) else TrialScheduler.STOP
 

@@ -21,7 +21,7 @@ from mtlstudy._errors import StudyError
 from mtlstudy._schema import OBJECTIVES
 from mtlstudy.schedulers import MOASHAScheduler
 from mtlstudy.study._lock import lock_owner, study_lock
-from mtlstudy.study._searcher import PARAMS_ATTR, OptunaRungStore, StudyDatabase, StudySearcher
+from mtlstudy.study._searcher import FAILURE_ATTR, PARAMS_ATTR, OptunaRungStore, StudyDatabase, StudySearcher
 from mtlstudy.study._spec import StudySpec, resolve_spec
 from mtlstudy.trainables import (
     OBJECTIVE_KEYS,
@@ -54,6 +54,9 @@ def open_spec(name: str, dir: str | os.PathLike = "./mtlstudy-runs", **overrides
 
 def run_study(spec: StudySpec, echo: Callable[[str], None] = print, scheduler: TrialScheduler | None = None) -> dict[str, int]:
     """Create study ``spec.name`` and run its trials; returns trial counts by Optuna state.
+
+    The last lines echoed say how many trials completed and name each failed one, with
+    why it failed and where its logs are (a retried trial counts by its last attempt).
 
     Refused (StudyError) if the study directory exists: a running study holds its
     lock, an interrupted one is continued by :func:`resume_study`. ``scheduler``, a
@@ -206,13 +209,24 @@ def _ray(spec: StudySpec) -> Iterator[None]:
 def _fit(spec: StudySpec, tuner, echo: Callable[[str], None]) -> dict[str, int]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     tuner.fit()
-    counts = dict(Counter(trial.state.name for trial in StudyDatabase(spec).latest().values()))
+    latest = StudyDatabase(spec).latest()
+    counts = dict(Counter(trial.state.name for trial in latest.values()))
     stopped, unfinished = counts.get("PRUNED", 0), counts.get("RUNNING", 0)
     echo(
         f"study {spec.name}: {counts.get('COMPLETE', 0) + stopped}/{spec.trials} trials complete"
         + (f", {stopped} of them stopped early" if stopped else "")
         + (f", {unfinished} unfinished: continue with `mtlstudy study resume {spec.name}`" if unfinished else "")
     )
+    failed = {ray_id: trial for ray_id, trial in latest.items() if trial.state == TrialState.FAIL}
+    if failed:
+        echo(
+            f"{len(failed)} trial(s) failed: "
+            + "; ".join(
+                f"{ray_id} ({trial.user_attrs.get(FAILURE_ATTR, 'no reason recorded')}, logs in "
+                f"{str(spec.study_dir / RAY_DIR / ray_id)})"
+                for ray_id, trial in failed.items()
+            )
+        )
     return counts
 
 

@@ -21,6 +21,7 @@ from mtlstudy._schema import OBJECTIVES
 from mtlstudy.schedulers import RungRecord
 from mtlstudy.study._spec import COMPLETE_ONLY_SAMPLERS, StudySpec, trial_params
 from mtlstudy.trainables import (
+    FAILURE_KEY,
     MEMBER_PARAMS,
     OBJECTIVE_KEYS,
     PACK_KEY,
@@ -38,6 +39,7 @@ __all__ = [
     "PARAMS_ATTR",
     "RUNGS_ATTR",
     "STOPPED_EPOCH_ATTR",
+    "FAILURE_ATTR",
     "FLAT_PARAMS",
     "rung_records",
     "stopped_as_dominated",
@@ -52,6 +54,8 @@ PARAMS_ATTR = "params"
 RUNGS_ATTR = "rungs"
 #: Optuna user attribute of a stopped (PRUNED) trial: the last epoch it trained.
 STOPPED_EPOCH_ATTR = "stopped_epoch"
+#: Optuna user attribute of a failed (FAIL) trial: why, e.g. "diverged at epoch 3: non-finite training loss".
+FAILURE_ATTR = "failure"
 
 #: Training parameters also stored as one user attribute each.
 FLAT_PARAMS: tuple[str, ...] = ("lambda_f", "lambda_r", "shared", "seed", "epochs")
@@ -115,15 +119,18 @@ class StudyDatabase:
     def finish(self, trial: FrozenTrial, result: Mapping[str, Any] | None, error: bool = False) -> TrialState:
         """Tell Optuna how a Ray trial ended, from its last result.
 
-        An error, or a result without both objectives, is FAIL; a trial that
-        trained fewer epochs than the budget was stopped early and is PRUNED, with
-        the epoch it stopped at; any other is COMPLETE with its objective values.
+        An error, a diverged trial (a result with a :data:`~mtlstudy.trainables.FAILURE_KEY`)
+        or a result without both objectives is FAIL, with the reason in :data:`FAILURE_ATTR`;
+        a trial that trained fewer epochs than the budget was stopped early and is
+        PRUNED, with the epoch it stopped at; any other is COMPLETE with its objective values.
         """
         result = result or {}
         values = [result.get(objective_key(metric)) for metric in OBJECTIVE_KEYS]
         epoch = result.get("epoch")
-        if error or epoch is None or any(v is None or not math.isfinite(v) for v in values):
+        failure = _failure(result, values, error)
+        if failure is not None:
             state = TrialState.FAIL
+            self.set_user_attr(trial, FAILURE_ATTR, failure)
             self.study.tell(trial.number, state=state)
         elif epoch < self.spec.epochs:
             state = TrialState.PRUNED
@@ -320,6 +327,17 @@ def stopped_as_dominated(trials: list[FrozenTrial], directions) -> list[FrozenTr
 def _architecture(trial: FrozenTrial | optuna.Trial) -> dict[str, Any]:
     """The parameters that members of one pack must share."""
     return {k: v for k, v in trial.user_attrs[PARAMS_ATTR].items() if k not in MEMBER_PARAMS}
+
+
+def _failure(result: Mapping[str, Any], values: list[Any], error: bool) -> str | None:
+    """Why a Ray trial that ended with ``result`` (objective ``values``) failed; None if it did not."""
+    if error:
+        return "the trial raised an error"
+    if result.get(FAILURE_KEY):
+        return str(result[FAILURE_KEY])
+    if result.get("epoch") is None or any(v is None or not math.isfinite(v) for v in values):
+        return "no finite objective values reported"
+    return None
 
 
 def _versions() -> dict[str, str]:

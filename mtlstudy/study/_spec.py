@@ -17,6 +17,7 @@ import optuna
 import yaml
 
 from mtlstudy._errors import ConfigError
+from mtlstudy.data import check_dataset
 from mtlstudy.search_spaces import SearchSpace, get_space
 from mtlstudy.trainables import TRIAL_OPTIONS
 from mtlstudy.training import TrainConfig
@@ -290,6 +291,7 @@ def _validated(spec: StudySpec) -> StudySpec:
             raise ConfigError(f"{key} must be an integer >= {minimum}, got {value!r}")
     _check_early_stopping(spec)
     spec = dataclasses.replace(spec, pack=_pack_size(spec))
+    check_dataset(spec.dataset, spec.data, spec.dataset_options)
     if spec.concurrency is not None and (not isinstance(spec.concurrency, int) or spec.concurrency < 1):
         raise ConfigError(f"concurrency must be an integer >= 1, got {spec.concurrency!r}")
     if not spec.cpus_per_trial > 0 or not spec.gpus_per_trial >= 0:

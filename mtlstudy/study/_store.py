@@ -15,7 +15,7 @@ from mtlstudy._errors import ConfigError
 from mtlstudy._files import atomic_path
 from mtlstudy._schema import EPOCH_METRICS, OBJECTIVES, PARAM_COLUMNS, RUNG_COLUMNS
 from mtlstudy.study._run import RAY_DIR, open_spec
-from mtlstudy.study._searcher import PARAMS_ATTR, RAY_TRIAL_ID, STOPPED_EPOCH_ATTR, rung_records
+from mtlstudy.study._searcher import FAILURE_ATTR, PARAMS_ATTR, RAY_TRIAL_ID, STOPPED_EPOCH_ATTR, rung_records
 from mtlstudy.study._spec import StudySpec
 from mtlstudy.training import summarize_history
 
@@ -34,6 +34,7 @@ TRIAL_COLUMNS: tuple[str, ...] = (
     "trial_id",
     "number",
     "state",
+    "failure",
     *PARAM_COLUMNS,
     "epochs",
     "stopped_epoch",
@@ -71,7 +72,8 @@ def load_export(
     """A study as a DataFrame: one row per trial, or with ``epochs`` one per trial and epoch.
 
     Trial rows hold :data:`TRIAL_COLUMNS`: ``study`` (its name), ``trial_id`` (Ray's), ``number`` (Optuna's
-    creation order), ``state``, the parameters, ``epochs``, ``final_``/``best_``/
+    creation order), ``state``, ``failure`` (why a FAIL trial failed, e.g. ``"diverged at
+    epoch 3: non-finite training loss"``; missing for any other), the parameters, ``epochs``, ``final_``/``best_``/
     ``best_<m>_epoch`` of every metric (:func:`~mtlstudy.training.summarize_history`
     of the trial's ``metrics.csv``; NaN before its first epoch) and ``duration_s``
     (training plus evaluation seconds). ``epochs`` is the budget, ``epochs_trained``
@@ -102,6 +104,7 @@ def load_export(
                 "study": spec.name,
                 **base,
                 "state": trial.state.name,
+                "failure": trial.user_attrs.get(FAILURE_ATTR),
                 "epochs": params["epochs"],
                 "stopped_epoch": trial.user_attrs.get(STOPPED_EPOCH_ATTR),
                 "epochs_trained": len(history),
@@ -112,7 +115,7 @@ def load_export(
     frame = pd.DataFrame.from_records(records, columns=list(EPOCH_COLUMNS if epochs else TRIAL_COLUMNS))
     types = {"trial_id": str, "number": int, "shared": bool, "user_bias": bool, "seed": int}
     if not epochs:
-        types.update(stopped_epoch="Int64", epochs_trained=int)
+        types.update(failure="str", stopped_epoch="Int64", epochs_trained=int)
     return frame.astype(types)
 
 

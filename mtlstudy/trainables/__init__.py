@@ -12,9 +12,18 @@ from mtlstudy.trainables._packed import (
     run_result,
     train_pack,
 )
-from mtlstudy.trainables._trainable import OBJECTIVE_KEYS, TRIAL_OPTIONS, objective_key, train_trial
+from mtlstudy.trainables._trainable import (
+    CHECKPOINT_FILE,
+    FAILURE_KEY,
+    OBJECTIVE_KEYS,
+    TRIAL_OPTIONS,
+    objective_key,
+    train_trial,
+)
 
 __all__ = [
+    "CHECKPOINT_FILE",
+    "FAILURE_KEY",
     "MEMBER_PARAMS",
     "OBJECTIVE_KEYS",
     "PACK_KEY",

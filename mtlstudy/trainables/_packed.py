@@ -16,8 +16,8 @@ from typing import Any, Protocol
 import torch
 
 from mtlstudy.trainables import _ray_api
-from mtlstudy.trainables._trainable import TRIAL_OPTIONS, trial_metrics, trial_options
-from mtlstudy.training import PackedTrainer, RunLogger, TrainConfig, load_split
+from mtlstudy.trainables._trainable import FAILURE_KEY, TRIAL_OPTIONS, restore, trial_metrics, trial_options
+from mtlstudy.training import PackedTrainer, RunLogger, TrainConfig, divergence, load_split
 
 __all__ = ["train_pack", "PACK_KEY", "MEMBER_PARAMS", "member_results", "member_run_id", "ray_trial_of", "run_result"]
 
@@ -76,7 +76,9 @@ def train_pack(
     and under :data:`PACK_KEY` each member's own parameters. Every epoch reports
     ``epoch`` and, per member, what :func:`~mtlstudy.trainables.train_trial` would
     report for it; a member that left keeps its last metrics. At the epochs in
-    ``rungs``, members that ``rung_store`` records as not promoted leave the pack.
+    ``rungs``, members that ``rung_store`` records as not promoted leave the pack. A
+    member that diverges leaves it too, its reason under :data:`FAILURE_KEY`. A
+    checkpoint that cannot be read restarts the pack from its first epoch.
     """
     options = trial_options(config)
     shared = {k: v for k, v in config.items() if k not in TRIAL_OPTIONS and k != PACK_KEY}
@@ -85,13 +87,13 @@ def train_pack(
     trainer = PackedTrainer(configs, *load_split(configs[0])[:2])
     with _ray_api.restored_checkpoint() as directory:
         if directory is not None:
-            trainer.load(directory / _CHECKPOINT_FILE)
+            restore(trainer, directory / _CHECKPOINT_FILE)
     # A restored pack reports its checkpoint's epoch again before training on, so a rung
     # decision that a killed driver took (or never took) at that epoch applies to it.
-    report_first = directory is not None
+    report_first = trainer.epoch > 0
     trial_id, epochs, every = _ray_api.trial_id(), configs[0].epochs, options["checkpoint_every"]
     loggers = {
-        member: RunLogger(_ray_api.trial_dir() / f"m{member}", start_epoch=len(trainer.histories[member]))
+        member: RunLogger(_ray_api.trial_dir() / f"m{member}", history=trainer.histories[member])
         for member in trainer.members
     }
     try:
@@ -99,15 +101,14 @@ def train_pack(
             if trainer.members and trainer.epoch < epochs and not report_first:
                 for member, row in trainer.train_epoch().items():
                     loggers[member].log(row)
+                    if divergence(row) is not None:
+                        trainer.drop(member)
+                        loggers.pop(member).close()
             report_first = False
             done = not trainer.members or trainer.epoch >= epochs
             checkpoint = done or (every and trainer.epoch % every == 0)
             save = (lambda directory: trainer.save(directory / _CHECKPOINT_FILE)) if checkpoint else None
-            metrics = {
-                str(member): trial_metrics(history, options["objective"])
-                for member, history in enumerate(trainer.histories)
-                if history
-            }
+            metrics = {str(member): _member_metrics(history, options["objective"]) for member, history in enumerate(trainer.histories) if history}
             _ray_api.report({"epoch": trainer.epoch, PACK_KEY: metrics}, save)
             if done:
                 return
@@ -120,3 +121,9 @@ def train_pack(
     finally:
         for logger in loggers.values():
             logger.close()
+
+
+def _member_metrics(history: Sequence[Mapping[str, float]], objective: str) -> dict[str, Any]:
+    """What a lone trial with ``history`` would report last, with its failure if it diverged."""
+    failure = divergence(history[-1])
+    return trial_metrics(history, objective) | ({FAILURE_KEY: failure} if failure else {})

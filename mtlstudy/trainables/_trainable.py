@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from mtlstudy._errors import ConfigError
+from mtlstudy._errors import CheckpointError, ConfigError
 from mtlstudy.trainables import _ray_api
-from mtlstudy.training import RunLogger, TrainConfig, Trainer, load_split, summarize_history
+from mtlstudy.training import RunLogger, TrainConfig, Trainer, divergence, load_split, summarize_history
 
-__all__ = ["train_trial", "trial_options", "trial_metrics", "TRIAL_OPTIONS", "OBJECTIVE_KEYS", "objective_key"]
+__all__ = [
+    "train_trial",
+    "trial_options",
+    "trial_metrics",
+    "restore",
+    "TRIAL_OPTIONS",
+    "OBJECTIVE_KEYS",
+    "FAILURE_KEY",
+    "CHECKPOINT_FILE",
+    "objective_key",
+]
 
 #: Trial-config keys the trainable reads itself; every other key is a TrainConfig option.
 TRIAL_OPTIONS: dict[str, Any] = {"objective": "final", "checkpoint_every": 0}
@@ -19,7 +31,11 @@ TRIAL_OPTIONS: dict[str, Any] = {"objective": "final", "checkpoint_every": 0}
 #: The metrics whose final or best value a trial reports as its objectives.
 OBJECTIVE_KEYS: tuple[str, ...] = ("test_mse", "test_mrr")
 
-_CHECKPOINT_FILE = "trainer.pt"
+#: The reported key saying why a trial stopped as failed (a diverged model), absent otherwise.
+FAILURE_KEY = "failure"
+
+#: The trainer state's file name inside each checkpoint directory.
+CHECKPOINT_FILE = "trainer.pt"
 
 
 def objective_key(metric: str) -> str:
@@ -35,7 +51,13 @@ def train_trial(config: Mapping[str, Any]) -> None:
     as ``objective_<metric>``) and ``checkpoint_every`` (epochs between checkpoints;
     0 = only at the end). Every epoch reports the epoch's metrics, the run's final
     and best-so-far values with their epochs, and the objectives. TensorBoard events
-    and ``metrics.csv`` go to the trial directory; torch uses the trial's CPUs.
+    and ``metrics.csv`` go to the trial directory, rewritten from the checkpoint's
+    history on a restore; torch uses the trial's CPUs.
+
+    A diverged epoch (see :func:`~mtlstudy.training.divergence`) ends the trial: its
+    last report carries the reason under :data:`FAILURE_KEY` and no checkpoint. A
+    checkpoint that cannot be read restarts the trial from its first epoch, with one
+    line on the trial's standard error.
     """
     options = trial_options(config)
     train_config = TrainConfig.from_mapping({k: v for k, v in config.items() if k not in TRIAL_OPTIONS})
@@ -43,22 +65,35 @@ def train_trial(config: Mapping[str, Any]) -> None:
     trainer = Trainer(train_config, *load_split(train_config)[:2])
     with _ray_api.restored_checkpoint() as directory:
         if directory is not None:
-            trainer.load(directory / _CHECKPOINT_FILE)
+            restore(trainer, directory / CHECKPOINT_FILE)
     # A restored trial reports its checkpoint's epoch again before training on: Ray sees a
     # finished trial end, and a rung decision taken (or not yet taken) there applies to it.
-    report_first = directory is not None
+    report_first = trainer.epoch > 0
     every = options["checkpoint_every"]
-    with RunLogger(_ray_api.trial_dir(), start_epoch=trainer.epoch) as logger:
+    with RunLogger(_ray_api.trial_dir(), history=trainer.history) as logger:
         while True:
             if trainer.epoch < train_config.epochs and not report_first:
                 logger.log(trainer.train_epoch())
             report_first = False
+            metrics = trial_metrics(trainer.history, options["objective"])
+            failure = divergence(trainer.history[-1])
+            if failure is not None:
+                _ray_api.report({**metrics, FAILURE_KEY: failure})
+                return
             done = trainer.epoch >= train_config.epochs
             checkpoint = done or (every and trainer.epoch % every == 0)
-            save = (lambda directory: trainer.save(directory / _CHECKPOINT_FILE)) if checkpoint else None
-            _ray_api.report(trial_metrics(trainer.history, options["objective"]), save)
+            save = (lambda directory: trainer.save(directory / CHECKPOINT_FILE)) if checkpoint else None
+            _ray_api.report(metrics, save)
             if done:
                 return
+
+
+def restore(trainer: Any, path: Path) -> None:
+    """Load ``path`` into ``trainer``; if it cannot be read, say so and keep the fresh trainer."""
+    try:
+        trainer.load(path)
+    except CheckpointError as error:
+        print(f"{error}; the trial restarts from epoch 1", file=sys.stderr)
 
 
 def trial_options(config: Mapping[str, Any]) -> dict[str, Any]:

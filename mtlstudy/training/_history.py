@@ -1,12 +1,22 @@
-"""Final and best-epoch values of a run's per-epoch metrics."""
+"""Final and best-epoch values of a run's per-epoch metrics, and whether an epoch diverged."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 from mtlstudy._schema import BEST_DIRECTION, EPOCH_METRICS
 
-__all__ = ["summarize_history"]
+__all__ = ["summarize_history", "divergence"]
+
+# What each epoch metric being non-finite says about the model, in the order checked.
+_DIVERGED_WHEN = {
+    "train_joint_loss": "non-finite training loss",
+    "train_factorization_loss": "non-finite training loss",
+    "train_mse": "non-finite training loss",
+    "test_mse": "non-finite rating predictions",
+    "test_mrr": "non-finite ranking scores",
+}
 
 
 def summarize_history(history: Sequence[Mapping[str, float]]) -> dict[str, float]:
@@ -25,3 +35,12 @@ def summarize_history(history: Sequence[Mapping[str, float]]) -> dict[str, float
         summary[f"best_{metric}"] = best[metric]
         summary[f"best_{metric}_epoch"] = best["epoch"]
     return summary
+
+
+def divergence(row: Mapping[str, float]) -> str | None:
+    """Why the epoch ``row`` shows a diverged model, e.g. ``"diverged at epoch 3: non-finite
+    training loss"``; None while every loss and test metric is finite."""
+    for metric, reason in _DIVERGED_WHEN.items():
+        if not math.isfinite(row[metric]):
+            return f"diverged at epoch {int(row['epoch'])}: {reason}"
+    return None

@@ -5,51 +5,54 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tensorboardX import FileWriter
-from tensorboardX.proto.event_pb2 import Event, SessionLog
+from tensorboardX.proto.event_pb2 import Event
 from tensorboardX.proto.summary_pb2 import Summary
+from tensorboardX.record_writer import RecordWriter
 
 from mtlstudy._files import atomic_path
 from mtlstudy._schema import EPOCH_METRICS, TENSORBOARD_TAGS
 
-__all__ = ["RunLogger", "METRICS_CSV_COLUMNS", "write_json"]
+__all__ = ["RunLogger", "METRICS_CSV_COLUMNS", "EVENTS_FILE", "write_json"]
 
 #: Columns of ``metrics.csv``, one row per epoch.
 METRICS_CSV_COLUMNS: tuple[str, ...] = ("epoch", *EPOCH_METRICS, "train_time_s", "eval_time_s")
+#: The name of a run's one TensorBoard event file.
+EVENTS_FILE = "events.out.tfevents.mtlstudy"
 
 
 class RunLogger:
     """Writes one run's epochs to ``logdir``: TensorBoard events and ``metrics.csv``.
 
     TensorBoard gets exactly the five tags of SPEC.md with step = epoch, so runs look
-    like the original's; ``metrics.csv`` holds every metric. Reopening a logdir (a
-    resumed run) keeps the CSV rows of the epochs before ``start_epoch``.
+    like the original's; ``metrics.csv`` holds every metric. Both files are written
+    from their start: a resumed run passes the epochs it already trained (they live
+    in its checkpoint) and they are written again first. So the logs hold every epoch
+    exactly once whatever directory a resumed run is given and whatever a killed run
+    left there, and the event file's fixed name (:data:`EVENTS_FILE`) makes a copy of
+    the directory replace the old file instead of adding a second one.
 
     Parameters
     ----------
     logdir : path
         The run's directory, created if missing.
-    start_epoch : int
-        Epochs already trained (0 for a new run).
+    history : sequence of mappings
+        The rows of the epochs already trained (``Trainer.history``); empty for a new run.
     """
 
-    def __init__(self, logdir: str | os.PathLike, start_epoch: int = 0) -> None:
+    def __init__(self, logdir: str | os.PathLike, history: Sequence[Mapping[str, float]] = ()) -> None:
         self.logdir = Path(logdir)
         self.logdir.mkdir(parents=True, exist_ok=True)
-        self._csv_path = self.logdir / "metrics.csv"
-        kept = _read_rows(self._csv_path)[:start_epoch] if start_epoch else []
-        self._csv_file = self._csv_path.open("w", newline="", encoding="utf-8")
+        self._csv_file = (self.logdir / "metrics.csv").open("w", newline="", encoding="utf-8")
         self._csv = csv.DictWriter(self._csv_file, fieldnames=METRICS_CSV_COLUMNS, extrasaction="ignore")
         self._csv.writeheader()
-        self._csv.writerows(kept)
-        self._events = FileWriter(str(self.logdir))
-        if start_epoch:
-            # Tells TensorBoard to drop events a killed run logged after its checkpoint.
-            self._events.add_event(Event(step=start_epoch + 1, session_log=SessionLog(status=SessionLog.START)))
+        self._events = _EventFile(self.logdir / EVENTS_FILE)
+        for row in history:
+            self.log(row)
 
     def log(self, row: Mapping[str, float]) -> None:
         """Record one epoch's row (as returned by ``Trainer.train_epoch``)."""
@@ -74,11 +77,28 @@ class RunLogger:
         self.close()
 
 
-def _read_rows(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+class _EventFile:
+    """A TensorBoard event file at a fixed path, written from its start.
+
+    tensorboardX's ``FileWriter`` names each file by time and host, so a rewritten
+    log would sit beside the old one and TensorBoard would read both.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._records = RecordWriter(str(path))
+        self.add_event(Event(wall_time=time.time(), file_version="brain.Event:2"))
+
+    def add_event(self, event: Event) -> None:
+        self._records.write(event.SerializeToString())
+
+    def add_summary(self, summary: Summary, global_step: int) -> None:
+        self.add_event(Event(wall_time=time.time(), step=global_step, summary=summary))
+
+    def flush(self) -> None:
+        self._records.flush()
+
+    def close(self) -> None:
+        self._records.close()
 
 
 def write_json(path: str | os.PathLike, payload: Mapping[str, Any]) -> None:

@@ -9,9 +9,10 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from mtlstudy._errors import ConfigError
+from mtlstudy._errors import ConfigError, DivergenceError
 from mtlstudy.training._config import TrainConfig
 from mtlstudy.training._data import load_split
+from mtlstudy.training._history import divergence
 from mtlstudy.training._logging import RunLogger, write_json
 from mtlstudy.training._trainer import Trainer
 
@@ -39,6 +40,11 @@ def train_model(
         Torch CPU threads; torch's default when None.
     progress : bool
         Show a progress bar on stderr.
+
+    Raises
+    ------
+    DivergenceError
+        When an epoch's losses or test metrics are not finite; that epoch is logged first.
     """
     logdir = Path(logdir or time.strftime("mtlstudy-runs/train-%Y%m%d-%H%M%S"))
     if (logdir / "metrics.csv").exists():
@@ -60,6 +66,12 @@ def train_model(
         for _ in range(config.epochs):
             row = trainer.train_epoch()
             logger.log(row)
+            failure = divergence(row)
+            if failure is not None:
+                raise DivergenceError(
+                    f"training {failure} (lr {config.lr:g}, lambda_f {config.lambda_f:g}, "
+                    f"lambda_r {config.lambda_r:g}); its epochs are logged in {str(logdir)!r}"
+                )
             bar.set_postfix(mse=f"{row['test_mse']:.4f}", mrr=f"{row['test_mrr']:.4f}")
             bar.update()
     return trainer.summary()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import pickle
 import time
+import zipfile
 from typing import Any
 
 import torch
 
-from mtlstudy._errors import ConfigError
+from mtlstudy._errors import CheckpointError, ConfigError
 from mtlstudy._files import atomic_path
 from mtlstudy.data._interactions import Interactions
 from mtlstudy.metrics import RankingEvaluator
@@ -16,7 +18,12 @@ from mtlstudy.models import JointGradient, MultiTaskNet
 from mtlstudy.training._config import TrainConfig
 from mtlstudy.training._history import summarize_history
 
-__all__ = ["Trainer", "resolve_device"]
+__all__ = ["Trainer", "resolve_device", "load_checkpoint"]
+
+# The top-level keys of Trainer.state_dict.
+_STATE_KEYS = frozenset({"config", "model", "optimizer", "generator", "history"})
+# What torch.load raises on a missing, truncated, corrupt or code-carrying file.
+_UNREADABLE = (OSError, EOFError, RuntimeError, ValueError, zipfile.BadZipFile)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -161,8 +168,36 @@ class Trainer:
             torch.save(self.state_dict(), temporary)
 
     def load(self, path: str | os.PathLike) -> None:
-        """Restore the state :meth:`save` wrote to ``path``."""
-        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=False))
+        """Restore the state :meth:`save` wrote to ``path`` (see :func:`load_checkpoint`)."""
+        self.load_state_dict(load_checkpoint(path, self.device))
+
+
+def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """The :meth:`Trainer.state_dict` that :meth:`Trainer.save` wrote to ``path``.
+
+    Read with ``torch.load(weights_only=True)``: a file that holds anything but
+    tensors and plain containers is refused before any of it runs, because study
+    directories are shared and a pickle could run arbitrary code.
+
+    Raises
+    ------
+    CheckpointError
+        If the file is missing, truncated or corrupt, holds other objects, or is not
+        a trainer state; the message names the file.
+    """
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            f"refused checkpoint {str(path)!r}: it holds objects other than tensors and plain data, "
+            "which could run code when loaded"
+        ) from None
+    except _UNREADABLE as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"cannot read checkpoint {str(path)!r}: {reason}") from None
+    if not isinstance(state, dict) or set(state) != _STATE_KEYS:
+        raise CheckpointError(f"checkpoint {str(path)!r} is not a trainer state (expected keys {sorted(_STATE_KEYS)})")
+    return state
 
 
 def _training_relevant(config: TrainConfig) -> dict[str, Any]:
