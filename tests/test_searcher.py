@@ -9,9 +9,10 @@ import sys
 
 import optuna
 import pytest
+import yaml
 from optuna.trial import TrialState
 
-from mtlstudy.study import resolve_spec
+from mtlstudy.study import load_export, resolve_spec
 from mtlstudy.study._searcher import FAILURE_ATTR, StudySearcher, stopped_as_dominated
 from mtlstudy.trainables import FAILURE_KEY
 
@@ -158,6 +159,10 @@ def test_trials_a_dead_driver_left_behind_are_run_once_not_lost_or_doubled(tmp_p
     replacement = resumed.suggest("new-2")
     uninterrupted = StudySearcher(_spec(tmp_path / "whole"))
     assert [uninterrupted.suggest(name) for name in ("a", "b", "c")] == [saved, unsaved, replacement]
+
+    # The export lists the trials that ran, not the ask that never got parameters.
+    (spec.study_dir / "study.yaml").write_text(yaml.safe_dump(spec.to_dict()))
+    assert list(load_export("s", tmp_path)["trial_id"]) == ["saved", "new-1", "new-2"]
 
 
 def test_a_grid_space_runs_every_point_once_across_drivers(tmp_path):

@@ -53,9 +53,14 @@ def _load(name: str, dir: str | os.PathLike, storage: str | None) -> tuple[Study
 
 
 def _trials(spec: StudySpec, study: optuna.Study) -> list[tuple[optuna.trial.FrozenTrial, dict[str, Any], list[dict]]]:
-    """(Optuna trial, its parameters, its epoch rows); a retried trial appears once, as its newest attempt."""
+    """(Optuna trial, its parameters, its epoch rows); a retried trial appears once, as its newest attempt.
+
+    A trial that a killed driver asked for but never gave parameters never ran and is left out.
+    """
     newest: dict[Any, optuna.trial.FrozenTrial] = {}
     for trial in study.get_trials(deepcopy=False):
+        if PARAMS_ATTR not in trial.user_attrs:
+            continue
         newest[trial.user_attrs.get(RAY_TRIAL_ID) or f"optuna-{trial.number}"] = trial
     rows = []
     for ray_id, trial in sorted(newest.items(), key=lambda item: item[1].number):
