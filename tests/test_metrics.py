@@ -126,3 +126,19 @@ def test_evaluator_reuses_its_buffers_without_touching_the_scores():
     first = evaluator.scores(tensor)
     assert torch.equal(tensor, torch.as_tensor(scores))  # input not masked in place
     assert evaluator.scores(tensor * 2.0) == first  # scaling keeps every rank
+
+
+@pytest.mark.parametrize("chunk", [7, 1 << 19])
+def test_stacked_scores_equal_each_matrix_scored_alone(monkeypatch, chunk):
+    monkeypatch.setattr("mtlstudy.metrics._ranking._CHUNK_ELEMENTS", chunk)
+    _, train, test = _random_split(9, tie_levels=3)
+    stack = torch.stack([torch.as_tensor(_random_split(seed, tie_levels=3)[0]) for seed in (1, 2, 3)])
+    evaluator = RankingEvaluator(train, test)
+    stacked = evaluator.stacked_scores(stack, k=3)
+    assert len(stacked) == 3
+    for matrix, got in zip(stack, stacked):
+        assert got == {
+            "mrr": pytest.approx(reference_mrr(matrix.numpy(), train, test), rel=1e-12),
+            "hit_rate": pytest.approx(reference_hit_rate(matrix.numpy(), train, test, 3), rel=1e-12),
+            "ndcg": pytest.approx(reference_ndcg(matrix.numpy(), train, test, 3), rel=1e-12),
+        }
