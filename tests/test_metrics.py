@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import scipy.stats
@@ -135,3 +137,27 @@ def test_non_finite_scores_give_nan_metrics_never_a_perfect_rank(bad):
     scores[test.user_ids[0], 0] = bad
     got = ranking_scores(scores, train, test)
     assert set(got) == {"mrr", "hit_rate", "ndcg"} and all(np.isnan(value) for value in got.values())
+
+
+@pytest.mark.parametrize("chunk", [7, 1 << 19])
+def test_stacked_scores_equal_each_matrix_scored_alone(monkeypatch, chunk):
+    monkeypatch.setattr("mtlstudy.metrics._ranking._CHUNK_ELEMENTS", chunk)
+    _, train, test = _random_split(9, tie_levels=3)
+    stack = torch.stack([torch.as_tensor(_random_split(seed, tie_levels=3)[0]) for seed in (1, 2, 3)])
+    evaluator = RankingEvaluator(train, test)
+    stacked = evaluator.stacked_scores(stack, k=3)
+    assert len(stacked) == 3
+    for matrix, got in zip(stack, stacked):
+        assert got == {
+            "mrr": pytest.approx(reference_mrr(matrix.numpy(), train, test), rel=1e-12),
+            "hit_rate": pytest.approx(reference_hit_rate(matrix.numpy(), train, test, 3), rel=1e-12),
+            "ndcg": pytest.approx(reference_ndcg(matrix.numpy(), train, test, 3), rel=1e-12),
+        }
+
+
+def test_a_non_finite_matrix_in_a_stack_gets_nan_metrics_and_the_others_do_not():
+    _, train, test = _random_split(9)
+    stack = torch.stack([torch.as_tensor(_random_split(seed)[0]) for seed in (1, 2)])
+    stack[0, test.user_ids[0], 0] = float("nan")
+    first, second = RankingEvaluator(train, test).stacked_scores(stack)
+    assert all(math.isnan(value) for value in first.values()) and all(0 < value <= 1 for value in second.values())

@@ -74,25 +74,32 @@ class RankingEvaluator:
             self._groups.append(_UserGroup(*(torch.as_tensor(array, device=device) for array in arrays)))
 
     def ranks(self, scores: torch.Tensor) -> torch.Tensor:
-        """Average rank (float64, 1-based) of every test pair, in ``test`` order."""
+        """Average rank (float64, 1-based) of every test pair, in ``test`` order.
+
+        ``scores`` is one users x items matrix, giving ``[test pairs]``, or a stack of
+        K of them (one per model), giving ``[K, test pairs]`` in one pass.
+        """
+        if scores.dim() == 2:
+            return self.ranks(scores.unsqueeze(0))[0]
+        models = scores.shape[0]
         dtype = torch.float64 if scores.dtype == torch.float64 else torch.float32
         masked, rows_buffer, indicator = self._buffers(scores.shape, dtype, scores.device)
         masked.copy_(scores.detach())
-        masked.view(-1)[self.train_flat] = -torch.inf
-        ranks = torch.empty(self.num_test_pairs, dtype=torch.float64, device=masked.device)
+        masked.view(models, -1)[:, self.train_flat] = -torch.inf
+        ranks = torch.empty(models, self.num_test_pairs, dtype=torch.float64, device=masked.device)
         for group in self._groups:
-            per_user = group.items.shape[1] * self.num_items
+            per_user = models * group.items.shape[1] * self.num_items
             step = max(1, _CHUNK_ELEMENTS // per_user)
             for start in range(0, len(group.users), step):
                 chunk = slice(start, start + step)
-                users = group.users[chunk]
-                rows = rows_buffer[: len(users) * self.num_items].view(len(users), -1)
-                torch.index_select(masked, 0, users, out=rows)
-                own = rows.gather(1, group.items[chunk])
-                out = indicator[: len(users) * per_user].view(len(users), -1, self.num_items)
-                greater = torch.gt(rows[:, None, :], own[:, :, None], out=out).sum(dim=2)
-                equal = torch.eq(rows[:, None, :], own[:, :, None], out=out).sum(dim=2)
-                ranks[group.pairs[chunk].reshape(-1)] = (greater + (equal + 1) / 2.0).reshape(-1).double()
+                users, items = group.users[chunk], group.items[chunk]
+                rows = rows_buffer[: models * len(users) * self.num_items].view(models, len(users), -1)
+                torch.index_select(masked, 1, users, out=rows)
+                own = rows.gather(2, items.expand(models, -1, -1))
+                out = indicator[: len(users) * per_user].view(models, len(users), -1, self.num_items)
+                greater = torch.gt(rows[:, :, None, :], own[:, :, :, None], out=out).sum(dim=3)
+                equal = torch.eq(rows[:, :, None, :], own[:, :, :, None], out=out).sum(dim=3)
+                ranks[:, group.pairs[chunk].reshape(-1)] = (greater + (equal + 1) / 2.0).reshape(models, -1).double()
         return ranks
 
     def _buffers(
@@ -103,46 +110,49 @@ class RankingEvaluator:
         # buffer, whose sums are ~8x faster than bool masks' (counts exact below 2**24).
         key = (tuple(shape), dtype, device)
         if self._buffer_key != key:
+            models = shape[0]
             self._buffer_cache = (
                 torch.empty(shape, dtype=dtype, device=device),
-                torch.empty(max(_CHUNK_ELEMENTS, self.num_items), dtype=dtype, device=device),
+                torch.empty(max(_CHUNK_ELEMENTS, models * self.num_items), dtype=dtype, device=device),
                 torch.empty(
-                    max(_CHUNK_ELEMENTS, self.num_items * self._max_count), dtype=torch.float32, device=device
+                    max(_CHUNK_ELEMENTS, models * self.num_items * self._max_count), dtype=torch.float32, device=device
                 ),
             )
             self._buffer_key = key
         return self._buffer_cache
 
-    def _mean_per_user(self, values: torch.Tensor) -> float:
-        if self.num_test_users == 0:
-            return float("nan")
-        sums = torch.zeros(self.num_test_users, dtype=torch.float64, device=values.device)
-        sums.index_add_(0, self.user_index, values)
-        return float((sums / self.test_counts).mean())
+    def _mean_per_user(self, values: torch.Tensor) -> torch.Tensor:
+        """``[K, test pairs]`` -> ``[K]``: the mean over test users of each user's mean."""
+        sums = torch.zeros(len(values), self.num_test_users, dtype=torch.float64, device=values.device)
+        sums.index_add_(1, self.user_index, values)
+        return (sums / self.test_counts).mean(1)
 
     def scores(self, scores: torch.Tensor, k: int = 10) -> dict[str, float]:
-        """MRR, hit rate at ``k`` and NDCG at ``k`` from one ranking pass.
+        """MRR, hit rate at ``k`` and NDCG at ``k`` from one ranking pass."""
+        return self.stacked_scores(scores.unsqueeze(0), k)[0]
 
-        All three are NaN if any score is NaN or infinite: a NaN compares neither
-        greater nor equal, so its rank, and the metrics, would come out meaningless
-        (an MRR of 2.0) rather than visibly broken.
+    def stacked_scores(self, scores: torch.Tensor, k: int = 10) -> list[dict[str, float]]:
+        """:meth:`scores` of each of K users x items matrices stacked as ``[K, users, items]``.
+
+        A matrix with any NaN or infinite score gets NaN for all three: a NaN compares
+        neither greater nor equal, so its ranks, and the metrics, would come out
+        meaningless (an MRR of 2.0) rather than visibly broken.
         """
-        if not bool(torch.isfinite(scores).all()):
-            return {"mrr": math.nan, "hit_rate": math.nan, "ndcg": math.nan}
         ranks = self.ranks(scores)
         in_top_k = ranks <= k
         gains = torch.where(in_top_k, 1.0 / torch.log2(ranks + 1.0), torch.zeros_like(ranks))
-        dcg = torch.zeros(self.num_test_users, dtype=torch.float64, device=ranks.device)
-        dcg.index_add_(0, self.user_index, gains)
         ideal_positions = torch.arange(1, k + 1, dtype=torch.float64, device=ranks.device)
         ideal_cumulative = torch.cumsum(1.0 / torch.log2(ideal_positions + 1.0), dim=0)
         idcg = ideal_cumulative[self.test_counts.clamp(max=k) - 1]
-        ndcg = float((dcg / idcg).mean()) if self.num_test_users else float("nan")
-        return {
-            "mrr": self._mean_per_user(1.0 / ranks),
-            "hit_rate": self._mean_per_user(in_top_k.to(torch.float64)),
-            "ndcg": ndcg,
-        }
+        dcg = torch.zeros(len(ranks), self.num_test_users, dtype=torch.float64, device=ranks.device)
+        dcg.index_add_(1, self.user_index, gains)
+        # With no test user every mean is nan, as the per-user definitions give.
+        metrics = torch.stack(
+            (self._mean_per_user(1.0 / ranks), self._mean_per_user(in_top_k.to(torch.float64)), (dcg / idcg).mean(1)),
+            dim=1,
+        )
+        metrics[~torch.isfinite(scores).flatten(1).all(1)] = math.nan
+        return [dict(zip(("mrr", "hit_rate", "ndcg"), row)) for row in metrics.tolist()]
 
 
 def _as_tensor(scores: np.ndarray | torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,6 @@ per :class:`~mtlstudy.training.PackedTrainer`."""
 from __future__ import annotations
 
 from mtlstudy.trainables._packed import (
-    MEMBER_PARAMS,
     PACK_KEY,
     member_results,
     member_run_id,
@@ -24,7 +23,6 @@ from mtlstudy.trainables._trainable import (
 __all__ = [
     "CHECKPOINT_FILE",
     "FAILURE_KEY",
-    "MEMBER_PARAMS",
     "OBJECTIVE_KEYS",
     "PACK_KEY",
     "TRIAL_OPTIONS",

@@ -19,13 +19,10 @@ from mtlstudy.trainables import _ray_api
 from mtlstudy.trainables._trainable import FAILURE_KEY, TRIAL_OPTIONS, restore, trial_metrics, trial_options
 from mtlstudy.training import PackedTrainer, RunLogger, TrainConfig, divergence, load_split
 
-__all__ = ["train_pack", "PACK_KEY", "MEMBER_PARAMS", "member_results", "member_run_id", "ray_trial_of", "run_result"]
+__all__ = ["train_pack", "PACK_KEY", "member_results", "member_run_id", "ray_trial_of", "run_result"]
 
 #: Key of a packed trial's config (the members' parameters) and of its results (their metrics).
 PACK_KEY = "members"
-#: The parameters in which members of one pack may differ; all others they share.
-MEMBER_PARAMS: tuple[str, ...] = ("lambda_f", "lambda_r", "seed")
-
 _CHECKPOINT_FILE = "pack.pt"
 
 

@@ -6,18 +6,19 @@ from mtlstudy.training._config import TrainConfig
 from mtlstudy.training._data import load_split
 from mtlstudy.training._history import divergence, summarize_history
 from mtlstudy.training._logging import EVENTS_FILE, METRICS_CSV_COLUMNS, RunLogger, write_json
-from mtlstudy.training._packed import PackedTrainer, auto_pack_size
+from mtlstudy.training._packed import MEMBER_FIELDS, PackedTrainer, auto_pack_size
 from mtlstudy.training._run import format_summary, train_model
 from mtlstudy.training._trainer import Trainer, load_checkpoint, resolve_device
 
 __all__ = [
     "EVENTS_FILE",
+    "MEMBER_FIELDS",
     "METRICS_CSV_COLUMNS",
     "PackedTrainer",
-    "auto_pack_size",
     "RunLogger",
     "TrainConfig",
     "Trainer",
+    "auto_pack_size",
     "divergence",
     "format_summary",
     "load_checkpoint",

@@ -172,8 +172,12 @@ class Trainer:
         self.load_state_dict(load_checkpoint(path, self.device))
 
 
-def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> dict[str, Any]:
+def load_checkpoint(
+    path: str | os.PathLike, device: torch.device | str = "cpu", keys: frozenset[str] = _STATE_KEYS
+) -> dict[str, Any]:
     """The :meth:`Trainer.state_dict` that :meth:`Trainer.save` wrote to ``path``.
+
+    ``keys`` are the keys the state must have (a packed trainer's state has others).
 
     Read with ``torch.load(weights_only=True)``: a file that holds anything but
     tensors and plain containers is refused before any of it runs, because study
@@ -195,8 +199,8 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
     except _UNREADABLE as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"cannot read checkpoint {str(path)!r}: {reason}") from None
-    if not isinstance(state, dict) or set(state) != _STATE_KEYS:
-        raise CheckpointError(f"checkpoint {str(path)!r} is not a trainer state (expected keys {sorted(_STATE_KEYS)})")
+    if not isinstance(state, dict) or set(state) != keys:
+        raise CheckpointError(f"checkpoint {str(path)!r} is not a trainer state (expected keys {sorted(keys)})")
     return state
 
 
