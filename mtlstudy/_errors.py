@@ -8,7 +8,7 @@ one-line message with exit code 2.
 
 from __future__ import annotations
 
-__all__ = ["MtlStudyError", "DataError", "ConfigError", "StudyError"]
+__all__ = ["MtlStudyError", "DataError", "ConfigError", "StudyError", "DependencyError"]
 
 
 class MtlStudyError(ValueError):
@@ -25,3 +25,7 @@ class ConfigError(MtlStudyError):
 
 class StudyError(MtlStudyError):
     """A study cannot be created, resumed or read as asked."""
+
+
+class DependencyError(MtlStudyError):
+    """An optional package that a command needs is not installed."""
