@@ -18,5 +18,6 @@ def read_scalars(logdir: str | Path) -> dict[str, dict[int, float]]:
             event = event_pb2.Event.FromString(data[position + 12 : position + 12 + length])
             position += 12 + length + 4
             for value in event.summary.value:
-                scalars.setdefault(value.tag, {})[event.step] = value.simple_value
+                if value.WhichOneof("value") == "simple_value":  # not HParams' session summaries
+                    scalars.setdefault(value.tag, {})[event.step] = value.simple_value
     return scalars

@@ -23,12 +23,14 @@ from mtlstudy.study._store import (
     load_rungs,
 )
 from mtlstudy.study._status import StudyStatus, StudySummary, list_studies, study_status
-from mtlstudy.study._tensorboard import TENSORBOARD_DIR, run_name
+from mtlstudy.study._tensorboard import HPARAMS, HPARAMS_METRICS, TENSORBOARD_DIR, run_name
 
 __all__ = [
     "EARLY_STOPPING",
     "Dashboard",
     "EPOCH_COLUMNS",
+    "HPARAMS",
+    "HPARAMS_METRICS",
     "RUNG_COLUMNS",
     "Reproduction",
     "SAMPLERS",

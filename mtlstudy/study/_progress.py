@@ -123,7 +123,7 @@ class StudyProgress(tune.Callback):
 
     def _epochs_done(self, trials) -> int:
         """Epochs trained by ``trials`` so far, in this run and (for a resumed study) before it."""
-        return sum(self._epochs.get(t.trial_id, (t.last_result or {}).get("epoch", 0)) for t in trials)
+        return sum(max(self._epochs.get(t.trial_id, 0), (t.last_result or {}).get("epoch", 0)) for t in trials)
 
     def _show(self, trials, finished=None) -> None:
         self._shown = time.monotonic()

@@ -22,7 +22,7 @@ from mtlstudy.study._searcher import StudyDatabase
 from mtlstudy.study._spec import StudySpec
 from mtlstudy.training import write_hparams
 
-__all__ = ["TENSORBOARD_DIR", "HPARAMS", "HPARAMS_METRICS", "run_name", "hparams_metrics", "TensorBoardView"]
+__all__ = ["TENSORBOARD_DIR", "HPARAMS", "HPARAMS_METRICS", "run_name", "TensorBoardView"]
 
 #: The view's folder inside the study directory; point TensorBoard here.
 TENSORBOARD_DIR = "tensorboard"
@@ -51,11 +51,6 @@ def run_name(number: int, params: Mapping[str, Any]) -> str:
     return f"{number:04d}-{variant}-lf{params['lambda_f']:.3f}-s{params['seed']}"
 
 
-def hparams_metrics(result: Mapping[str, float]) -> dict[str, float]:
-    """The :data:`HPARAMS_METRICS` of a trial's last result (which carries its final and best values)."""
-    return {name: result[name] for name in HPARAMS_METRICS}
-
-
 class TensorBoardView(tune.Callback):
     """Keeps ``<study dir>/tensorboard/`` in step with the study's trials.
 
@@ -73,11 +68,11 @@ class TensorBoardView(tune.Callback):
         _link(self.view / run_name(number, trial.config), Path(trial.path))
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        result = trial.last_result
+        result = trial.last_result  # it carries the run's final and best values of every metric
         write_hparams(
             trial.path,
             {key: trial.config[key] for key in HPARAMS},
-            hparams_metrics(result),
+            {name: result[name] for name in HPARAMS_METRICS},
             step=int(result["epoch"]),
         )
 
