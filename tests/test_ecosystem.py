@@ -25,7 +25,14 @@ from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from mtlstudy.cli import main
-from mtlstudy.study import HPARAMS_METRICS, TENSORBOARD_DIR, load_export, resolve_spec, run_name, run_study
+from mtlstudy.study import (
+    HPARAMS_METRICS,
+    TENSORBOARD_DIR,
+    load_export,
+    resolve_spec,
+    run_name,
+    run_study,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -64,8 +64,9 @@ class TensorBoardView(tune.Callback):
         self.view = spec.study_dir / TENSORBOARD_DIR
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
-        number = StudyDatabase(self.spec).latest()[trial.trial_id].number
-        _link(self.view / run_name(number, trial.config), Path(trial.path))
+        optuna_trial = StudyDatabase(self.spec).latest().get(trial.trial_id)
+        if optuna_trial is not None:  # every trial the searcher started has one; a view is no reason to fail
+            _link(self.view / run_name(optuna_trial.number, trial.config), Path(trial.path))
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         result = trial.last_result  # it carries the run's final and best values of every metric
