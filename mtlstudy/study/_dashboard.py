@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -45,26 +44,42 @@ class Dashboard:
         self.log = log
         self._processes = processes
 
-    @property
-    def pids(self) -> dict[str, int]:
-        """Process id of each server, by tool name."""
-        return {tool: process.pid for tool, process in self._processes.items()}
-
     def wait(self) -> None:
         """Block until Ctrl-C (SIGINT) or SIGTERM; a server that exits on its own raises StudyError."""
         # Both signals mean "stop", even where the shell started us with SIGINT ignored (a background job).
         previous = {signum: signal.signal(signum, signal.default_int_handler) for signum in (signal.SIGINT, signal.SIGTERM)}
         try:
             while True:
-                for tool, process in self._processes.items():
-                    if process.poll() is not None:
-                        raise StudyError(f"{tool} exited with code {process.returncode}; its output is in {str(self.log)!r}")
+                self._check_running()
                 time.sleep(0.5)
         except KeyboardInterrupt:
             return
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+
+    def _check_running(self) -> None:
+        for tool, process in self._processes.items():
+            if process.poll() is not None:
+                raise StudyError(f"{tool} exited with code {process.returncode}; its output is in {str(self.log)!r}")
+
+    def _wait_until_served(self, timeout: float) -> None:
+        """Return once both servers answer HTTP; StudyError if one exits or ``timeout`` seconds pass."""
+        waiting = {"optuna-dashboard": self.optuna_url, "tensorboard": self.tensorboard_url}
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check_running()
+            for tool, url in list(waiting.items()):
+                try:
+                    with urllib.request.urlopen(url, timeout=2):
+                        del waiting[tool]
+                except OSError:  # URLError included: not listening yet
+                    pass
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise StudyError(f"{' and '.join(waiting)} did not answer within {timeout:g} s; see {str(self.log)!r}")
+            time.sleep(0.5)
 
     def stop(self) -> None:
         """Stop both servers and every process they started (each runs in a process group of its own)."""
@@ -147,7 +162,7 @@ def open_dashboard(
                 processes[tool] = subprocess.Popen(
                     command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
                 )
-        _wait_until_served(dashboard, processes, timeout)
+        dashboard._wait_until_served(timeout)
     except BaseException:  # Ctrl-C while starting included: leave no server behind
         dashboard.stop()
         raise
@@ -179,28 +194,6 @@ def _free_port(option: str, port: int) -> int:
         except OSError:
             raise ConfigError(f"{option} {port} is in use on {_HOST}; choose another (0 picks a free one)") from None
         return probe.getsockname()[1]
-
-
-def _wait_until_served(dashboard: Dashboard, processes: dict[str, subprocess.Popen], timeout: float) -> None:
-    urls = {"optuna-dashboard": dashboard.optuna_url, "tensorboard": dashboard.tensorboard_url}
-    deadline = time.monotonic() + timeout
-    waiting = dict(urls)
-    while waiting:
-        for tool, url in list(waiting.items()):
-            if processes[tool].poll() is not None:
-                raise StudyError(
-                    f"{tool} exited with code {processes[tool].returncode} on start; "
-                    f"its output is in {str(dashboard.log)!r}"
-                )
-            try:
-                with urllib.request.urlopen(url, timeout=2):
-                    del waiting[tool]
-            except (urllib.error.URLError, OSError):
-                pass
-        if waiting and time.monotonic() > deadline:
-            raise StudyError(f"{' and '.join(waiting)} did not answer within {timeout:g} s; see {str(dashboard.log)!r}")
-        if waiting:
-            time.sleep(0.5)
 
 
 def _signal_group(process: subprocess.Popen, signum: int) -> None:
