@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import optuna
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from mtlstudy.study import HPARAMS_METRICS, run_name
+from mtlstudy.study import HPARAMS_METRICS, resolve_spec, run_name
+from mtlstudy.study._searcher import StudyDatabase
+from mtlstudy.study._tensorboard import TensorBoardView
 from mtlstudy.training import RunLogger, write_hparams
 
 
@@ -44,3 +49,32 @@ def test_hparams_sit_beside_the_epoch_scalars_and_add_none_per_epoch(tmp_path):
     assert per_epoch == {
         "training/Factorization Loss", "training/MSE", "training/Joint Loss", "eval/MSE", "eval/Mean Reciprocal Rank",
     }
+
+
+def test_the_view_links_each_trial_by_its_newest_optuna_number_and_records_its_hparams(tmp_path):
+    spec = resolve_spec(name="view", dir=str(tmp_path), epochs=2)
+    spec.study_dir.mkdir()
+    study = StudyDatabase(spec).study
+    params = {"shared": True, "lambda_f": 0.75, "lambda_r": 0.25, "seed": 1}
+    first = study.ask()
+    first.set_user_attr("ray_trial_id", "abc123")
+    trial_dir = spec.study_dir / "ray" / "abc123"
+    ray_trial = SimpleNamespace(trial_id="abc123", path=str(trial_dir), config={**spec.fixed_params(), **params})
+    view = TensorBoardView(spec)
+
+    view.on_trial_start(0, [ray_trial], ray_trial)
+    assert [link.name for link in (spec.study_dir / "tensorboard").iterdir()] == ["0000-shared-lf0.750-s1"]
+
+    # A resume retries a failed trial under a new Optuna trial: the run is renamed, not doubled.
+    study.tell(first, state=optuna.trial.TrialState.FAIL)
+    study.ask().set_user_attr("ray_trial_id", "abc123")
+    view.on_trial_start(0, [ray_trial], ray_trial)
+    (link,) = (spec.study_dir / "tensorboard").iterdir()
+    assert link.name == "0001-shared-lf0.750-s1" and link.resolve() == trial_dir.resolve()
+
+    ray_trial.last_result = {"epoch": 2, **{name: 0.5 for name in HPARAMS_METRICS}}
+    view.on_trial_complete(0, [ray_trial], ray_trial)
+    accumulator, start, _ = _hparams_session(link)
+    assert start.hparams["lambda_r"].number_value == pytest.approx(0.25)
+    assert start.hparams["epochs"].number_value == 2 and start.hparams["user_bias"].bool_value is False
+    assert accumulator.Scalars("hparams/best_test_ndcg")[0].value == pytest.approx(0.5)
