@@ -24,8 +24,10 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
-        "test": ["pytest>=7", "plotly>=5"],
+        "test": ["pytest>=7", "plotly>=5", "tensorboard>=2.21,<2.22", "optuna-dashboard>=0.21,<0.22"],
         "interactive": ["plotly>=5"],
+        # Tested minor versions, as for the install requirements.
+        "dashboard": ["tensorboard>=2.21,<2.22", "optuna-dashboard>=0.21,<0.22"],
     },
     entry_points={"console_scripts": ["mtlstudy = mtlstudy.cli:main"]},
 )

@@ -8,7 +8,7 @@ one-line message with exit code 2.
 
 from __future__ import annotations
 
-__all__ = ["MtlStudyError", "DataError", "ConfigError", "StudyError", "DivergenceError", "CheckpointError"]
+__all__ = ["MtlStudyError", "DataError", "ConfigError", "StudyError", "DivergenceError", "CheckpointError", "DependencyError"]
 
 
 class MtlStudyError(ValueError):
@@ -33,3 +33,7 @@ class DivergenceError(MtlStudyError):
 
 class CheckpointError(MtlStudyError):
     """A checkpoint file is unreadable, truncated, or holds more than tensors and plain data."""
+
+
+class DependencyError(MtlStudyError):
+    """An optional package that a command needs is not installed."""

@@ -213,6 +213,23 @@ def study_list(dir: str, format_: str) -> None:
         click.echo("\n".join(summary.to_text() for summary in summaries) or f"no studies in {dir!r}")
 
 
+@main.command()
+@click.argument("name")
+@click.option("--dir", default="./mtlstudy-runs", show_default=True)
+@click.option("--optuna-port", type=int, default=8080, show_default=True, help="Port of optuna-dashboard (0: any free one).")
+@click.option("--tensorboard-port", type=int, default=6006, show_default=True, help="Port of TensorBoard (0: any free one).")
+@click.option("--storage", help="The Optuna database, if not the one the study was created with.")
+def dashboard(name: str, dir: str, optuna_port: int, tensorboard_port: int, storage: str | None) -> None:
+    """Serve study NAME in optuna-dashboard and TensorBoard (on 127.0.0.1) until Ctrl-C."""
+    from mtlstudy.study import open_dashboard
+
+    with open_dashboard(name, dir, optuna_port, tensorboard_port, storage) as served:
+        click.echo(f"optuna-dashboard: {served.optuna_url}\nTensorBoard:      {served.tensorboard_url}")
+        click.echo("Press Ctrl-C to stop both.")
+        served.wait()
+    click.echo("stopped")
+
+
 @main.command("export")
 @click.argument("name")
 @click.option("--dir", default="./mtlstudy-runs", show_default=True)

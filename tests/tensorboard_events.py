@@ -17,7 +17,11 @@ def scalar_events(logdir: str | Path) -> list[tuple[str, int, float]]:
             (length,) = struct.unpack("<Q", data[position : position + 8])
             event = event_pb2.Event.FromString(data[position + 12 : position + 12 + length])
             position += 12 + length + 4
-            events.extend((value.tag, event.step, value.simple_value) for value in event.summary.value)
+            events.extend(
+                (value.tag, event.step, value.simple_value)
+                for value in event.summary.value
+                if value.WhichOneof("value") == "simple_value"  # not HParams' session summaries
+            )
     return events
 
 

@@ -18,8 +18,11 @@ from ray import tune
 
 from mtlstudy._schema import TENSORBOARD_TAGS
 from mtlstudy.cli import main
-from mtlstudy.study import EPOCH_COLUMNS, TRIAL_COLUMNS, load_export, load_rungs, resolve_spec, run_study
+from mtlstudy.study import (
+    EPOCH_COLUMNS, HPARAMS_METRICS, TRIAL_COLUMNS, load_export, load_rungs, resolve_spec, run_study,
+)
 from mtlstudy.trainables import train_trial
+from mtlstudy.training import HPARAMS_TAG_PREFIX
 from tensorboard_events import read_scalars
 
 pytestmark = pytest.mark.slow
@@ -74,8 +77,9 @@ def test_study_completes_and_is_readable(local_ray, tmp_path):
     assert sorted(t.user_attrs["ray_trial_id"] for t in optuna_trials) == sorted(ray_trials)
     assert all(t.state.name == "COMPLETE" for t in optuna_trials)
     assert (study_dir / "study.yaml").exists()
-    for trial_id in ray_trials:  # each trial's own TensorBoard events (SPEC.md's tags only) and metrics.csv
-        assert set(read_scalars(study_dir / "ray" / trial_id)) == set(TENSORBOARD_TAGS.values())
+    hparams_tags = {f"{HPARAMS_TAG_PREFIX}{metric}" for metric in HPARAMS_METRICS}
+    for trial_id in ray_trials:  # each trial's own TensorBoard events (SPEC.md's tags, and its HParams) and metrics.csv
+        assert set(read_scalars(study_dir / "ray" / trial_id)) == {*TENSORBOARD_TAGS.values(), *hparams_tags}
         assert len(pd.read_csv(study_dir / "ray" / trial_id / "metrics.csv")) == 2
     # Ray's own result tables read the study.
     analysis = tune.ExperimentAnalysis(str(study_dir / "ray")).dataframe()
@@ -188,7 +192,7 @@ def _history(study_dir, name):
     return [
         (t.user_attrs["params"], t.state.name, t.user_attrs.get("stopped_epoch"), t.user_attrs.get("rungs", []))
         for t in _optuna_trials(study_dir, name)
-        if t.state.name != "FAIL"
+        if t.state.name != "FAIL" and "params" in t.user_attrs  # a driver killed inside an ask leaves one without
     ]
 
 

@@ -2,11 +2,14 @@
 
 A study is a spec (:func:`resolve_spec`, YAML/TOML file plus overrides) run by
 :func:`run_study` in ``<dir>/<name>``: the Optuna database (SQLite by default), Ray's
-results and checkpoints, and each trial's TensorBoard events and ``metrics.csv``.
+results and checkpoints, each trial's TensorBoard events and ``metrics.csv``, and a
+``tensorboard/`` view naming each trial's run with :func:`run_name`.
+:func:`open_dashboard` serves a study in optuna-dashboard and TensorBoard.
 """
 
 from __future__ import annotations
 
+from mtlstudy.study._dashboard import Dashboard, open_dashboard
 from mtlstudy.study._report import report_study
 from mtlstudy.study._reproduce import Reproduction, reproduce
 from mtlstudy.study._run import open_spec, resume_study, run_study
@@ -20,28 +23,35 @@ from mtlstudy.study._store import (
     load_rungs,
 )
 from mtlstudy.study._status import StudyStatus, StudySummary, list_studies, study_status
+from mtlstudy.study._tensorboard import HPARAMS, HPARAMS_METRICS, TENSORBOARD_DIR, run_name
 
 __all__ = [
     "EARLY_STOPPING",
+    "Dashboard",
     "EPOCH_COLUMNS",
+    "HPARAMS",
+    "HPARAMS_METRICS",
     "RUNG_COLUMNS",
     "Reproduction",
     "SAMPLERS",
     "StudyStatus",
     "StudySummary",
     "StudySpec",
+    "TENSORBOARD_DIR",
     "TRIAL_COLUMNS",
     "export_study",
     "list_studies",
     "load_export",
     "load_rungs",
     "load_spec",
+    "open_dashboard",
     "open_spec",
     "parse_key_values",
     "report_study",
     "reproduce",
     "resolve_spec",
     "resume_study",
+    "run_name",
     "run_study",
     "study_status",
 ]

@@ -21,18 +21,12 @@ from mtlstudy._errors import StudyError
 from mtlstudy._schema import OBJECTIVES
 from mtlstudy.schedulers import MOASHAScheduler
 from mtlstudy.study._lock import lock_owner, study_lock
+from mtlstudy.study._progress import StudyProgress
+from mtlstudy.study._ray_log import RAY_LOG_FILE, ray_log_to
 from mtlstudy.study._searcher import FAILURE_ATTR, PARAMS_ATTR, OptunaRungStore, StudyDatabase, StudySearcher
 from mtlstudy.study._spec import StudySpec, resolve_spec
-from mtlstudy.trainables import (
-    OBJECTIVE_KEYS,
-    PACK_KEY,
-    member_run_id,
-    objective_key,
-    ray_trial_of,
-    run_result,
-    train_pack,
-    train_trial,
-)
+from mtlstudy.study._tensorboard import TensorBoardView
+from mtlstudy.trainables import OBJECTIVE_KEYS, objective_key, ray_trial_of, run_result, train_pack, train_trial
 
 __all__ = ["run_study", "resume_study", "open_spec", "SPEC_FILE", "RAY_DIR"]
 
@@ -77,7 +71,7 @@ def run_study(spec: StudySpec, echo: Callable[[str], None] = print, scheduler: T
         ) from None
     with study_lock(study_dir):
         (study_dir / SPEC_FILE).write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False), encoding="utf-8")
-        with _ray(spec):
+        with ray_log_to(study_dir / RAY_LOG_FILE), _ray(spec):
             return _fit(spec, _new_tuner(spec, echo, scheduler), echo)
 
 
@@ -91,7 +85,7 @@ def resume_study(name: str, dir: str | os.PathLike = "./mtlstudy-runs", echo: Ca
     spec = open_spec(name, dir)
     _check_local_gpus(spec)
     with study_lock(spec.study_dir):
-        with _ray(spec):
+        with ray_log_to(spec.study_dir / RAY_LOG_FILE), _ray(spec):
             experiment = spec.study_dir / RAY_DIR
             restorable = tune.Tuner.can_restore(str(experiment))
             ray_trials = _ray_trials(experiment) if restorable else {}
@@ -180,7 +174,7 @@ def _new_tuner(spec: StudySpec, echo: Callable[[str], None], scheduler: TrialSch
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             verbose=0,
             # Ray's JSON and CSV result logs, without its TensorBoard logger (see _ray).
-            callbacks=[_Progress(spec, echo), JsonLoggerCallback(), CSVLoggerCallback()],
+            callbacks=[StudyProgress(spec, echo), TensorBoardView(spec), JsonLoggerCallback(), CSVLoggerCallback()],
         ),
     )
 
@@ -193,7 +187,7 @@ def _ray(spec: StudySpec) -> Iterator[None]:
     # Ray's automatic TensorBoard logger would add tags beside SPEC.md's five; the JSON and
     # CSV loggers, which Ray's result tables read, are passed to the tuner explicitly.
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
-    # The legacy reporter honours verbose=0; _Progress prints a line per trial instead.
+    # The legacy reporter honours verbose=0; StudyProgress shows the study's progress instead.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if ray.is_initialized():
@@ -284,34 +278,3 @@ def _reconcile(spec: StudySpec, ray_trials: dict[str, tuple[str, dict]]) -> list
     if not notes:
         notes.append("database and Ray agree, nothing to change")
     return notes
-
-
-class _Progress(tune.Callback):
-    """Echoes one line per finished or failed trial (Ray's own table is kept quiet)."""
-
-    def __init__(self, spec: StudySpec, echo: Callable[[str], None]) -> None:
-        self.total = spec.trials
-        self.epochs = spec.epochs
-        self.echo = echo
-
-    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        members = trial.config.get(PACK_KEY)
-        runs = {trial.trial_id: trial.config} if members is None else {
-            member_run_id(trial.trial_id, k): {**trial.config, **params} for k, params in enumerate(members)
-        }
-        done = sum(len(t.config.get(PACK_KEY, [None])) for t in trials if t.status == "TERMINATED" and t is not trial)
-        for run_id, config in runs.items():
-            done += 1
-            values = run_result(run_id, trial.last_result) or {}
-            epoch = values.get("epoch", self.epochs)
-            self.echo(
-                f"[{done}/{self.total}] trial {run_id}: shared={config.get('shared')}, "
-                f"lambda_f={config.get('lambda_f', float('nan')):.4g}, "
-                f"lambda_r={config.get('lambda_r', float('nan')):.4g}, seed={config.get('seed')}: "
-                + (f"stopped at epoch {epoch}: " if epoch < self.epochs else "")
-                + f"test MSE {values.get(objective_key('test_mse'), float('nan')):.4f}, "
-                f"test MRR {values.get(objective_key('test_mrr'), float('nan')):.4f}"
-            )
-
-    def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        self.echo(f"trial {trial.trial_id} failed")

@@ -10,6 +10,7 @@ from mtlstudy.trainables._packed import (
     ray_trial_of,
     run_result,
     train_pack,
+    trial_runs,
 )
 from mtlstudy.trainables._trainable import (
     CHECKPOINT_FILE,
@@ -33,4 +34,5 @@ __all__ = [
     "run_result",
     "train_pack",
     "train_trial",
+    "trial_runs",
 ]

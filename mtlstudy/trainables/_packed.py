@@ -19,7 +19,7 @@ from mtlstudy.trainables import _ray_api
 from mtlstudy.trainables._trainable import FAILURE_KEY, TRIAL_OPTIONS, restore, trial_metrics, trial_options
 from mtlstudy.training import PackedTrainer, RunLogger, TrainConfig, divergence, load_split
 
-__all__ = ["train_pack", "PACK_KEY", "member_results", "member_run_id", "ray_trial_of", "run_result"]
+__all__ = ["train_pack", "PACK_KEY", "trial_runs", "member_results", "member_run_id", "ray_trial_of", "run_result"]
 
 #: Key of a packed trial's config (the members' parameters) and of its results (their metrics).
 PACK_KEY = "members"
@@ -62,6 +62,24 @@ def run_result(run_id: str, result: Mapping[str, Any] | None) -> Mapping[str, An
     if "/" not in run_id:
         return result
     return member_results(result).get(int(run_id.rsplit("/m", 1)[1]))
+
+
+def trial_runs(
+    trial_id: str, config: Mapping[str, Any], result: Mapping[str, Any] | None
+) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """Run id -> (its config, its part of ``result``) of a Ray trial: the trial itself, or each member of a pack.
+
+    A member that has not reported yet gets an empty result.
+    """
+    members = config.get(PACK_KEY)
+    if members is None:
+        return {trial_id: (dict(config), dict(result or {}))}
+    shared = {key: value for key, value in config.items() if key != PACK_KEY}
+    runs = {}
+    for member, params in enumerate(members):
+        run_id = member_run_id(trial_id, member)
+        runs[run_id] = ({**shared, **params}, dict(run_result(run_id, result) or {}))
+    return runs
 
 
 def train_pack(

@@ -5,13 +5,21 @@ from __future__ import annotations
 from mtlstudy.training._config import TrainConfig
 from mtlstudy.training._data import load_split
 from mtlstudy.training._history import divergence, summarize_history
-from mtlstudy.training._logging import EVENTS_FILE, METRICS_CSV_COLUMNS, RunLogger, write_json
+from mtlstudy.training._logging import (
+    EVENTS_FILE,
+    HPARAMS_TAG_PREFIX,
+    METRICS_CSV_COLUMNS,
+    RunLogger,
+    write_hparams,
+    write_json,
+)
 from mtlstudy.training._packed import MEMBER_FIELDS, PackedTrainer, auto_pack_size
 from mtlstudy.training._run import format_summary, train_model
 from mtlstudy.training._trainer import Trainer, load_checkpoint, resolve_device
 
 __all__ = [
     "EVENTS_FILE",
+    "HPARAMS_TAG_PREFIX",
     "MEMBER_FIELDS",
     "METRICS_CSV_COLUMNS",
     "PackedTrainer",
@@ -26,5 +34,6 @@ __all__ = [
     "resolve_device",
     "summarize_history",
     "train_model",
+    "write_hparams",
     "write_json",
 ]

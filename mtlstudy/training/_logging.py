@@ -10,14 +10,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tensorboardX import FileWriter
 from tensorboardX.proto.event_pb2 import Event
 from tensorboardX.proto.summary_pb2 import Summary
 from tensorboardX.record_writer import RecordWriter
+from tensorboardX.summary import hparams as hparams_summaries
 
 from mtlstudy._files import atomic_path
 from mtlstudy._schema import EPOCH_METRICS, TENSORBOARD_TAGS
 
-__all__ = ["RunLogger", "METRICS_CSV_COLUMNS", "EVENTS_FILE", "write_json"]
+__all__ = ["RunLogger", "METRICS_CSV_COLUMNS", "EVENTS_FILE", "HPARAMS_TAG_PREFIX", "write_hparams", "write_json"]
+
+#: Prefix of the scalar tags that hold a run's HParams metrics (see :func:`write_hparams`).
+HPARAMS_TAG_PREFIX = "hparams/"
 
 #: Columns of ``metrics.csv``, one row per epoch.
 METRICS_CSV_COLUMNS: tuple[str, ...] = ("epoch", *EPOCH_METRICS, "train_time_s", "eval_time_s")
@@ -99,6 +104,26 @@ class _EventFile:
 
     def close(self) -> None:
         self._records.close()
+
+
+def write_hparams(
+    logdir: str | os.PathLike, hparams: Mapping[str, bool | int | float | str], metrics: Mapping[str, float], step: int
+) -> None:
+    """Record one run's hyperparameters and results for TensorBoard's HParams view.
+
+    Writes an events file of its own into ``logdir`` (the run's directory, beside
+    its per-epoch events): the HParams session of ``hparams``, and each of
+    ``metrics`` as a scalar tagged ``hparams/<name>`` at ``step`` (the run's last
+    epoch). The metrics are written once, not per epoch, so SPEC.md's five tags stay
+    the only per-epoch scalars.
+    """
+    tags = {f"{HPARAMS_TAG_PREFIX}{name}": float(value) for name, value in metrics.items()}
+    writer = FileWriter(str(logdir), filename_suffix=".hparams")
+    for summary in hparams_summaries(dict(hparams), tags):
+        writer.add_summary(summary)
+    values = [Summary.Value(tag=tag, simple_value=value) for tag, value in tags.items()]
+    writer.add_summary(Summary(value=values), global_step=step)
+    writer.close()
 
 
 def write_json(path: str | os.PathLike, payload: Mapping[str, Any]) -> None:

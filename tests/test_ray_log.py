@@ -1,0 +1,27 @@
+"""Ray's log messages go to the study's file; only its errors still reach the terminal."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import ray  # noqa: F401  (sets up the "ray" logger as a study finds it)
+
+from mtlstudy.study._ray_log import ray_log_to
+
+
+def test_ray_messages_go_to_the_file_and_only_errors_to_the_terminal(tmp_path):
+    ray_logger, terminal_text = logging.getLogger("ray"), io.StringIO()
+    terminal = logging.StreamHandler(terminal_text)
+    ray_logger.addHandler(terminal)
+    try:
+        with ray_log_to(tmp_path / "ray-driver.log"):
+            logging.getLogger("ray.tune").warning("Token authentication is enabled")
+            logging.getLogger("ray.tune").error("a trial's worker died")
+        logging.getLogger("ray.tune").warning("after the study")
+    finally:
+        ray_logger.removeHandler(terminal)
+    logged = (tmp_path / "ray-driver.log").read_text()
+    assert "Token authentication is enabled" in logged and "a trial's worker died" in logged
+    assert "after the study" not in logged
+    assert terminal_text.getvalue() == "a trial's worker died\nafter the study\n"
