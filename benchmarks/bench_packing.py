@@ -14,7 +14,8 @@ moments divided by K (exact), and the peak of the process: peak RSS on the CPU
 ``torch.cuda.max_memory_allocated`` on CUDA (reset before each measurement).
 
 A step profile then says where a member-step's time goes at each K: one gradient
-pass and one fused Adam step, each timed alone on random batches, per member.
+pass and one fused Adam step, each timed alone on random batches, per member (CPU
+time on the CPU, wall time on CUDA).
 Adam touches every parameter of every member each step (the embedding gradients
 are dense), so its cost per member cannot fall with K: it is the floor of the CPU
 gain.
@@ -158,15 +159,17 @@ def profile_steps(base: TrainConfig, split, size: int | None, device: str) -> di
             packed(user_rows, pair_rows, ratings, lambdas, lambdas)
 
     optimizer = torch.optim.Adam(net.parameters(), lr=base.lr, fused=True)
+    # CPU time on the CPU (robust to other processes on a shared core), wall time on CUDA.
+    clock = time.process_time if device == "cpu" else time.perf_counter
     timings = {}
     for name, step in (("gradient_ms", gradient_step), ("adam_ms", optimizer.step)):
         step()
         _synchronize(device)
-        started = time.perf_counter()
+        started = clock()
         for _ in range(PROFILE_STEPS):
             step()
         _synchronize(device)
-        timings[name] = (time.perf_counter() - started) / PROFILE_STEPS / count * 1e3
+        timings[name] = (clock() - started) / PROFILE_STEPS / count * 1e3
     return timings
 
 
@@ -184,8 +187,18 @@ def run_device(device: str, args: argparse.Namespace, split) -> list[dict[str, A
     return rows
 
 
+def cpu_name() -> str:
+    """The processor's model name where Linux gives it, else the machine type."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
+    except OSError:
+        names = []
+    return f"{names[0]} ({len(names)} cores)" if names else platform.machine()
+
+
 def machine_line(args: argparse.Namespace, devices: Sequence[str]) -> str:
-    parts = [f"{platform.processor() or platform.machine()}, torch {torch.__version__}, 1 CPU thread"]
+    parts = [f"{cpu_name()}, torch {torch.__version__}, 1 CPU thread"]
     if "cuda" in devices:
         parts.append(torch.cuda.get_device_name())
     parts.append(f"{args.dataset}, shared={args.shared}, {args.epochs} timed epochs after 1 warm-up")

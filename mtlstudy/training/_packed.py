@@ -27,18 +27,21 @@ MEMBER_FIELDS = ("lambda_f", "lambda_r", "seed")
 # pack of 64 on ML-100K needs ~130 MB of score buffers rather than 0.8 GB.
 _EVAL_ELEMENTS = 1 << 25
 
-#: Best pack size per device type, from benchmarks/bench_packing.py (see auto_pack_size).
-_MEASURED_PACK_SIZE = {"cpu": 1, "cuda": 1}
+#: The best pack size per device type, measured by benchmarks/bench_packing.py on ML-100K
+#: (benchmarks/results/packing/h200-cpu and h200-cuda; README, "Packed training").
+MEASURED_PACK_SIZE = {"cpu": 16, "cuda": 256}
 
 
 def auto_pack_size(device: str | torch.device) -> int:
-    """The pack size K that ``--pack auto`` uses on ``device``: 1 where packing does not pay.
+    """The pack size K that ``--pack auto`` uses on ``device``.
 
-    The values are the K with the most trial-epochs per second in
-    ``benchmarks/bench_packing.py`` (``benchmarks/results/packing/``), measured on
-    ML-100K against one :class:`Trainer` per trial on the same machine in the same run.
+    It is the K with the most trial-epochs per second in ``benchmarks/bench_packing.py``.
+    That benchmark times K = 1, 2, 4, ... against one :class:`Trainer` per trial in the
+    same run, on one CPU thread and on one GPU. A device type where no pack beat the
+    lone trainer would get 1. Rerun the benchmark on new hardware and update
+    :data:`MEASURED_PACK_SIZE`; a test checks that it agrees with the committed results.
     """
-    return _MEASURED_PACK_SIZE[torch.device(device).type]
+    return MEASURED_PACK_SIZE[torch.device(device).type]
 
 
 def _check_pack(configs: Sequence[TrainConfig]) -> tuple[TrainConfig, ...]:
