@@ -6,12 +6,13 @@ from mtlstudy.training._config import TrainConfig
 from mtlstudy.training._data import load_split
 from mtlstudy.training._history import summarize_history
 from mtlstudy.training._logging import METRICS_CSV_COLUMNS, RunLogger, write_json
-from mtlstudy.training._packed import PackedTrainer, auto_pack_size
+from mtlstudy.training._packed import PACK_MEMBER_FIELDS, PackedTrainer, auto_pack_size
 from mtlstudy.training._run import format_summary, train_model
 from mtlstudy.training._trainer import Trainer, resolve_device
 
 __all__ = [
     "METRICS_CSV_COLUMNS",
+    "PACK_MEMBER_FIELDS",
     "PackedTrainer",
     "RunLogger",
     "TrainConfig",
