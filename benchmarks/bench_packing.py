@@ -21,7 +21,7 @@ are dense), so its cost per member cannot fall with K: it is the floor of the CP
 gain.
 
 ``--out`` receives ``results.json`` (every number) and ``results.md`` (the table,
-for the README).
+for the README); the committed runs are in ``benchmarks/results/packing/<machine>``.
 
     python benchmarks/bench_packing.py                        # ML-100K, K = 1..64
     python benchmarks/bench_packing.py --dataset synthetic --packs 1,4 --epochs 1
@@ -43,7 +43,12 @@ import torch
 
 from mtlstudy._json import jsonable
 from mtlstudy.data import load_dataset, random_train_test_split
-from mtlstudy.models import JointGradient, MultiTaskNet, PackedJointGradient, PackedMultiTaskNet
+from mtlstudy.models import (
+    JointGradient,
+    MultiTaskNet,
+    PackedJointGradient,
+    PackedMultiTaskNet,
+)
 from mtlstudy.training import PackedTrainer, TrainConfig, Trainer
 
 #: The issue's goal on one CPU thread: this many times the baseline's trial-epochs/s at the best K.
@@ -243,11 +248,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--packs", default="1,2,4,8,16,32,64", help="pack sizes K [1,2,4,8,16,32,64]")
     parser.add_argument("--shared", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--devices", help="cpu, cuda or cpu,cuda [cpu, plus cuda when a GPU is present]")
-    parser.add_argument("--out", type=Path, help="output folder [benchmarks/results/packing]")
+    parser.add_argument("--out", type=Path, help="output folder [benchmarks/results/packing/<devices>]")
     args = parser.parse_args(argv)
     args.packs = [int(size) for size in args.packs.split(",")]
     args.devices = args.devices.split(",") if args.devices else ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
-    args.out = args.out or Path(__file__).resolve().parent / "results" / "packing"
+    args.out = args.out or Path(__file__).resolve().parent / "results" / "packing" / "-".join(args.devices)
     return args
 
 

@@ -16,7 +16,12 @@ from mtlstudy.metrics import RankingEvaluator
 from mtlstudy.models import PackedJointGradient, PackedMultiTaskNet
 from mtlstudy.training._config import TrainConfig
 from mtlstudy.training._history import summarize_history
-from mtlstudy.training._trainer import _initial_net, _on_device, _training_relevant, resolve_device
+from mtlstudy.training._trainer import (
+    _initial_net,
+    _on_device,
+    _training_relevant,
+    resolve_device,
+)
 
 __all__ = ["PACK_MEMBER_FIELDS", "PackedTrainer", "auto_pack_size"]
 
