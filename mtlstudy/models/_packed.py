@@ -41,6 +41,7 @@ __all__ = ["PackedJointGradient", "PackedMultiTaskNet"]
 
 
 def _stacked(tensors: Sequence[torch.Tensor], trailing: tuple[int, ...] | None = None) -> nn.Parameter:
+    """One parameter of the members' copies stacked along a new first dimension (each reshaped to ``trailing``)."""
     stacked = torch.stack([tensor.detach() for tensor in tensors])
     return nn.Parameter(stacked if trailing is None else stacked.view(len(tensors), *trailing))
 
@@ -93,10 +94,12 @@ class PackedMultiTaskNet(nn.Module):
 
     @property
     def num_users(self) -> int:
+        """Rows of each member's user tables."""
         return self.users.shape[1]
 
     @property
     def num_items(self) -> int:
+        """Rows of each member's item tables."""
         return self.items.shape[1]
 
     def keep(self, positions: Sequence[int]) -> None:
