@@ -14,13 +14,14 @@ moments divided by K (exact), and the peak of the process: peak RSS on the CPU
 ``torch.cuda.max_memory_allocated`` on CUDA (reset before each measurement).
 
 A step profile then says where a member-step's time goes at each K: one gradient
-pass and one fused Adam step, each timed alone on random batches, per member.
+pass and one fused Adam step, each timed alone on random batches, per member (CPU
+time on the CPU, wall time on CUDA).
 Adam touches every parameter of every member each step (the embedding gradients
 are dense), so its cost per member cannot fall with K: it is the floor of the CPU
 gain.
 
 ``--out`` receives ``results.json`` (every number) and ``results.md`` (the table,
-for the README).
+for the README); the committed runs are in ``benchmarks/results/packing/<machine>``.
 
     python benchmarks/bench_packing.py                        # ML-100K, K = 1..64
     python benchmarks/bench_packing.py --dataset synthetic --packs 1,4 --epochs 1
@@ -42,7 +43,12 @@ import torch
 
 from mtlstudy._json import jsonable
 from mtlstudy.data import load_dataset, random_train_test_split
-from mtlstudy.models import JointGradient, MultiTaskNet, PackedJointGradient, PackedMultiTaskNet
+from mtlstudy.models import (
+    JointGradient,
+    MultiTaskNet,
+    PackedJointGradient,
+    PackedMultiTaskNet,
+)
 from mtlstudy.training import PackedTrainer, TrainConfig, Trainer
 
 #: The issue's goal on one CPU thread: this many times the baseline's trial-epochs/s at the best K.
@@ -158,15 +164,17 @@ def profile_steps(base: TrainConfig, split, size: int | None, device: str) -> di
             packed(user_rows, pair_rows, ratings, lambdas, lambdas)
 
     optimizer = torch.optim.Adam(net.parameters(), lr=base.lr, fused=True)
+    # CPU time on the CPU (robust to other processes on a shared core), wall time on CUDA.
+    clock = time.process_time if device == "cpu" else time.perf_counter
     timings = {}
     for name, step in (("gradient_ms", gradient_step), ("adam_ms", optimizer.step)):
         step()
         _synchronize(device)
-        started = time.perf_counter()
+        started = clock()
         for _ in range(PROFILE_STEPS):
             step()
         _synchronize(device)
-        timings[name] = (time.perf_counter() - started) / PROFILE_STEPS / count * 1e3
+        timings[name] = (clock() - started) / PROFILE_STEPS / count * 1e3
     return timings
 
 
@@ -184,8 +192,18 @@ def run_device(device: str, args: argparse.Namespace, split) -> list[dict[str, A
     return rows
 
 
+def cpu_name() -> str:
+    """The processor's model name where Linux gives it, else the machine type."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
+    except OSError:
+        names = []
+    return f"{names[0]} ({len(names)} cores)" if names else platform.machine()
+
+
 def machine_line(args: argparse.Namespace, devices: Sequence[str]) -> str:
-    parts = [f"{platform.processor() or platform.machine()}, torch {torch.__version__}, 1 CPU thread"]
+    parts = [f"{cpu_name()}, torch {torch.__version__}, 1 CPU thread"]
     if "cuda" in devices:
         parts.append(torch.cuda.get_device_name())
     parts.append(f"{args.dataset}, shared={args.shared}, {args.epochs} timed epochs after 1 warm-up")
@@ -230,11 +248,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--packs", default="1,2,4,8,16,32,64", help="pack sizes K [1,2,4,8,16,32,64]")
     parser.add_argument("--shared", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--devices", help="cpu, cuda or cpu,cuda [cpu, plus cuda when a GPU is present]")
-    parser.add_argument("--out", type=Path, help="output folder [benchmarks/results/packing]")
+    parser.add_argument("--out", type=Path, help="output folder [benchmarks/results/packing/<devices>]")
     args = parser.parse_args(argv)
     args.packs = [int(size) for size in args.packs.split(",")]
     args.devices = args.devices.split(",") if args.devices else ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
-    args.out = args.out or Path(__file__).resolve().parent / "results" / "packing"
+    args.out = args.out or Path(__file__).resolve().parent / "results" / "packing" / "-".join(args.devices)
     return args
 
 

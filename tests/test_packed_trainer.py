@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import statistics
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,7 +12,7 @@ import torch
 from mtlstudy import ConfigError
 from mtlstudy._schema import EPOCH_METRICS
 from mtlstudy.data import make_synthetic, random_train_test_split
-from mtlstudy.training import PackedTrainer, TrainConfig, Trainer
+from mtlstudy.training import PackedTrainer, TrainConfig, Trainer, auto_pack_size
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +151,11 @@ def test_packed_and_lone_final_metrics_are_equally_distributed(split):
             assert spread > 0, metric  # the seeds differ, so the comparison means something
         differences = [abs(p - q) for p, q in zip(packed_values, lone_values)]
         assert max(differences) <= 1e-3 * spread + 1e-7, (metric, differences, spread)
+
+
+@pytest.mark.parametrize("device, results", [("cpu", "h200-cpu"), ("cuda", "h200-cuda")])
+def test_auto_pack_size_is_the_best_pack_the_benchmark_measured(device, results):
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "packing" / results / "results.json"
+    rows = [row for row in json.loads(path.read_text(encoding="utf-8"))["rows"] if row["device"] == device]
+    best = max(rows, key=lambda row: row["trial_epochs_per_s"])
+    assert auto_pack_size(device) == (1 if best["K"] == "Trainer" else best["K"])

@@ -12,20 +12,20 @@ and ``lambda_r``. Tests compare every member's losses and metrics with a lone
 trainer's.
 
 Why hand-derived rather than ``torch.func`` (``stack_module_state`` + ``vmap`` over
-``grad`` of the lone model's loss): measured on one CPU thread on ML-100K (shared,
-batches of 256), one gradient pass for K members took
+``grad`` of the lone model's forward and losses): one gradient pass for K members on
+ML-100K (shared, batches of 256), one CPU thread of this project's shared 2-core
+machine, wall time, mean of 30 passes:
 
-====  ================  ==============
-K     hand-derived      torch.func
-====  ================  ==============
-1     0.45 ms           1.9 ms
-8     1.5 ms            6.1 ms
-64    11 ms             43 ms
-====  ================  ==============
+====  ============  ==========
+K     this class    torch.func
+====  ============  ==========
+1     0.47 ms       4.9 ms
+8     3.4 ms        10.7 ms
+64    49 ms         79 ms
+====  ============  ==========
 
-(the same fused Adam after both). vmap adds autograd's and the functional call's
-per-operation overhead, and its embedding backward writes each member's dense table
-gradient separately.
+torch.func stays slower at every K: it adds autograd's and the functional call's
+per-operation overhead to the same arithmetic, and at K = 1 it is 10x slower.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ __all__ = ["PackedJointGradient", "PackedMultiTaskNet"]
 
 
 def _stacked(tensors: Sequence[torch.Tensor], trailing: tuple[int, ...] | None = None) -> nn.Parameter:
+    """One parameter of the members' copies stacked along a new first dimension (each reshaped to ``trailing``)."""
     stacked = torch.stack([tensor.detach() for tensor in tensors])
     return nn.Parameter(stacked if trailing is None else stacked.view(len(tensors), *trailing))
 
@@ -93,10 +94,12 @@ class PackedMultiTaskNet(nn.Module):
 
     @property
     def num_users(self) -> int:
+        """Rows of each member's user tables."""
         return self.users.shape[1]
 
     @property
     def num_items(self) -> int:
+        """Rows of each member's item tables."""
         return self.items.shape[1]
 
     def keep(self, positions: Sequence[int]) -> None:

@@ -20,7 +20,7 @@ from ray.tune.search import Searcher
 from mtlstudy._schema import OBJECTIVES
 from mtlstudy.schedulers import RungRecord
 from mtlstudy.study._spec import COMPLETE_ONLY_SAMPLERS, StudySpec, trial_params
-from mtlstudy.training import MEMBER_FIELDS
+from mtlstudy.training import PACK_MEMBER_FIELDS
 from mtlstudy.trainables import (
     FAILURE_KEY,
     OBJECTIVE_KEYS,
@@ -326,7 +326,7 @@ def stopped_as_dominated(trials: list[FrozenTrial], directions) -> list[FrozenTr
 
 def _architecture(trial: FrozenTrial | optuna.Trial) -> dict[str, Any]:
     """The parameters that members of one pack must share."""
-    return {k: v for k, v in trial.user_attrs[PARAMS_ATTR].items() if k not in MEMBER_FIELDS}
+    return {k: v for k, v in trial.user_attrs[PARAMS_ATTR].items() if k not in PACK_MEMBER_FIELDS}
 
 
 def _failure(result: Mapping[str, Any], values: list[Any], error: bool) -> str | None:

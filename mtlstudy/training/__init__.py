@@ -13,15 +13,15 @@ from mtlstudy.training._logging import (
     write_hparams,
     write_json,
 )
-from mtlstudy.training._packed import MEMBER_FIELDS, PackedTrainer, auto_pack_size
+from mtlstudy.training._packed import PACK_MEMBER_FIELDS, PackedTrainer, auto_pack_size
 from mtlstudy.training._run import format_summary, train_model
 from mtlstudy.training._trainer import Trainer, load_checkpoint, resolve_device
 
 __all__ = [
     "EVENTS_FILE",
     "HPARAMS_TAG_PREFIX",
-    "MEMBER_FIELDS",
     "METRICS_CSV_COLUMNS",
+    "PACK_MEMBER_FIELDS",
     "PackedTrainer",
     "RunLogger",
     "TrainConfig",

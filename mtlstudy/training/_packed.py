@@ -13,32 +13,42 @@ from mtlstudy._errors import ConfigError
 from mtlstudy._files import atomic_path
 from mtlstudy.data._interactions import Interactions
 from mtlstudy.metrics import RankingEvaluator
-from mtlstudy.models import MultiTaskNet, PackedJointGradient, PackedMultiTaskNet
+from mtlstudy.models import PackedJointGradient, PackedMultiTaskNet
 from mtlstudy.training._config import TrainConfig
 from mtlstudy.training._history import summarize_history
-from mtlstudy.training._trainer import _training_relevant, load_checkpoint, resolve_device
+from mtlstudy.training._trainer import (
+    _initial_net,
+    _on_device,
+    _training_relevant,
+    load_checkpoint,
+    resolve_device,
+)
 
-__all__ = ["PackedTrainer", "auto_pack_size", "MEMBER_FIELDS"]
+__all__ = ["PACK_MEMBER_FIELDS", "PackedTrainer", "auto_pack_size"]
 
 #: What a member may choose on its own; every other TrainConfig field is the pack's.
-MEMBER_FIELDS = ("lambda_f", "lambda_r", "seed")
+PACK_MEMBER_FIELDS = ("lambda_f", "lambda_r", "seed")
 
-# Evaluation ranks this many score elements at once (members x users x items), so a
-# pack of 64 on ML-100K needs ~130 MB of score buffers rather than 0.8 GB.
+# Evaluation ranks at most this many score elements (members x users x items) at once:
+# a pack of 64 on ML-100K ranks 21 members at a time, in ~0.25 GB of scores and
+# buffers rather than 1.6 GB.
 _EVAL_ELEMENTS = 1 << 25
 
 _STATE_KEYS = frozenset({"configs", "members", "epoch", "model", "optimizer", "generators", "histories"})
 
-#: Best pack size per device type, from benchmarks/bench_packing.py (see auto_pack_size).
-_MEASURED_PACK_SIZE = {"cpu": 1, "cuda": 1}
+#: The best pack size per device type, measured by benchmarks/bench_packing.py on ML-100K
+#: (benchmarks/results/packing/h200-cpu and h200-cuda; README, "Packed training").
+_MEASURED_PACK_SIZE = {"cpu": 16, "cuda": 256}
 
 
 def auto_pack_size(device: str | torch.device) -> int:
-    """The pack size K that ``--pack auto`` uses on ``device``: 1 where packing does not pay.
+    """The pack size K that ``--pack auto`` uses on ``device``.
 
-    The values are the K with the most trial-epochs per second in
-    ``benchmarks/bench_packing.py`` (``benchmarks/results/packing/``), measured on
-    ML-100K against one :class:`Trainer` per trial on the same machine in the same run.
+    It is the K with the most trial-epochs per second in ``benchmarks/bench_packing.py``.
+    That benchmark times K = 1, 2, 4, ... against one :class:`Trainer` per trial in the
+    same run, on one CPU thread and on one GPU. A device type where no pack beat the
+    lone trainer would get 1. Rerun the benchmark on new hardware and update
+    ``_MEASURED_PACK_SIZE``; a test checks that it agrees with the committed results.
     """
     return _MEASURED_PACK_SIZE[torch.device(device).type]
 
@@ -50,10 +60,10 @@ def _check_pack(configs: Sequence[TrainConfig]) -> tuple[TrainConfig, ...]:
     first = configs[0].to_dict()
     for member, config in enumerate(configs[1:], start=1):
         for name, value in config.to_dict().items():
-            if name not in MEMBER_FIELDS and value != first[name]:
+            if name not in PACK_MEMBER_FIELDS and value != first[name]:
                 raise ConfigError(
                     f"members of a pack must agree on {name}: member 0 has {first[name]!r}, "
-                    f"member {member} has {value!r} (members may differ only in {', '.join(MEMBER_FIELDS)})"
+                    f"member {member} has {value!r} (members may differ only in {', '.join(PACK_MEMBER_FIELDS)})"
                 )
     return configs
 
@@ -97,38 +107,17 @@ class PackedTrainer:
 
     def __init__(self, configs: Sequence[TrainConfig], train: Interactions, test: Interactions) -> None:
         self.configs = _check_pack(configs)
-        config = self.configs[0]
-        self.device = resolve_device(config.device)
-        nets = []
-        for member in self.configs:
-            # Built like Trainer's net, on the CPU under the member's seed.
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(member.seed)
-                nets.append(
-                    MultiTaskNet(
-                        train.num_users,
-                        train.num_items,
-                        embedding_dim=config.embedding_dim,
-                        layer_sizes=config.layer_sizes,
-                        shared=config.shared,
-                        user_bias=config.user_bias,
-                    )
-                )
-        self.net = PackedMultiTaskNet(nets).to(self.device)
+        self.device = resolve_device(self.configs[0].device)
+        self.net = PackedMultiTaskNet([_initial_net(member, train) for member in self.configs]).to(self.device)
         self.generators = [torch.Generator(device=self.device).manual_seed(member.seed) for member in self.configs]
         self.members = tuple(range(len(self.configs)))
         self.histories: list[list[dict[str, float]]] = [[] for _ in self.configs]
         self.epoch = 0
         self.num_items = train.num_items
-        self._train = self._to_device(train)
-        self._test = self._to_device(test)
+        self._train = _on_device(train, self.device)
+        self._test = _on_device(test, self.device)
         self._evaluator = RankingEvaluator(train, test, self.device)
         self._build_step()
-
-    def _to_device(self, data: Interactions) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return tuple(
-            torch.as_tensor(array, device=self.device) for array in (data.user_ids, data.item_ids, data.ratings)
-        )
 
     def _build_step(self, optimizer_state: dict[str, Any] | None = None) -> None:
         """Gradient, Adam and task weights for the current members (after a start, drop or load)."""

@@ -35,6 +35,28 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def _initial_net(config: TrainConfig, train: Interactions) -> MultiTaskNet:
+    """The network a run of ``config`` starts from.
+
+    It is built on the CPU under the run's seed, so initial weights match on every device.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        return MultiTaskNet(
+            train.num_users,
+            train.num_items,
+            embedding_dim=config.embedding_dim,
+            layer_sizes=config.layer_sizes,
+            shared=config.shared,
+            user_bias=config.user_bias,
+        )
+
+
+def _on_device(data: Interactions, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """User ids, item ids and ratings as tensors on ``device``."""
+    return tuple(torch.as_tensor(array, device=device) for array in (data.user_ids, data.item_ids, data.ratings))
+
+
 class Trainer:
     """Trains and evaluates one :class:`MultiTaskNet`, one epoch per call.
 
@@ -56,33 +78,16 @@ class Trainer:
     def __init__(self, config: TrainConfig, train: Interactions, test: Interactions) -> None:
         self.config = config
         self.device = resolve_device(config.device)
-        # Build on the CPU under a fixed seed so initial weights match on every device.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
-            net = MultiTaskNet(
-                train.num_users,
-                train.num_items,
-                embedding_dim=config.embedding_dim,
-                layer_sizes=config.layer_sizes,
-                shared=config.shared,
-                user_bias=config.user_bias,
-            )
-        self.net = net.to(self.device)
+        self.net = _initial_net(config, train).to(self.device)
         # The fused kernel updates all parameters in one call: ~20% faster epochs on CPU.
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr, fused=True)
         self._gradient = JointGradient(self.net)
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         self.num_items = train.num_items
         self.history: list[dict[str, float]] = []
-        self._train = self._to_device(train)
-        self._test = self._to_device(test)
+        self._train = _on_device(train, self.device)
+        self._test = _on_device(test, self.device)
         self._evaluator = RankingEvaluator(train, test, self.device)
-
-    def _to_device(self, data: Interactions) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return tuple(
-            torch.as_tensor(array, device=self.device)
-            for array in (data.user_ids, data.item_ids, data.ratings)
-        )
 
     @property
     def epoch(self) -> int:
