@@ -50,7 +50,7 @@ def _ray_trials(study_dir):
 def _driver_with_finished_trials(command, study_dir, name, finished):
     """Start a study driver and return it once ``finished`` of its trials are COMPLETE or PRUNED."""
     driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         try:  # the study is read only once the driver has created its database
             if (study_dir / "optuna.db").exists() and sum(
