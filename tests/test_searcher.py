@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -13,7 +14,8 @@ from optuna.trial import TrialState
 
 from mtlstudy.study import resolve_spec
 from mtlstudy.study._searcher import FAILURE_ATTR, StudySearcher, stopped_as_dominated
-from mtlstudy.trainables import FAILURE_KEY
+from mtlstudy.trainables import CHECKPOINT_FILE, FAILURE_KEY, TRIAL_OPTIONS
+from mtlstudy.training import TrainConfig, Trainer, load_split
 
 DIRECTIONS = [optuna.study.StudyDirection.MINIMIZE, optuna.study.StudyDirection.MAXIMIZE]
 
@@ -145,7 +147,7 @@ def test_trials_a_dead_driver_left_behind_are_run_once_not_lost_or_doubled(tmp_p
     saved = first.suggest("saved")  # Ray saved this one
     unsaved = first.suggest("unsaved")  # asked, but Ray's state never recorded it
     first.database.study.ask()  # the driver died inside the next ask, before any attribute
-    notes = _reconcile(spec, {"saved": ("RUNNING", {})})
+    notes = _reconcile(spec, {"saved": ("RUNNING", {}, None)})
     assert any("never recorded by Ray" in note for note in notes)
     assert any("asked but never started, marked FAIL" in note for note in notes)
 
@@ -170,3 +172,53 @@ def test_a_grid_space_runs_every_point_once_across_drivers(tmp_path):
         if k % 3:
             searcher.on_trial_complete(f"t{k}", _result(10, 1.0, 0.1))
     assert len(points) == 10 and len(set(points)) == 10
+
+
+def _checkpoints(spec, ray_id, epochs):
+    """A trial directory holding the trainer state after each of ``epochs`` epochs, as checkpoint_00000<k>."""
+    config = TrainConfig.from_mapping({
+        **{k: v for k, v in spec.fixed_params().items() if k not in TRIAL_OPTIONS}, "lambda_f": 0.5, "lambda_r": 0.5,
+    })
+    trainer = Trainer(config, *load_split(config)[:2])
+    paths = []
+    for epoch in range(1, epochs + 1):
+        trainer.train_epoch()
+        paths.append(spec.study_dir / "ray" / ray_id / f"checkpoint_{epoch:06d}")
+        paths[-1].mkdir(parents=True)
+        trainer.save(paths[-1] / CHECKPOINT_FILE)
+    return trainer, paths
+
+
+@pytest.mark.parametrize("optuna_state", ["RUNNING", "COMPLETE"])
+def test_reconcile_finishes_a_trial_its_final_checkpoint_says_finished_though_ray_says_running(tmp_path, optuna_state):
+    from mtlstudy.study._run import _reconcile
+
+    spec = _spec(tmp_path, epochs=2, dataset_options={"num_users": 30, "num_items": 40}, embedding_dim=4)
+    searcher = StudySearcher(spec)
+    searcher.suggest("done")
+    trainer, (first, final) = _checkpoints(spec, "done", 2)
+    summary = trainer.summary()
+    if optuna_state == "COMPLETE":  # the searcher told Optuna before the driver died
+        searcher.on_trial_complete("done", {"epoch": 2, "objective_test_mse": summary["final_test_mse"],
+                                            "objective_test_mrr": summary["final_test_mrr"]})
+    shutil.rmtree(first)  # Ray's saved state names the first checkpoint, deleted once the final one was kept
+    notes = _reconcile(spec, {"done": ("RUNNING", {}, first)})
+    assert "restores the final checkpoint and ends without training" in notes[-1]
+    assert (optuna_state == "RUNNING") == any("finished per its final checkpoint, marked COMPLETE" in n for n in notes)
+    (trial,) = searcher.database.study.get_trials()
+    assert trial.state == TrialState.COMPLETE
+    assert trial.values == [summary["final_test_mse"], summary["final_test_mrr"]]
+    assert (first / CHECKPOINT_FILE).read_bytes() == (final / CHECKPOINT_FILE).read_bytes()
+
+
+def test_reconcile_names_a_checkpoint_that_cannot_be_read(tmp_path):
+    from mtlstudy.study._run import _reconcile
+
+    spec = _spec(tmp_path, epochs=3, dataset_options={"num_users": 30, "num_items": 40}, embedding_dim=4)
+    StudySearcher(spec).suggest("cut")
+    _, (first, second) = _checkpoints(spec, "cut", 2)
+    assert _reconcile(spec, {"cut": ("RUNNING", {}, second)})[-1].endswith("resumes from its checkpoint at epoch 2")
+    state = (second / CHECKPOINT_FILE).read_bytes()
+    (second / CHECKPOINT_FILE).write_bytes(state[: len(state) // 2])
+    (note,) = _reconcile(spec, {"cut": ("RUNNING", {}, second)})
+    assert "cannot read checkpoint" in note and str(second) in note and note.endswith("it restarts from epoch 1")

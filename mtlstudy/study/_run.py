@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import optuna
 import yaml
@@ -17,13 +18,15 @@ from ray import tune
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.schedulers import TrialScheduler
 
-from mtlstudy._errors import StudyError
+from mtlstudy._errors import CheckpointError, StudyError
+from mtlstudy._files import atomic_path
 from mtlstudy._schema import OBJECTIVES
 from mtlstudy.schedulers import MOASHAScheduler
 from mtlstudy.study._lock import lock_owner, study_lock
 from mtlstudy.study._searcher import FAILURE_ATTR, PARAMS_ATTR, OptunaRungStore, StudyDatabase, StudySearcher
 from mtlstudy.study._spec import StudySpec, resolve_spec
-from mtlstudy.trainables import OBJECTIVE_KEYS, objective_key, train_trial
+from mtlstudy.trainables import CHECKPOINT_FILE, OBJECTIVE_KEYS, objective_key, train_trial, trial_result
+from mtlstudy.training import load_checkpoint
 
 __all__ = ["run_study", "resume_study", "open_spec", "SPEC_FILE", "RAY_DIR"]
 
@@ -206,22 +209,40 @@ def _fit(spec: StudySpec, tuner, echo: Callable[[str], None]) -> dict[str, int]:
     return counts
 
 
-def _ray_trials(experiment: Path) -> dict[str, tuple[str, dict]]:
-    """Ray trial id -> (status, last result) from Ray's saved experiment state."""
+class _RayTrial(NamedTuple):
+    """A trial as Ray's saved experiment state has it."""
+
+    status: str | None
+    last_result: dict
+    checkpoint: Path | None  # the directory Ray restores it from
+
+
+def _ray_trials(experiment: Path) -> dict[str, _RayTrial]:
+    """Ray trial id -> its status, last result and checkpoint in Ray's saved experiment state."""
     analysis = tune.ExperimentAnalysis(str(experiment))
-    return {trial.trial_id: (trial.status, trial.last_result or {}) for trial in analysis.trials}
+    trials = {}
+    for trial in analysis.trials:
+        checkpoint = analysis.get_last_checkpoint(trial)
+        path = None if checkpoint is None else Path(checkpoint.path)
+        trials[trial.trial_id] = _RayTrial(trial.status, trial.last_result or {}, path)
+    return trials
 
 
-def _reconcile(spec: StudySpec, ray_trials: dict[str, tuple[str, dict]]) -> list[str]:
-    """Make the Optuna database agree with Ray's saved trials before a resume.
+def _reconcile(spec: StudySpec, ray_trials: dict[str, _RayTrial]) -> list[str]:
+    """Make the Optuna database and Ray's saved trials agree with the trials' records before a resume.
 
     For the newest Optuna trial of each Ray trial id:
 
     - RUNNING, finished in Ray -> told as the searcher would have (the driver died
       between Ray's result and Optuna's tell): COMPLETE with Ray's values, PRUNED if
       it was stopped early, FAIL without objectives;
+    - unfinished in Ray, but the trial's own newest checkpoint holds its whole
+      budget (the driver died after the trial's last report, before Ray saved its
+      state) -> told from that checkpoint if still RUNNING, and Ray's restore is
+      pointed at that final state, so Ray replays the trial's end without training;
     - RUNNING, unfinished in Ray -> kept RUNNING: Ray resumes it from its checkpoint
-      and the searcher tells this same Optuna trial, so no new trial is created;
+      and the searcher tells this same Optuna trial, so no new trial is created; a
+      checkpoint that cannot be read is named, and the trial restarts from epoch 1;
     - RUNNING, unknown to Ray -> unlinked from its Ray id: it was sampled after
       Ray's last saved state, so Ray will ask for one more trial within the same
       budget, and the searcher hands it this one;
@@ -233,23 +254,31 @@ def _reconcile(spec: StudySpec, ray_trials: dict[str, tuple[str, dict]]) -> list
     study = database.study
     notes: list[str] = []
     for ray_id, trial in database.latest().items():
-        status, result = ray_trials.get(ray_id, (None, {}))
+        status, result, checkpoint = ray_trials.get(ray_id, _RayTrial(None, {}, None))
         label = f"Optuna trial {trial.number} (Ray {ray_id})"
+        final = _final_checkpoint(spec, ray_id) if status in _UNFINISHED else None
         if trial.state == TrialState.RUNNING and status == "TERMINATED":
             state = database.finish(trial, result)
             notes.append(f"{label}: finished in Ray, marked {state.name} with its last result")
+        elif final is not None and trial.state in (TrialState.RUNNING, TrialState.COMPLETE):
+            path, history = final
+            if trial.state == TrialState.RUNNING:
+                state = database.finish(trial, trial_result(history, spec.objective))
+                notes.append(f"{label}: finished per its final checkpoint, marked {state.name}")
+            notes.append(f"{label}: {_replay_end(path, checkpoint)}")
         elif trial.state == TrialState.RUNNING and status in _UNFINISHED:
-            notes.append(f"{label}: unfinished, resumes from its checkpoint")
+            notes.append(f"{label}: unfinished, {_resume_point(checkpoint)}")
         elif trial.state == TrialState.RUNNING:
             database.disown(trial)
             notes.append(f"{label}: never recorded by Ray, runs again as the next new Ray trial")
         elif trial.state == TrialState.FAIL and status == "ERROR":
+            attributes = {key: value for key, value in trial.user_attrs.items() if key != FAILURE_ATTR}
             study.add_trial(
                 optuna.trial.create_trial(
                     state=TrialState.RUNNING,
                     params=trial.params,
                     distributions=trial.distributions,
-                    user_attrs=dict(trial.user_attrs),
+                    user_attrs=attributes,
                 )
             )
             notes.append(f"{label}: failed, retried by Ray under a new Optuna trial")
@@ -260,6 +289,43 @@ def _reconcile(spec: StudySpec, ray_trials: dict[str, tuple[str, dict]]) -> list
     if not notes:
         notes.append("database and Ray agree, nothing to change")
     return notes
+
+
+def _final_checkpoint(spec: StudySpec, ray_id: str) -> tuple[Path, list[dict]] | None:
+    """(path, history) of the trial's newest readable checkpoint if it holds the whole budget."""
+    found = sorted((spec.study_dir / RAY_DIR / ray_id).glob(f"checkpoint_*/{CHECKPOINT_FILE}"), reverse=True)
+    for path in found:
+        try:
+            history = load_checkpoint(path)["history"]
+        except CheckpointError:
+            continue
+        return (path, history) if len(history) >= spec.epochs else None
+    return None
+
+
+def _replay_end(final: Path, restored: Path | None) -> str:
+    """Make Ray's restore load the trial's ``final`` state; says what Ray will do."""
+    if restored is None:
+        return "Ray saved it before any checkpoint, so it trains again from epoch 1 to the same results"
+    target = restored / CHECKPOINT_FILE
+    if target != final:
+        # Ray restores the checkpoint its saved state names, which the driver may have
+        # replaced (and deleted) after that save: give it the final state instead.
+        restored.mkdir(parents=True, exist_ok=True)
+        with atomic_path(target) as temporary:
+            shutil.copyfile(final, temporary)
+    return "Ray saved it as unfinished; it restores the final checkpoint and ends without training"
+
+
+def _resume_point(checkpoint: Path | None) -> str:
+    """Where an unfinished trial resumes from, naming a checkpoint that cannot be read."""
+    if checkpoint is None:
+        return "starts from epoch 1 (no checkpoint yet)"
+    try:
+        epochs = len(load_checkpoint(checkpoint / CHECKPOINT_FILE)["history"])
+    except CheckpointError as error:
+        return f"{error}: it restarts from epoch 1"
+    return f"resumes from its checkpoint at epoch {epochs}"
 
 
 class _Progress(tune.Callback):

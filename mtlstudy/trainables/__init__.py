@@ -9,6 +9,15 @@ from mtlstudy.trainables._trainable import (
     TRIAL_OPTIONS,
     objective_key,
     train_trial,
+    trial_result,
 )
 
-__all__ = ["CHECKPOINT_FILE", "FAILURE_KEY", "OBJECTIVE_KEYS", "TRIAL_OPTIONS", "objective_key", "train_trial"]
+__all__ = [
+    "CHECKPOINT_FILE",
+    "FAILURE_KEY",
+    "OBJECTIVE_KEYS",
+    "TRIAL_OPTIONS",
+    "objective_key",
+    "train_trial",
+    "trial_result",
+]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +11,17 @@ import torch
 
 from mtlstudy._errors import CheckpointError, ConfigError
 from mtlstudy.trainables import _ray_api
-from mtlstudy.training import RunLogger, TrainConfig, Trainer, divergence, load_split
+from mtlstudy.training import RunLogger, TrainConfig, Trainer, divergence, load_split, summarize_history
 
-__all__ = ["train_trial", "TRIAL_OPTIONS", "OBJECTIVE_KEYS", "FAILURE_KEY", "CHECKPOINT_FILE", "objective_key"]
+__all__ = [
+    "train_trial",
+    "trial_result",
+    "TRIAL_OPTIONS",
+    "OBJECTIVE_KEYS",
+    "FAILURE_KEY",
+    "CHECKPOINT_FILE",
+    "objective_key",
+]
 
 #: Trial-config keys the trainable reads itself; every other key is a TrainConfig option.
 TRIAL_OPTIONS: dict[str, Any] = {"objective": "final", "checkpoint_every": 0}
@@ -64,7 +72,7 @@ def train_trial(config: Mapping[str, Any]) -> None:
         while True:
             if trainer.epoch < train_config.epochs:
                 logger.log(trainer.train_epoch())
-            metrics = _trial_metrics(trainer, options["objective"])
+            metrics = trial_result(trainer.history, options["objective"])
             failure = divergence(trainer.history[-1])
             if failure is not None:
                 _ray_api.report({**metrics, FAILURE_KEY: failure})
@@ -85,10 +93,12 @@ def _restore(trainer: Trainer, path: Path) -> None:
         print(f"{error}; the trial restarts from epoch 1", file=sys.stderr)
 
 
-def _trial_metrics(trainer: Trainer, objective: str) -> dict[str, float]:
-    """The last epoch's metrics, the run's final and best values, and the objectives."""
-    summary = trainer.summary()
-    metrics = {**trainer.history[-1], **summary}
+def trial_result(history: Sequence[Mapping[str, float]], objective: str) -> dict[str, float]:
+    """What a trial reports after the epochs in ``history``: the last epoch's metrics, the
+    run's final and best values (:func:`~mtlstudy.training.summarize_history`) and the
+    objectives (``"final"`` or ``"best"`` values)."""
+    summary = summarize_history(history)
+    metrics = {**history[-1], **summary}
     for metric in OBJECTIVE_KEYS:
         metrics[objective_key(metric)] = summary[f"{objective}_{metric}"]
     return metrics
