@@ -211,14 +211,24 @@ def test_reconcile_finishes_a_trial_its_final_checkpoint_says_finished_though_ra
     assert (first / CHECKPOINT_FILE).read_bytes() == (final / CHECKPOINT_FILE).read_bytes()
 
 
-def test_reconcile_names_a_checkpoint_that_cannot_be_read(tmp_path):
+def test_reconcile_falls_back_to_the_newest_readable_checkpoint_and_names_unreadable_ones(tmp_path):
     from mtlstudy.study._run import _reconcile
 
     spec = _spec(tmp_path, epochs=3, dataset_options={"num_users": 30, "num_items": 40}, embedding_dim=4)
     StudySearcher(spec).suggest("cut")
     _, (first, second) = _checkpoints(spec, "cut", 2)
-    assert _reconcile(spec, {"cut": ("RUNNING", {}, second)})[-1].endswith("resumes from its checkpoint at epoch 2")
+    assert _reconcile(spec, {"cut": ("RUNNING", {}, second)}) == [
+        "Optuna trial 0 (Ray cut): unfinished, resumes from its checkpoint at epoch 2"
+    ]
     state = (second / CHECKPOINT_FILE).read_bytes()
     (second / CHECKPOINT_FILE).write_bytes(state[: len(state) // 2])
     (note,) = _reconcile(spec, {"cut": ("RUNNING", {}, second)})
-    assert "cannot read checkpoint" in note and str(second) in note and note.endswith("it restarts from epoch 1")
+    assert f"cannot read checkpoint '{second / CHECKPOINT_FILE}'" in note
+    assert note.endswith("resumes from its checkpoint at epoch 1")
+    # Ray restores the checkpoint it knows, which now holds the readable state.
+    assert (second / CHECKPOINT_FILE).read_bytes() == (first / CHECKPOINT_FILE).read_bytes()
+
+    for path in (first, second):
+        (path / CHECKPOINT_FILE).write_bytes(b"not a checkpoint")
+    (note,) = _reconcile(spec, {"cut": ("RUNNING", {}, second)})
+    assert f"refused checkpoint '{second / CHECKPOINT_FILE}'" in note and note.endswith("; it restarts from epoch 1")

@@ -240,9 +240,10 @@ def _reconcile(spec: StudySpec, ray_trials: dict[str, _RayTrial]) -> list[str]:
       budget (the driver died after the trial's last report, before Ray saved its
       state) -> told from that checkpoint if still RUNNING, and Ray's restore is
       pointed at that final state, so Ray replays the trial's end without training;
-    - RUNNING, unfinished in Ray -> kept RUNNING: Ray resumes it from its checkpoint
-      and the searcher tells this same Optuna trial, so no new trial is created; a
-      checkpoint that cannot be read is named, and the trial restarts from epoch 1;
+    - RUNNING, unfinished in Ray -> kept RUNNING: Ray resumes it from the trial's
+      newest readable checkpoint (see :func:`_restore_from`) and the searcher tells
+      this same Optuna trial, so no new trial is created; a checkpoint that cannot
+      be read is named, and without a readable one the trial restarts from epoch 1;
     - RUNNING, unknown to Ray -> unlinked from its Ray id: it was sampled after
       Ray's last saved state, so Ray will ask for one more trial within the same
       budget, and the searcher hands it this one;
@@ -256,18 +257,24 @@ def _reconcile(spec: StudySpec, ray_trials: dict[str, _RayTrial]) -> list[str]:
     for ray_id, trial in database.latest().items():
         status, result, checkpoint = ray_trials.get(ray_id, _RayTrial(None, {}, None))
         label = f"Optuna trial {trial.number} (Ray {ray_id})"
-        final = _final_checkpoint(spec, ray_id) if status in _UNFINISHED else None
+        saved = _newest_checkpoint(spec, ray_id) if status in _UNFINISHED else _Saved(None, [], None)
         if trial.state == TrialState.RUNNING and status == "TERMINATED":
             state = database.finish(trial, result)
             notes.append(f"{label}: finished in Ray, marked {state.name} with its last result")
-        elif final is not None and trial.state in (TrialState.RUNNING, TrialState.COMPLETE):
-            path, history = final
+        elif len(saved.history) >= spec.epochs and trial.state in (TrialState.RUNNING, TrialState.COMPLETE):
             if trial.state == TrialState.RUNNING:
-                state = database.finish(trial, trial_result(history, spec.objective))
+                state = database.finish(trial, trial_result(saved.history, spec.objective))
                 notes.append(f"{label}: finished per its final checkpoint, marked {state.name}")
-            notes.append(f"{label}: {_replay_end(path, checkpoint)}")
+            restart = _restore_from(saved, checkpoint)
+            notes.append(f"{label}: Ray saved it as unfinished; " + (
+                restart or "it restores the final checkpoint and ends without training"
+            ))
         elif trial.state == TrialState.RUNNING and status in _UNFINISHED:
-            notes.append(f"{label}: unfinished, {_resume_point(checkpoint)}")
+            unreadable = f"{saved.unreadable}; " if saved.unreadable else ""
+            restart = _restore_from(saved, checkpoint)
+            notes.append(f"{label}: unfinished, {unreadable}" + (
+                restart or f"resumes from its checkpoint at epoch {len(saved.history)}"
+            ))
         elif trial.state == TrialState.RUNNING:
             database.disown(trial)
             notes.append(f"{label}: never recorded by Ray, runs again as the next new Ray trial")
@@ -291,41 +298,47 @@ def _reconcile(spec: StudySpec, ray_trials: dict[str, _RayTrial]) -> list[str]:
     return notes
 
 
-def _final_checkpoint(spec: StudySpec, ray_id: str) -> tuple[Path, list[dict]] | None:
-    """(path, history) of the trial's newest readable checkpoint if it holds the whole budget."""
-    found = sorted((spec.study_dir / RAY_DIR / ray_id).glob(f"checkpoint_*/{CHECKPOINT_FILE}"), reverse=True)
-    for path in found:
+class _Saved(NamedTuple):
+    """A trial's newest readable checkpoint in the study directory."""
+
+    path: Path | None  # None: none can be read
+    history: list[dict]
+    unreadable: str | None  # why a newer checkpoint cannot be read
+
+
+def _newest_checkpoint(spec: StudySpec, ray_id: str) -> _Saved:
+    """The trial's own newest checkpoint that can be read, and why any newer one cannot."""
+    unreadable = None
+    for path in sorted((spec.study_dir / RAY_DIR / ray_id).glob(f"checkpoint_*/{CHECKPOINT_FILE}"), reverse=True):
         try:
-            history = load_checkpoint(path)["history"]
-        except CheckpointError:
-            continue
-        return (path, history) if len(history) >= spec.epochs else None
-    return None
+            return _Saved(path, load_checkpoint(path)["history"], unreadable)
+        except CheckpointError as error:
+            unreadable = unreadable or str(error)
+    return _Saved(None, [], unreadable)
 
 
-def _replay_end(final: Path, restored: Path | None) -> str:
-    """Make Ray's restore load the trial's ``final`` state; says what Ray will do."""
+def _restore_from(saved: _Saved, restored: Path | None) -> str | None:
+    """Make Ray's restore (from ``restored``) load ``saved``; None if it will, else why the
+    trial starts from epoch 1.
+
+    Ray restores the checkpoint its saved state names. The driver may have kept a
+    newer one and deleted that one after the save, or it may be unreadable, so the
+    newest readable state is copied there. Ray refuses to restore from a directory
+    that is gone, so one is kept there even when nothing can be read: the trainable
+    then finds no state in it and starts afresh.
+    """
+    if saved.path is None:
+        if restored is not None:
+            restored.mkdir(parents=True, exist_ok=True)
+        return "it restarts from epoch 1" if saved.unreadable else "no checkpoint yet: it starts from epoch 1"
     if restored is None:
-        return "Ray saved it before any checkpoint, so it trains again from epoch 1 to the same results"
+        return "no checkpoint in Ray's saved state: it restarts from epoch 1"
     target = restored / CHECKPOINT_FILE
-    if target != final:
-        # Ray restores the checkpoint its saved state names, which the driver may have
-        # replaced (and deleted) after that save: give it the final state instead.
+    if target != saved.path:
         restored.mkdir(parents=True, exist_ok=True)
         with atomic_path(target) as temporary:
-            shutil.copyfile(final, temporary)
-    return "Ray saved it as unfinished; it restores the final checkpoint and ends without training"
-
-
-def _resume_point(checkpoint: Path | None) -> str:
-    """Where an unfinished trial resumes from, naming a checkpoint that cannot be read."""
-    if checkpoint is None:
-        return "starts from epoch 1 (no checkpoint yet)"
-    try:
-        epochs = len(load_checkpoint(checkpoint / CHECKPOINT_FILE)["history"])
-    except CheckpointError as error:
-        return f"{error}: it restarts from epoch 1"
-    return f"resumes from its checkpoint at epoch {epochs}"
+            shutil.copyfile(saved.path, temporary)
+    return None
 
 
 class _Progress(tune.Callback):

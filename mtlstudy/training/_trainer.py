@@ -189,8 +189,8 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
         state = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError:
         raise CheckpointError(
-            f"refused checkpoint {str(path)!r}: it holds objects other than tensors and plain data, "
-            "which could run code when loaded"
+            f"refused checkpoint {str(path)!r}: it holds something other than tensors and plain data "
+            "(a corrupt file, or objects that could run code when loaded)"
         ) from None
     except _UNREADABLE as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
