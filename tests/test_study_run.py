@@ -324,3 +324,22 @@ def test_a_killed_study_resumes_with_every_epoch_logged_exactly_once(local_ray, 
         pd.testing.assert_frame_equal(rows, expected_rows)
         assert events == expected_events  # every epoch of every tag, exactly once
         assert values == expected_values
+
+
+def test_diverged_trials_fail_with_their_reason_and_the_study_exits_1(local_ray, tmp_path):
+    result = CliRunner().invoke(
+        main, ["study", "run", "--name", "nan", "--trials", "2", "--epochs", "3", "--lr", "1e6", "--dir", str(tmp_path), *DATA]
+    )
+    assert result.exit_code == 1, result.output
+    trials = load_export("nan", tmp_path)
+    assert set(trials["state"]) == {"FAIL"} and trials["failure"].str.match(r"diverged at epoch 1: non-finite ").all()
+    assert (trials["epochs_trained"] == 1).all()  # stopped at the epoch it diverged
+    assert result.output.count(": diverged at epoch 1: non-finite ") == 4  # as each ended, and in the summary
+    failed = result.output.strip().splitlines()[-1]
+    assert failed.startswith("2 trial(s) failed: ")
+    for row in trials.itertuples():
+        assert f"{row.trial_id} ({row.failure}, logs in {tmp_path / 'nan' / 'ray' / row.trial_id})" in failed
+    optuna_trials = _optuna_trials(tmp_path / "nan", "nan")
+    assert [t.user_attrs["failure"] for t in optuna_trials] == trials["failure"].tolist()
+    status = CliRunner().invoke(main, ["study", "status", "nan", "--dir", str(tmp_path)])
+    assert status.exit_code == 0 and "2 FAIL" in status.output

@@ -25,7 +25,7 @@ from mtlstudy.schedulers import MOASHAScheduler
 from mtlstudy.study._lock import lock_owner, study_lock
 from mtlstudy.study._searcher import FAILURE_ATTR, PARAMS_ATTR, OptunaRungStore, StudyDatabase, StudySearcher
 from mtlstudy.study._spec import StudySpec, resolve_spec
-from mtlstudy.trainables import CHECKPOINT_FILE, OBJECTIVE_KEYS, objective_key, train_trial, trial_result
+from mtlstudy.trainables import CHECKPOINT_FILE, FAILURE_KEY, OBJECTIVE_KEYS, objective_key, train_trial, trial_result
 from mtlstudy.training import load_checkpoint
 
 __all__ = ["run_study", "resume_study", "open_spec", "SPEC_FILE", "RAY_DIR"]
@@ -353,13 +353,15 @@ class _Progress(tune.Callback):
         done = sum(t.status == "TERMINATED" or t is trial for t in trials)
         config, result = trial.config, trial.last_result or {}
         epoch = result.get("epoch", self.epochs)
+        outcome = result.get(FAILURE_KEY) or (
+            (f"stopped at epoch {epoch}: " if epoch < self.epochs else "")
+            + f"test MSE {result.get(objective_key('test_mse'), float('nan')):.4f}, "
+            f"test MRR {result.get(objective_key('test_mrr'), float('nan')):.4f}"
+        )
         self.echo(
             f"[{done}/{self.total}] trial {trial.trial_id}: shared={config.get('shared')}, "
             f"lambda_f={config.get('lambda_f', float('nan')):.4g}, "
-            f"lambda_r={config.get('lambda_r', float('nan')):.4g}, seed={config.get('seed')}: "
-            + (f"stopped at epoch {epoch}: " if epoch < self.epochs else "")
-            + f"test MSE {result.get(objective_key('test_mse'), float('nan')):.4f}, "
-            f"test MRR {result.get(objective_key('test_mrr'), float('nan')):.4f}"
+            f"lambda_r={config.get('lambda_r', float('nan')):.4g}, seed={config.get('seed')}: {outcome}"
         )
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
