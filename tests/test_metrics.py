@@ -135,3 +135,10 @@ def test_non_finite_scores_give_nan_metrics_never_a_perfect_rank(bad):
     scores[test.user_ids[0], 0] = bad
     got = ranking_scores(scores, train, test)
     assert set(got) == {"mrr", "hit_rate", "ndcg"} and all(np.isnan(value) for value in got.values())
+
+
+def test_huge_finite_scores_still_rank():
+    scores, train, test = _random_split(4)
+    huge = torch.as_tensor(scores * 1e37, dtype=torch.float32)  # finite, but their sum overflows float32
+    assert torch.isfinite(huge).all() and not torch.isfinite(huge.sum())
+    assert ranking_scores(huge, train, test) == pytest.approx(ranking_scores(scores, train, test))

@@ -310,7 +310,8 @@ def test_a_killed_study_resumes_with_every_epoch_logged_exactly_once(local_ray, 
     if cut == "mid-trial-corrupt-checkpoint":
         # Named, then the previous checkpoint if Ray had not deleted it yet, else a fresh start.
         assert re.search(
-            rf"checkpoint '{re.escape(str(newest))}'.*; (it restarts from epoch 1|resumes from its checkpoint at epoch 2)\n",
+            rf"checkpoint '{re.escape(str(newest))}'.*; "
+            r"(it restarts from epoch 1|resumes from its checkpoint at epoch 2)\n",
             resumed.output,
         ), resumed.output
     assert "2/2 trials complete" in resumed.output
@@ -327,9 +328,8 @@ def test_a_killed_study_resumes_with_every_epoch_logged_exactly_once(local_ray, 
 
 
 def test_diverged_trials_fail_with_their_reason_and_the_study_exits_1(local_ray, tmp_path):
-    result = CliRunner().invoke(
-        main, ["study", "run", "--name", "nan", "--trials", "2", "--epochs", "3", "--lr", "1e6", "--dir", str(tmp_path), *DATA]
-    )
+    options = ["--trials", "2", "--epochs", "3", "--lr", "1e6", "--dir", str(tmp_path), *DATA]
+    result = CliRunner().invoke(main, ["study", "run", "--name", "nan", *options])
     assert result.exit_code == 1, result.output
     trials = load_export("nan", tmp_path)
     assert set(trials["state"]) == {"FAIL"} and trials["failure"].str.match(r"diverged at epoch 1: non-finite ").all()

@@ -22,7 +22,7 @@ __all__ = ["Trainer", "resolve_device", "load_checkpoint"]
 
 # The top-level keys of Trainer.state_dict.
 _STATE_KEYS = frozenset({"config", "model", "optimizer", "generator", "history"})
-# What torch.load raises on a missing, truncated, corrupt or code-carrying file.
+# What torch.load raises on a missing, truncated or corrupt file, besides the unpickler refusing it.
 _UNREADABLE = (OSError, EOFError, RuntimeError, ValueError, zipfile.BadZipFile)
 
 
