@@ -88,7 +88,8 @@ def test_info_rejects_unknown_dataset():
     [
         (["--dataset", "bogus"], "Error: unknown dataset 'bogus'; expected one of ml-100k, synthetic"),
         (["--dataset", "synthetic", "--dataset-option", "foo=1"], "Error: unknown synthetic option(s) foo;"),
-        (["--dataset", "synthetic", "--dataset-option", "density=0"], "Error: density must be a number in (0, 1], got 0"),
+        (["--dataset", "synthetic", "--dataset-option", "density=0"],
+         "Error: density must be a number in (0, 1], got 0"),
     ],
 )
 def test_a_study_on_a_bad_dataset_is_refused_before_ray_starts(tmp_path, monkeypatch, options, message):

@@ -161,3 +161,10 @@ def test_a_non_finite_matrix_in_a_stack_gets_nan_metrics_and_the_others_do_not()
     stack[0, test.user_ids[0], 0] = float("nan")
     first, second = RankingEvaluator(train, test).stacked_scores(stack)
     assert all(math.isnan(value) for value in first.values()) and all(0 < value <= 1 for value in second.values())
+
+
+def test_huge_finite_scores_still_rank():
+    scores, train, test = _random_split(4)
+    huge = torch.as_tensor(scores * 1e37, dtype=torch.float32)  # finite, but their sum overflows float32
+    assert torch.isfinite(huge).all() and not torch.isfinite(huge.sum())
+    assert ranking_scores(huge, train, test) == pytest.approx(ranking_scores(scores, train, test))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -14,7 +15,8 @@ from optuna.trial import TrialState
 
 from mtlstudy.study import load_export, resolve_spec
 from mtlstudy.study._searcher import FAILURE_ATTR, StudySearcher, stopped_as_dominated
-from mtlstudy.trainables import FAILURE_KEY
+from mtlstudy.trainables import CHECKPOINT_FILE, FAILURE_KEY, TRIAL_OPTIONS
+from mtlstudy.training import TrainConfig, Trainer, load_split
 
 DIRECTIONS = [optuna.study.StudyDirection.MINIMIZE, optuna.study.StudyDirection.MAXIMIZE]
 
@@ -146,7 +148,7 @@ def test_trials_a_dead_driver_left_behind_are_run_once_not_lost_or_doubled(tmp_p
     saved = first.suggest("saved")  # Ray saved this one
     unsaved = first.suggest("unsaved")  # asked, but Ray's state never recorded it
     first.database.study.ask()  # the driver died inside the next ask, before any attribute
-    notes = _reconcile(spec, {"saved": ("RUNNING", {})})
+    notes = _reconcile(spec, {"saved": ("RUNNING", {}, None)})
     assert any("never recorded by Ray" in note for note in notes)
     assert any("asked but never started, marked FAIL" in note for note in notes)
 
@@ -218,3 +220,63 @@ def test_a_grid_pack_ends_where_the_architecture_changes_and_nothing_is_lost(tmp
     assert all(len(a) == 1 for a in architectures) and all(len(members) <= 4 for members in packs)
     points = sorted((m["shared"], m["lambda_f"], m["user_bias"], m["seed"]) for members in packs for m in members)
     assert len(points) == spec.trials == 10 and len(set(points)) == 10
+
+
+def _checkpoints(spec, ray_id, epochs):
+    """A trial directory holding the trainer state after each of ``epochs`` epochs, as checkpoint_00000<k>."""
+    config = TrainConfig.from_mapping({
+        **{k: v for k, v in spec.fixed_params().items() if k not in TRIAL_OPTIONS}, "lambda_f": 0.5, "lambda_r": 0.5,
+    })
+    trainer = Trainer(config, *load_split(config)[:2])
+    paths = []
+    for epoch in range(1, epochs + 1):
+        trainer.train_epoch()
+        paths.append(spec.study_dir / "ray" / ray_id / f"checkpoint_{epoch:06d}")
+        paths[-1].mkdir(parents=True)
+        trainer.save(paths[-1] / CHECKPOINT_FILE)
+    return trainer, paths
+
+
+@pytest.mark.parametrize("optuna_state", ["RUNNING", "COMPLETE"])
+def test_reconcile_finishes_a_trial_its_final_checkpoint_says_finished_though_ray_says_running(tmp_path, optuna_state):
+    from mtlstudy.study._run import _reconcile
+
+    spec = _spec(tmp_path, epochs=2, dataset_options={"num_users": 30, "num_items": 40}, embedding_dim=4)
+    searcher = StudySearcher(spec)
+    searcher.suggest("done")
+    trainer, (first, final) = _checkpoints(spec, "done", 2)
+    summary = trainer.summary()
+    if optuna_state == "COMPLETE":  # the searcher told Optuna before the driver died
+        searcher.on_trial_complete("done", {"epoch": 2, "objective_test_mse": summary["final_test_mse"],
+                                            "objective_test_mrr": summary["final_test_mrr"]})
+    shutil.rmtree(first)  # Ray's saved state names the first checkpoint, deleted once the final one was kept
+    notes = _reconcile(spec, {"done": ("RUNNING", {}, first)})
+    assert "restores the final checkpoint and ends without training" in notes[-1]
+    assert (optuna_state == "RUNNING") == any("finished per its final checkpoint, marked COMPLETE" in n for n in notes)
+    (trial,) = searcher.database.study.get_trials()
+    assert trial.state == TrialState.COMPLETE
+    assert trial.values == [summary["final_test_mse"], summary["final_test_mrr"]]
+    assert (first / CHECKPOINT_FILE).read_bytes() == (final / CHECKPOINT_FILE).read_bytes()
+
+
+def test_reconcile_falls_back_to_the_newest_readable_checkpoint_and_names_unreadable_ones(tmp_path):
+    from mtlstudy.study._run import _reconcile
+
+    spec = _spec(tmp_path, epochs=3, dataset_options={"num_users": 30, "num_items": 40}, embedding_dim=4)
+    StudySearcher(spec).suggest("cut")
+    _, (first, second) = _checkpoints(spec, "cut", 2)
+    assert _reconcile(spec, {"cut": ("RUNNING", {}, second)}) == [
+        "Optuna trial 0 (Ray cut): unfinished, resumes from its checkpoint at epoch 2"
+    ]
+    state = (second / CHECKPOINT_FILE).read_bytes()
+    (second / CHECKPOINT_FILE).write_bytes(state[: len(state) // 2])
+    (note,) = _reconcile(spec, {"cut": ("RUNNING", {}, second)})
+    assert f"cannot read checkpoint '{second / CHECKPOINT_FILE}'" in note
+    assert note.endswith("resumes from its checkpoint at epoch 1")
+    # Ray restores the checkpoint it knows, which now holds the readable state.
+    assert (second / CHECKPOINT_FILE).read_bytes() == (first / CHECKPOINT_FILE).read_bytes()
+
+    for path in (first, second):
+        (path / CHECKPOINT_FILE).write_bytes(b"not a checkpoint")
+    (note,) = _reconcile(spec, {"cut": ("RUNNING", {}, second)})
+    assert f"refused checkpoint '{second / CHECKPOINT_FILE}'" in note and note.endswith("; it restarts from epoch 1")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import optuna
 import pandas as pd
@@ -16,14 +18,14 @@ import ray
 from click.testing import CliRunner
 from ray import tune
 
-from mtlstudy._schema import TENSORBOARD_TAGS
+from mtlstudy._schema import EPOCH_METRICS, TENSORBOARD_TAGS
 from mtlstudy.cli import main
 from mtlstudy.study import (
     EPOCH_COLUMNS, HPARAMS_METRICS, TRIAL_COLUMNS, load_export, load_rungs, resolve_spec, run_study,
 )
 from mtlstudy.trainables import train_trial
 from mtlstudy.training import HPARAMS_TAG_PREFIX
-from tensorboard_events import read_scalars
+from tensorboard_events import read_scalars, scalar_events
 
 pytestmark = pytest.mark.slow
 
@@ -45,6 +47,10 @@ def _optuna_trials(study_dir, name):
 
 def _ray_trials(study_dir):
     return {t.trial_id: t.status for t in tune.ExperimentAnalysis(str(study_dir / "ray")).trials}
+
+
+def _mtlstudy(*arguments):
+    return [os.path.join(os.path.dirname(sys.executable), "mtlstudy"), *arguments]
 
 
 def _driver_with_finished_trials(command, study_dir, name, finished):
@@ -273,3 +279,111 @@ def test_packed_early_stopping_killed_and_resumed_ends_like_an_uninterrupted_stu
     assert epochs_table.groupby("trial_id")["epoch"].max().to_dict() == trials.set_index("trial_id")["epochs_trained"].to_dict()
     for trial_id in trials["trial_id"]:  # each member logs SPEC.md's tags in its own folder
         assert set(read_scalars(study_dir / "ray" / trial_id)) == set(TENSORBOARD_TAGS.values())
+
+
+# Epochs of ~0.2 s (batches of 16), so that a driver can be killed in the middle of a trial.
+KILLED = ["--trials", "2", "--epochs", "10", "--concurrency", "1", "--checkpoint-every", "2",
+          "--dataset", "synthetic", "--batch-size", "16"]
+
+
+def _epoch_logs(directory, name):
+    """(shared, lambda_f) of each complete trial -> (metrics.csv, export epoch rows, TensorBoard (tag, step)
+    counts, TensorBoard values)."""
+    study_dir = directory / name
+    epochs = load_export(name, directory, epochs=True)
+    trials = load_export(name, directory)
+    logs = {}
+    for row in trials[trials["state"] == "COMPLETE"].itertuples():
+        trial_dir = study_dir / "ray" / row.trial_id
+        rows = epochs.loc[epochs["trial_id"] == row.trial_id, ["epoch", *EPOCH_METRICS]].reset_index(drop=True)
+        events = scalar_events(trial_dir)
+        logs[(row.shared, row.lambda_f)] = (
+            pd.read_csv(trial_dir / "metrics.csv")[["epoch", *EPOCH_METRICS]],
+            rows,
+            Counter((tag, step) for tag, step, _ in events),
+            {(tag, step): value for tag, step, value in events},
+        )
+    return logs
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_logs(local_ray, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("whole")
+    result = CliRunner().invoke(main, ["study", "run", "--name", "k", "--dir", str(directory), *KILLED])
+    assert result.exit_code == 0, result.output
+    logs = _epoch_logs(directory, "k")
+    every_epoch_once = Counter({(tag, step): 1 for tag in TENSORBOARD_TAGS.values() for step in range(1, 11)})
+    assert len(logs) == 2 and all(events == every_epoch_once for _, _, events, _ in logs.values())
+    return logs
+
+
+def _driver_mid_trial(command, study_dir):
+    """Start a study driver and return it once its first trial has saved its second checkpoint (epoch 4 of 10);
+    Ray saves its experiment state after each checkpoint, so by then that state names one."""
+    driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if list(study_dir.glob("ray/*/checkpoint_000001/trainer.pt")):
+            return driver
+        time.sleep(0.02)
+    driver.kill()
+    pytest.fail(f"no checkpoint was written: {driver.communicate()[0]}")
+
+
+@pytest.mark.parametrize("cut", ["mid-trial", "mid-trial-corrupt-checkpoint", "just-after-a-trial-finished"])
+def test_a_killed_study_resumes_with_every_epoch_logged_exactly_once(local_ray, tmp_path, uninterrupted_logs, cut):
+    study_dir = tmp_path / "k"
+    command = _mtlstudy("study", "run", "--name", "k", "--dir", str(tmp_path), *KILLED)
+    if cut == "just-after-a-trial-finished":
+        driver = _driver_with_finished_trials(command, study_dir, "k", 1)
+    else:
+        driver = _driver_mid_trial(command, study_dir)
+    driver.kill()
+    driver.communicate(timeout=60)
+    assert sum(t.state.name == "COMPLETE" for t in _optuna_trials(study_dir, "k")) < 2
+    if cut == "mid-trial-corrupt-checkpoint":
+        newest = max(study_dir.glob("ray/*/checkpoint_*/trainer.pt"), key=lambda path: path.parent.name)
+        newest.write_bytes(newest.read_bytes()[:1000])
+
+    resumed = CliRunner().invoke(main, ["study", "resume", "k", "--dir", str(tmp_path)])
+    assert resumed.exit_code == 0, resumed.output
+    if cut == "mid-trial":
+        assert "unfinished, resumes from its checkpoint at epoch" in resumed.output
+    if cut == "mid-trial-corrupt-checkpoint":
+        # Named, then the previous checkpoint if Ray had not deleted it yet, else a fresh start.
+        assert re.search(
+            rf"checkpoint '{re.escape(str(newest))}'.*; "
+            r"(it restarts from epoch 1|resumes from its checkpoint at epoch 2)\n",
+            resumed.output,
+        ), resumed.output
+    assert "2/2 trials complete" in resumed.output
+    states = Counter(t.state.name for t in _optuna_trials(study_dir, "k"))
+    # A trial the killed driver was asking for stays on record as FAIL; nothing is left RUNNING.
+    assert states["COMPLETE"] == 2 and set(states) <= {"COMPLETE", "FAIL"}
+    assert set(_ray_trials(study_dir).values()) == {"TERMINATED"}
+    logs = _epoch_logs(tmp_path, "k")
+    assert sorted(logs) == sorted(uninterrupted_logs)
+    for trial, (metrics, rows, events, values) in logs.items():
+        expected_metrics, expected_rows, expected_events, expected_values = uninterrupted_logs[trial]
+        pd.testing.assert_frame_equal(metrics, expected_metrics)
+        pd.testing.assert_frame_equal(rows, expected_rows)
+        assert events == expected_events  # every epoch of every tag, exactly once
+        assert values == expected_values
+
+
+def test_diverged_trials_fail_with_their_reason_and_the_study_exits_1(local_ray, tmp_path):
+    options = ["--trials", "2", "--epochs", "3", "--lr", "1e6", "--dir", str(tmp_path), *DATA]
+    result = CliRunner().invoke(main, ["study", "run", "--name", "nan", *options])
+    assert result.exit_code == 1, result.output
+    trials = load_export("nan", tmp_path)
+    assert set(trials["state"]) == {"FAIL"} and trials["failure"].str.match(r"diverged at epoch 1: non-finite ").all()
+    assert (trials["epochs_trained"] == 1).all()  # stopped at the epoch it diverged
+    assert result.output.count("diverged at epoch 1: non-finite ") == 4  # as each ended, and in the summary
+    failed = result.output.strip().splitlines()[-1]
+    assert failed.startswith("2 trial(s) failed: ")
+    for row in trials.itertuples():
+        assert f"{row.trial_id} ({row.failure}, logs in {tmp_path / 'nan' / 'ray' / row.trial_id})" in failed
+    optuna_trials = _optuna_trials(tmp_path / "nan", "nan")
+    assert [t.user_attrs["failure"] for t in optuna_trials] == trials["failure"].tolist()
+    status = CliRunner().invoke(main, ["study", "status", "nan", "--dir", str(tmp_path)])
+    assert status.exit_code == 0 and "2 FAIL" in status.output

@@ -152,7 +152,8 @@ def test_truncated_missing_or_foreign_checkpoints_are_one_checkpoint_error(split
     data = (tmp_path / "state.pt").read_bytes()
     (tmp_path / "truncated.pt").write_bytes(data[: len(data) // 2])
     torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.pt")
-    for name, message in [("truncated.pt", "cannot read"), ("missing.pt", "cannot read"), ("foreign.pt", "not a trainer state")]:
+    cases = [("truncated.pt", "cannot read"), ("missing.pt", "cannot read"), ("foreign.pt", "not a trainer state")]
+    for name, message in cases:
         with pytest.raises(CheckpointError, match=f"{message}.*{name}|{name}.*{message}"):
             load_checkpoint(tmp_path / name)
     assert _metrics(load_checkpoint(tmp_path / "state.pt")["history"]) == _metrics(_train(_config(), split, 1).history)

@@ -111,6 +111,7 @@ def check_synthetic_options(**options: object) -> None:
 
 
 def _check_values(num_users, num_items, density, rank, noise, seed) -> None:
+    """Raise ConfigError naming the first of :func:`make_synthetic`'s arguments out of range."""
     for name, value in (("num_users", num_users), ("num_items", num_items), ("rank", rank)):
         if not _is_int(value) or value < 1:
             raise ConfigError(f"{name} must be a positive integer, got {value!r}")

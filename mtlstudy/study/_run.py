@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import optuna
 import yaml
@@ -17,7 +18,8 @@ from ray import tune
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.schedulers import TrialScheduler
 
-from mtlstudy._errors import StudyError
+from mtlstudy._errors import CheckpointError, StudyError
+from mtlstudy._files import atomic_path
 from mtlstudy._schema import OBJECTIVES
 from mtlstudy.schedulers import MOASHAScheduler
 from mtlstudy.study._lock import lock_owner, study_lock
@@ -26,7 +28,16 @@ from mtlstudy.study._ray_log import RAY_LOG_FILE, ray_log_to
 from mtlstudy.study._searcher import FAILURE_ATTR, PARAMS_ATTR, OptunaRungStore, StudyDatabase, StudySearcher
 from mtlstudy.study._spec import StudySpec, resolve_spec
 from mtlstudy.study._tensorboard import TensorBoardView
-from mtlstudy.trainables import OBJECTIVE_KEYS, objective_key, ray_trial_of, run_result, train_pack, train_trial
+from mtlstudy.trainables import (
+    OBJECTIVE_KEYS,
+    objective_key,
+    ray_trial_of,
+    run_result,
+    saved_history,
+    train_pack,
+    train_trial,
+    trial_result,
+)
 
 __all__ = ["run_study", "resume_study", "open_spec", "SPEC_FILE", "RAY_DIR"]
 
@@ -224,22 +235,41 @@ def _fit(spec: StudySpec, tuner, echo: Callable[[str], None]) -> dict[str, int]:
     return counts
 
 
-def _ray_trials(experiment: Path) -> dict[str, tuple[str, dict]]:
-    """Ray trial id -> (status, last result) from Ray's saved experiment state."""
+class _RayTrial(NamedTuple):
+    """A trial as Ray's saved experiment state has it."""
+
+    status: str | None
+    last_result: dict
+    checkpoint: Path | None  # the directory Ray restores it from
+
+
+def _ray_trials(experiment: Path) -> dict[str, _RayTrial]:
+    """Ray trial id -> its status, last result and checkpoint in Ray's saved experiment state."""
     analysis = tune.ExperimentAnalysis(str(experiment))
-    return {trial.trial_id: (trial.status, trial.last_result or {}) for trial in analysis.trials}
+    trials = {}
+    for trial in analysis.trials:
+        checkpoint = analysis.get_last_checkpoint(trial)
+        path = None if checkpoint is None else Path(checkpoint.path)
+        trials[trial.trial_id] = _RayTrial(trial.status, trial.last_result or {}, path)
+    return trials
 
 
-def _reconcile(spec: StudySpec, ray_trials: dict[str, tuple[str, dict]]) -> list[str]:
-    """Make the Optuna database agree with Ray's saved trials before a resume.
+def _reconcile(spec: StudySpec, ray_trials: dict[str, _RayTrial]) -> list[str]:
+    """Make the Optuna database and Ray's saved trials agree with the trials' records before a resume.
 
     For the newest Optuna trial of each Ray trial id:
 
     - RUNNING, finished in Ray -> told as the searcher would have (the driver died
       between Ray's result and Optuna's tell): COMPLETE with Ray's values, PRUNED if
       it was stopped early, FAIL without objectives;
-    - RUNNING, unfinished in Ray -> kept RUNNING: Ray resumes it from its checkpoint
-      and the searcher tells this same Optuna trial, so no new trial is created;
+    - unfinished in Ray, but the trial's own newest checkpoint holds its whole
+      budget (the driver died after the trial's last report, before Ray saved its
+      state) -> told from that checkpoint if still RUNNING, and Ray's restore is
+      pointed at that final state, so Ray replays the trial's end without training;
+    - RUNNING, unfinished in Ray -> kept RUNNING: Ray resumes it from the trial's
+      newest readable checkpoint (see :func:`_restore_from`) and the searcher tells
+      this same Optuna trial, so no new trial is created; a checkpoint that cannot
+      be read is named, and without a readable one the trial restarts from epoch 1;
     - RUNNING, unknown to Ray -> unlinked from its Ray id: it was sampled after
       Ray's last saved state, so Ray will ask for one more trial within the same
       budget, and the searcher hands it this one;
@@ -251,23 +281,37 @@ def _reconcile(spec: StudySpec, ray_trials: dict[str, tuple[str, dict]]) -> list
     study = database.study
     notes: list[str] = []
     for run_id, trial in database.latest().items():
-        status, result = ray_trials.get(ray_trial_of(run_id), (None, {}))
+        status, result, checkpoint = ray_trials.get(ray_trial_of(run_id), _RayTrial(None, {}, None))
         label = f"Optuna trial {trial.number} (Ray {run_id})"
+        saved = _newest_checkpoint(spec, run_id) if status in _UNFINISHED else _Saved(None, [], None)
         if trial.state == TrialState.RUNNING and status == "TERMINATED":
             state = database.finish(trial, run_result(run_id, result))
             notes.append(f"{label}: finished in Ray, marked {state.name} with its last result")
+        elif len(saved.history) >= spec.epochs and trial.state in (TrialState.RUNNING, TrialState.COMPLETE):
+            if trial.state == TrialState.RUNNING:
+                state = database.finish(trial, trial_result(saved.history, spec.objective))
+                notes.append(f"{label}: finished per its final checkpoint, marked {state.name}")
+            restart = _restore_from(saved, checkpoint)
+            notes.append(f"{label}: Ray saved it as unfinished; " + (
+                restart or "it restores the final checkpoint and ends without training"
+            ))
         elif trial.state == TrialState.RUNNING and status in _UNFINISHED:
-            notes.append(f"{label}: unfinished, resumes from its checkpoint")
+            unreadable = f"{saved.unreadable}; " if saved.unreadable else ""
+            restart = _restore_from(saved, checkpoint)
+            notes.append(f"{label}: unfinished, {unreadable}" + (
+                restart or f"resumes from its checkpoint at epoch {len(saved.history)}"
+            ))
         elif trial.state == TrialState.RUNNING:
             database.disown(trial)
             notes.append(f"{label}: never recorded by Ray, runs again as the next new Ray trial")
         elif trial.state == TrialState.FAIL and status == "ERROR":
+            attributes = {key: value for key, value in trial.user_attrs.items() if key != FAILURE_ATTR}
             study.add_trial(
                 optuna.trial.create_trial(
                     state=TrialState.RUNNING,
                     params=trial.params,
                     distributions=trial.distributions,
-                    user_attrs=dict(trial.user_attrs),
+                    user_attrs=attributes,
                 )
             )
             notes.append(f"{label}: failed, retried by Ray under a new Optuna trial")
@@ -278,3 +322,47 @@ def _reconcile(spec: StudySpec, ray_trials: dict[str, tuple[str, dict]]) -> list
     if not notes:
         notes.append("database and Ray agree, nothing to change")
     return notes
+
+
+class _Saved(NamedTuple):
+    """A trial's newest readable checkpoint in the study directory."""
+
+    path: Path | None  # None: none can be read
+    history: list[dict]
+    unreadable: str | None  # why a newer checkpoint cannot be read
+
+
+def _newest_checkpoint(spec: StudySpec, run_id: str) -> _Saved:
+    """The run's own newest checkpoint that can be read, and why any newer one cannot."""
+    unreadable = None
+    for directory in sorted((spec.study_dir / RAY_DIR / ray_trial_of(run_id)).glob("checkpoint_*"), reverse=True):
+        try:
+            return _Saved(*saved_history(directory, run_id), unreadable)
+        except CheckpointError as error:
+            unreadable = unreadable or str(error)
+    return _Saved(None, [], unreadable)
+
+
+def _restore_from(saved: _Saved, restored: Path | None) -> str | None:
+    """Make Ray's restore (from ``restored``) load ``saved``; None if it will, else why the
+    trial starts from epoch 1.
+
+    Ray restores the checkpoint its saved state names. The driver may have kept a
+    newer one and deleted that one after the save, or it may be unreadable, so the
+    newest readable state is copied there. Ray refuses to restore from a directory
+    that is gone, so one is kept there even when nothing can be read: the trainable
+    then finds no state in it and starts afresh.
+    """
+    if saved.path is None:
+        if restored is not None:
+            restored.mkdir(parents=True, exist_ok=True)
+        return "it restarts from epoch 1" if saved.unreadable else "no checkpoint yet: it starts from epoch 1"
+    if restored is None:
+        return "no checkpoint in Ray's saved state: it restarts from epoch 1"
+    target = restored / saved.path.name
+    if target != saved.path:
+        restored.mkdir(parents=True, exist_ok=True)
+        with atomic_path(target) as temporary:
+            shutil.copyfile(saved.path, temporary)
+    return None
+

@@ -77,8 +77,8 @@ def load_export(
     """A study as a DataFrame: one row per trial, or with ``epochs`` one per trial and epoch.
 
     Trial rows hold :data:`TRIAL_COLUMNS`: ``study`` (its name), ``trial_id`` (Ray's), ``number`` (Optuna's
-    creation order), ``state``, ``failure`` (why a FAIL trial failed, e.g. ``"diverged at
-    epoch 3: non-finite training loss"``; missing for any other), the parameters, ``epochs``, ``final_``/``best_``/
+    creation order), ``state``, ``failure`` (why a FAIL trial failed, e.g. ``"diverged at epoch 3:
+    non-finite training loss"``; missing for any other), the parameters, ``epochs``, ``final_``/``best_``/
     ``best_<m>_epoch`` of every metric (:func:`~mtlstudy.training.summarize_history`
     of the trial's ``metrics.csv``; NaN before its first epoch) and ``duration_s``
     (training plus evaluation seconds). ``epochs`` is the budget, ``epochs_trained``

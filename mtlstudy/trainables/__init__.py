@@ -4,11 +4,13 @@ per :class:`~mtlstudy.training.PackedTrainer`."""
 from __future__ import annotations
 
 from mtlstudy.trainables._packed import (
+    PACK_CHECKPOINT_FILE,
     PACK_KEY,
     member_results,
     member_run_id,
     ray_trial_of,
     run_result,
+    saved_history,
     train_pack,
     trial_runs,
 )
@@ -19,12 +21,14 @@ from mtlstudy.trainables._trainable import (
     TRIAL_OPTIONS,
     objective_key,
     train_trial,
+    trial_result,
 )
 
 __all__ = [
     "CHECKPOINT_FILE",
     "FAILURE_KEY",
     "OBJECTIVE_KEYS",
+    "PACK_CHECKPOINT_FILE",
     "PACK_KEY",
     "TRIAL_OPTIONS",
     "member_results",
@@ -32,7 +36,9 @@ __all__ = [
     "objective_key",
     "ray_trial_of",
     "run_result",
+    "saved_history",
     "train_pack",
     "train_trial",
+    "trial_result",
     "trial_runs",
 ]

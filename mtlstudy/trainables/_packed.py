@@ -11,19 +11,36 @@ that were stopped.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 
 from mtlstudy.trainables import _ray_api
-from mtlstudy.trainables._trainable import FAILURE_KEY, TRIAL_OPTIONS, restore, trial_metrics, trial_options
-from mtlstudy.training import PackedTrainer, RunLogger, TrainConfig, divergence, load_split
+from mtlstudy.trainables._trainable import (
+    CHECKPOINT_FILE,
+    FAILURE_KEY,
+    TRIAL_OPTIONS,
+    restore,
+    trial_options,
+    trial_result,
+)
+from mtlstudy.training import (
+    PackedTrainer,
+    RunLogger,
+    TrainConfig,
+    divergence,
+    load_checkpoint,
+    load_pack_checkpoint,
+    load_split,
+)
 
-__all__ = ["train_pack", "PACK_KEY", "trial_runs", "member_results", "member_run_id", "ray_trial_of", "run_result"]
+__all__ = ["train_pack", "PACK_KEY", "PACK_CHECKPOINT_FILE", "saved_history", "trial_runs", "member_results", "member_run_id", "ray_trial_of", "run_result"]
 
 #: Key of a packed trial's config (the members' parameters) and of its results (their metrics).
 PACK_KEY = "members"
-_CHECKPOINT_FILE = "pack.pt"
+#: The pack's state's file name inside each checkpoint directory.
+PACK_CHECKPOINT_FILE = "pack.pt"
 
 
 class RungDecisions(Protocol):
@@ -40,6 +57,26 @@ def member_run_id(ray_trial_id: str, member: int) -> str:
 def ray_trial_of(run_id: str) -> str:
     """The Ray trial a run id belongs to (itself for an unpacked trial)."""
     return run_id.split("/", 1)[0]
+
+
+def saved_history(checkpoint_dir: Path, run_id: str) -> tuple[Path, list[dict[str, float]]]:
+    """The checkpoint file of run ``run_id`` in one of its Ray trial's checkpoint directories,
+    and the run's epoch history in it.
+
+    Raises
+    ------
+    CheckpointError
+        If the file is missing or cannot be read (see :func:`~mtlstudy.training.load_checkpoint`).
+    """
+    if "/" not in run_id:
+        path = checkpoint_dir / CHECKPOINT_FILE
+        return path, load_checkpoint(path)["history"]
+    path = checkpoint_dir / PACK_CHECKPOINT_FILE
+    return path, load_pack_checkpoint(path)["histories"][_member(run_id)]
+
+
+def _member(run_id: str) -> int:
+    return int(run_id.rsplit("/m", 1)[1])
 
 
 def member_results(result: Mapping[str, Any] | None) -> dict[int, dict[str, Any]]:
@@ -61,7 +98,7 @@ def run_result(run_id: str, result: Mapping[str, Any] | None) -> Mapping[str, An
     """The part of a Ray trial's ``result`` that belongs to run ``run_id`` (None if it has none)."""
     if "/" not in run_id:
         return result
-    return member_results(result).get(int(run_id.rsplit("/m", 1)[1]))
+    return member_results(result).get(_member(run_id))
 
 
 def trial_runs(
@@ -102,7 +139,7 @@ def train_pack(
     trainer = PackedTrainer(configs, *load_split(configs[0])[:2])
     with _ray_api.restored_checkpoint() as directory:
         if directory is not None:
-            restore(trainer, directory / _CHECKPOINT_FILE)
+            restore(trainer, directory / PACK_CHECKPOINT_FILE)
     # A restored pack reports its checkpoint's epoch again before training on, so a rung
     # decision that a killed driver took (or never took) at that epoch applies to it.
     report_first = trainer.epoch > 0
@@ -122,7 +159,7 @@ def train_pack(
             report_first = False
             done = not trainer.members or trainer.epoch >= epochs
             checkpoint = done or (every and trainer.epoch % every == 0)
-            save = (lambda directory: trainer.save(directory / _CHECKPOINT_FILE)) if checkpoint else None
+            save = (lambda directory: trainer.save(directory / PACK_CHECKPOINT_FILE)) if checkpoint else None
             metrics = {str(member): _member_metrics(history, options["objective"]) for member, history in enumerate(trainer.histories) if history}
             _ray_api.report({"epoch": trainer.epoch, PACK_KEY: metrics}, save)
             if done:
@@ -141,4 +178,4 @@ def train_pack(
 def _member_metrics(history: Sequence[Mapping[str, float]], objective: str) -> dict[str, Any]:
     """What a lone trial with ``history`` would report last, with its failure if it diverged."""
     failure = divergence(history[-1])
-    return trial_metrics(history, objective) | ({FAILURE_KEY: failure} if failure else {})
+    return trial_result(history, objective) | ({FAILURE_KEY: failure} if failure else {})

@@ -16,7 +16,7 @@ from mtlstudy.training import RunLogger, TrainConfig, Trainer, divergence, load_
 __all__ = [
     "train_trial",
     "trial_options",
-    "trial_metrics",
+    "trial_result",
     "restore",
     "TRIAL_OPTIONS",
     "OBJECTIVE_KEYS",
@@ -75,7 +75,7 @@ def train_trial(config: Mapping[str, Any]) -> None:
             if trainer.epoch < train_config.epochs and not report_first:
                 logger.log(trainer.train_epoch())
             report_first = False
-            metrics = trial_metrics(trainer.history, options["objective"])
+            metrics = trial_result(trainer.history, options["objective"])
             failure = divergence(trainer.history[-1])
             if failure is not None:
                 _ray_api.report({**metrics, FAILURE_KEY: failure})
@@ -104,8 +104,10 @@ def trial_options(config: Mapping[str, Any]) -> dict[str, Any]:
     return options
 
 
-def trial_metrics(history: Sequence[Mapping[str, float]], objective: str) -> dict[str, float]:
-    """The last epoch's metrics, the run's final and best values, and the objectives."""
+def trial_result(history: Sequence[Mapping[str, float]], objective: str) -> dict[str, float]:
+    """What a trial reports after the epochs in ``history``: the last epoch's metrics, the
+    run's final and best values (:func:`~mtlstudy.training.summarize_history`) and the
+    objectives (``"final"`` or ``"best"`` values)."""
     summary = summarize_history(history)
     metrics = {**history[-1], **summary}
     for metric in OBJECTIVE_KEYS:

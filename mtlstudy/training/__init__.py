@@ -13,7 +13,7 @@ from mtlstudy.training._logging import (
     write_hparams,
     write_json,
 )
-from mtlstudy.training._packed import PACK_MEMBER_FIELDS, PackedTrainer, auto_pack_size
+from mtlstudy.training._packed import PACK_MEMBER_FIELDS, PackedTrainer, auto_pack_size, load_pack_checkpoint
 from mtlstudy.training._run import format_summary, train_model
 from mtlstudy.training._trainer import Trainer, load_checkpoint, resolve_device
 
@@ -30,6 +30,7 @@ __all__ = [
     "divergence",
     "format_summary",
     "load_checkpoint",
+    "load_pack_checkpoint",
     "load_split",
     "resolve_device",
     "summarize_history",

@@ -24,7 +24,7 @@ from mtlstudy.training._trainer import (
     resolve_device,
 )
 
-__all__ = ["PACK_MEMBER_FIELDS", "PackedTrainer", "auto_pack_size"]
+__all__ = ["PACK_MEMBER_FIELDS", "PackedTrainer", "auto_pack_size", "load_pack_checkpoint"]
 
 #: What a member may choose on its own; every other TrainConfig field is the pack's.
 PACK_MEMBER_FIELDS = ("lambda_f", "lambda_r", "seed")
@@ -257,4 +257,13 @@ class PackedTrainer:
 
     def load(self, path: str | os.PathLike) -> None:
         """Restore the state :meth:`save` wrote to ``path`` (see :func:`~mtlstudy.training.load_checkpoint`)."""
-        self.load_state_dict(load_checkpoint(path, self.device, keys=_STATE_KEYS))
+        self.load_state_dict(load_pack_checkpoint(path, self.device))
+
+
+def load_pack_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """The :meth:`PackedTrainer.state_dict` that :meth:`PackedTrainer.save` wrote to ``path``.
+
+    Read like :func:`~mtlstudy.training.load_checkpoint` (weights only; a
+    :class:`~mtlstudy.CheckpointError` names a file that cannot be read).
+    """
+    return load_checkpoint(path, device, keys=_STATE_KEYS)

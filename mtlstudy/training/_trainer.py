@@ -22,7 +22,7 @@ __all__ = ["Trainer", "resolve_device", "load_checkpoint"]
 
 # The top-level keys of Trainer.state_dict.
 _STATE_KEYS = frozenset({"config", "model", "optimizer", "generator", "history"})
-# What torch.load raises on a missing, truncated, corrupt or code-carrying file.
+# What torch.load raises on a missing, truncated or corrupt file, besides the unpickler refusing it.
 _UNREADABLE = (OSError, EOFError, RuntimeError, ValueError, zipfile.BadZipFile)
 
 
@@ -198,8 +198,8 @@ def load_checkpoint(
         state = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError:
         raise CheckpointError(
-            f"refused checkpoint {str(path)!r}: it holds objects other than tensors and plain data, "
-            "which could run code when loaded"
+            f"refused checkpoint {str(path)!r}: it holds something other than tensors and plain data "
+            "(a corrupt file, or objects that could run code when loaded)"
         ) from None
     except _UNREADABLE as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
