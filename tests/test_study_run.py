@@ -277,8 +277,9 @@ def test_packed_early_stopping_killed_and_resumed_ends_like_an_uninterrupted_stu
     epochs_table = load_export("pk", tmp_path / "cut", epochs=True)
     assert not epochs_table.duplicated(["trial_id", "epoch"]).any()
     assert epochs_table.groupby("trial_id")["epoch"].max().to_dict() == trials.set_index("trial_id")["epochs_trained"].to_dict()
-    for trial_id in trials["trial_id"]:  # each member logs SPEC.md's tags in its own folder
-        assert set(read_scalars(study_dir / "ray" / trial_id)) == set(TENSORBOARD_TAGS.values())
+    for trial_id in trials["trial_id"]:  # each member logs SPEC.md's tags, and its HParams, in its own folder
+        tags = set(read_scalars(study_dir / "ray" / trial_id))
+        assert tags == {*TENSORBOARD_TAGS.values(), *(f"{HPARAMS_TAG_PREFIX}{name}" for name in HPARAMS_METRICS)}
 
 
 # Epochs of ~0.2 s (batches of 16), so that a driver can be killed in the middle of a trial.
@@ -313,6 +314,7 @@ def uninterrupted_logs(local_ray, tmp_path_factory):
     assert result.exit_code == 0, result.output
     logs = _epoch_logs(directory, "k")
     every_epoch_once = Counter({(tag, step): 1 for tag in TENSORBOARD_TAGS.values() for step in range(1, 11)})
+    every_epoch_once.update({(f"{HPARAMS_TAG_PREFIX}{name}", 10): 1 for name in HPARAMS_METRICS})  # once, at the end
     assert len(logs) == 2 and all(events == every_epoch_once for _, _, events, _ in logs.values())
     return logs
 

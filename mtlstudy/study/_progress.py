@@ -14,7 +14,7 @@ from tqdm import tqdm
 from mtlstudy._schema import OBJECTIVES
 from mtlstudy.analysis import hypervolume_2d
 from mtlstudy.study._spec import StudySpec
-from mtlstudy.trainables import OBJECTIVE_KEYS, objective_key, trial_runs
+from mtlstudy.trainables import FAILURE_KEY, OBJECTIVE_KEYS, objective_key, trial_runs
 
 __all__ = ["StudyProgress", "format_duration"]
 
@@ -89,13 +89,15 @@ class StudyProgress(tune.Callback):
         for run_id, (config, result) in _runs(trial).items():
             done += 1
             epoch = result.get("epoch", self.epochs)
+            outcome = result.get(FAILURE_KEY) or (
+                (f"stopped at epoch {epoch}: " if epoch < self.epochs else "")
+                + f"test MSE {result.get(objective_key('test_mse'), math.nan):.4f}, "
+                f"test MRR {result.get(objective_key('test_mrr'), math.nan):.4f}"
+            )
             self._write(
                 f"[{done}/{self.budget}] trial {run_id}: shared={config.get('shared')}, "
                 f"lambda_f={config.get('lambda_f', math.nan):.4g}, "
-                f"lambda_r={config.get('lambda_r', math.nan):.4g}, seed={config.get('seed')}: "
-                + (f"stopped at epoch {epoch}: " if epoch < self.epochs else "")
-                + f"test MSE {result.get(objective_key('test_mse'), math.nan):.4f}, "
-                f"test MRR {result.get(objective_key('test_mrr'), math.nan):.4f}"
+                f"lambda_r={config.get('lambda_r', math.nan):.4g}, seed={config.get('seed')}: {outcome}"
             )
         self._show(trials, finished=trial)
 

@@ -10,7 +10,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tensorboardX import FileWriter
 from tensorboardX.proto.event_pb2 import Event
 from tensorboardX.proto.summary_pb2 import Summary
 from tensorboardX.record_writer import RecordWriter
@@ -19,7 +18,15 @@ from tensorboardX.summary import hparams as hparams_summaries
 from mtlstudy._files import atomic_path
 from mtlstudy._schema import EPOCH_METRICS, TENSORBOARD_TAGS
 
-__all__ = ["RunLogger", "METRICS_CSV_COLUMNS", "EVENTS_FILE", "HPARAMS_TAG_PREFIX", "write_hparams", "write_json"]
+__all__ = [
+    "RunLogger",
+    "METRICS_CSV_COLUMNS",
+    "EVENTS_FILE",
+    "HPARAMS_FILE",
+    "HPARAMS_TAG_PREFIX",
+    "write_hparams",
+    "write_json",
+]
 
 #: Prefix of the scalar tags that hold a run's HParams metrics (see :func:`write_hparams`).
 HPARAMS_TAG_PREFIX = "hparams/"
@@ -28,6 +35,8 @@ HPARAMS_TAG_PREFIX = "hparams/"
 METRICS_CSV_COLUMNS: tuple[str, ...] = ("epoch", *EPOCH_METRICS, "train_time_s", "eval_time_s")
 #: The name of a run's one TensorBoard event file.
 EVENTS_FILE = "events.out.tfevents.mtlstudy"
+#: The name of a run's HParams event file (see :func:`write_hparams`).
+HPARAMS_FILE = "events.out.tfevents.mtlstudy.hparams"
 
 
 class RunLogger:
@@ -115,15 +124,17 @@ def write_hparams(
     its per-epoch events): the HParams session of ``hparams``, and each of
     ``metrics`` as a scalar tagged ``hparams/<name>`` at ``step`` (the run's last
     epoch). The metrics are written once, not per epoch, so SPEC.md's five tags stay
-    the only per-epoch scalars.
+    the only per-epoch scalars. The file has a fixed name (:data:`HPARAMS_FILE`), so
+    writing a run's HParams again (a resumed study ending a trial twice) replaces them.
     """
     tags = {f"{HPARAMS_TAG_PREFIX}{name}": float(value) for name, value in metrics.items()}
-    writer = FileWriter(str(logdir), filename_suffix=".hparams")
+    Path(logdir).mkdir(parents=True, exist_ok=True)
+    events = _EventFile(Path(logdir) / HPARAMS_FILE)
     for summary in hparams_summaries(dict(hparams), tags):
-        writer.add_summary(summary)
+        events.add_summary(summary, global_step=0)
     values = [Summary.Value(tag=tag, simple_value=value) for tag, value in tags.items()]
-    writer.add_summary(Summary(value=values), global_step=step)
-    writer.close()
+    events.add_summary(Summary(value=values), global_step=step)
+    events.close()
 
 
 def write_json(path: str | os.PathLike, payload: Mapping[str, Any]) -> None:
