@@ -19,6 +19,7 @@ from ray import tune
 from mtlstudy._schema import TENSORBOARD_TAGS
 from mtlstudy.cli import main
 from mtlstudy.study import EPOCH_COLUMNS, TRIAL_COLUMNS, load_export, load_rungs, resolve_spec, run_study
+from mtlstudy.study._lock import lock_owner
 from mtlstudy.trainables import train_trial
 from tensorboard_events import read_scalars
 
@@ -177,7 +178,7 @@ def test_interrupted_study_resumes_to_exactly_its_budget(local_ray, tmp_path, in
             assert after[before_trial.number].values == before_trial.values
     trials = load_export("cut", tmp_path)
     assert (trials["state"] == "COMPLETE").sum() == budget and trials["trial_id"].is_unique
-    assert not os.path.exists(study_dir / ".lock")
+    assert lock_owner(study_dir) is None
 
 
 def _history(study_dir, name):
