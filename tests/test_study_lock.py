@@ -13,6 +13,7 @@ from mtlstudy._errors import StudyError
 from mtlstudy.cli import main
 from mtlstudy.study import resolve_spec
 from mtlstudy.study._lock import lock_owner, study_lock
+from mtlstudy.study._searcher import StudyDatabase
 
 # fork: the children share the barriers and start within microseconds of each other.
 _FORK = multiprocessing.get_context("fork")
@@ -74,6 +75,7 @@ def test_cli_refuses_a_study_another_process_holds(tmp_path):
     spec = resolve_spec(name="busy", dir=str(tmp_path), dataset="synthetic", trials=1, epochs=1)
     spec.study_dir.mkdir()
     (spec.study_dir / "study.yaml").write_text(yaml.safe_dump(spec.to_dict()), encoding="utf-8")
+    StudyDatabase(spec)
     held, release = _FORK.Event(), _FORK.Event()
     holder = _FORK.Process(target=_hold, args=(spec.study_dir, held, release))
     holder.start()
