@@ -65,7 +65,8 @@ def _check_reference(trials: pd.DataFrame, objective: str, reference: tuple[floa
         return
     raise ConfigError(
         f"reference point (MSE {reference[0]:g}, MRR {reference[1]:g}) is beaten by no trial, so every hypervolume "
-        f"would be 0; every trial beats MSE {mse.max():.4g} and MRR {mrr.min():.4g}, or leave it out for the worst seen"
+        f"would be 0; choose one that trials beat, such as MSE {mse.max():.4g} and MRR {mrr.min():.4g}, or leave it "
+        "out for the worst values seen"
     )
 
 

@@ -53,18 +53,15 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 #: Longest study name: trial and checkpoint paths nest below it, within the 255-byte file name limit.
 _NAME_LENGTH = 100
 _DEFAULT_TRIALS = 20
-#: Python types a spec value may have, by the annotation of its StudySpec field.
-_TYPES: dict[str, tuple[type, ...]] = {
-    "int": (int,),
-    "float": (int, float),
-    "bool": (bool,),
-    "str": (str,),
-    "Mapping[str, Any]": (Mapping,),
-    "tuple[float, float]": (tuple,),
+#: Python types a spec value may have, and how a message names them, by its StudySpec field's annotation.
+_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "int": ((int,), "an integer"),
+    "float": ((int, float), "a number"),
+    "bool": ((bool,), "true or false"),
+    "str": ((str,), "a string"),
+    "Mapping[str, Any]": ((Mapping,), "a mapping"),
+    "tuple[float, float]": ((tuple,), "two numbers"),
 }
-_TYPE_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
-               "Mapping[str, Any]": "a mapping", "tuple[float, float]": "two numbers"}
-
 
 @dataclass(frozen=True)
 class StudySpec:
@@ -278,13 +275,13 @@ def _check_types(values: Mapping[str, Any]) -> None:
         kind, _, optional = spec_field.type.partition(" | ")
         if value is None and optional == "None":
             continue
-        numeric = kind in ("int", "float")
+        types, described = _TYPES[kind]
         if (
-            not isinstance(value, _TYPES[kind])
-            or (numeric and isinstance(value, bool))
+            not isinstance(value, types)
+            or (kind in ("int", "float") and isinstance(value, bool))  # bool is an int subclass
             or (kind == "float" and not math.isfinite(value))
         ):
-            raise ConfigError(f"{spec_field.name} must be {_TYPE_NAMES[kind]}, got {value!r}")
+            raise ConfigError(f"{spec_field.name} must be {described}, got {value!r}")
 
 
 def check_name(name: Any) -> str:
