@@ -10,6 +10,7 @@ from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
 from mtlstudy._errors import StudyError
+from mtlstudy._files import atomic_path
 
 __all__ = ["JOURNAL_SCHEME", "open_storage", "load_study", "storage_file"]
 
@@ -56,6 +57,11 @@ def open_storage(url: str, existing: bool = False) -> optuna.storages.BaseStorag
     try:
         if url.startswith(JOURNAL_SCHEME):
             return JournalStorage(JournalFileBackend(str(path)))
+        if path is not None and not path.exists():
+            # Built beside and renamed into place, a new SQLite file is never seen without its
+            # tables: a reader (`study status`) would create them too, and one of the two would fail.
+            with atomic_path(path) as temporary:
+                RDBStorage(f"sqlite:///{temporary}").engine.dispose()
         return RDBStorage(url)
     except (ImportError, OSError, ValueError, sqlalchemy.exc.SQLAlchemyError) as error:
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
