@@ -14,6 +14,7 @@ setup(
         "torch>=2.13,<2.14",
         "ray[tune]>=2.60,<2.61",
         "optuna>=5.0,<5.1",
+        "sqlalchemy>=2.0,<2.2",
         "pandas>=2.0",
         "numpy>=1.24",
         "scipy>=1.10",
@@ -24,10 +25,18 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
-        "test": ["pytest>=7", "plotly>=5", "tensorboard>=2.21,<2.22", "optuna-dashboard>=0.21,<0.22"],
+        "test": [
+            "pytest>=7",
+            "plotly>=5",
+            "tensorboard>=2.21,<2.22",
+            "optuna-dashboard>=0.21,<0.22",
+            "psycopg[binary]>=3.2,<3.4",
+        ],
         "interactive": ["plotly>=5"],
         # Tested minor versions, as for the install requirements.
         "dashboard": ["tensorboard>=2.21,<2.22", "optuna-dashboard>=0.21,<0.22"],
+        # SQLAlchemy 2.1 reads postgresql:// URLs with psycopg (version 3).
+        "postgres": ["psycopg[binary]>=3.2,<3.4"],
     },
     entry_points={"console_scripts": ["mtlstudy = mtlstudy.cli:main"]},
 )

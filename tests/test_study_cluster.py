@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 
 import pytest
 
@@ -24,13 +28,43 @@ def _free_port() -> int:
 
 @pytest.fixture
 def ray_cluster():
-    """A one-node cluster started with ``ray start --head``, as a user would."""
+    """A one-node cluster started with ``ray start --head``, as a user would, stopped on its own.
+
+    ``ray stop`` would stop every Ray on the machine; instead the cluster runs in its own
+    process group (``ray start`` and every process it spawns), on its own ports and temp
+    dir, and teardown signals that group only.
+    """
     port = _free_port()
+    # A short temp dir: Ray's Unix sockets live under it and socket paths are limited to 107 bytes.
+    temp_dir = tempfile.mkdtemp(prefix="mtl-ray-", dir="/tmp")
     start = [os.path.join(BIN, "ray"), "start", "--head", f"--port={port}", "--num-cpus=2",
+             f"--temp-dir={temp_dir}", f"--ray-client-server-port={_free_port()}",
+             f"--dashboard-agent-listen-port={_free_port()}", f"--metrics-export-port={_free_port()}",
              "--include-dashboard=false", "--disable-usage-stats"]
-    subprocess.run(start, check=True, capture_output=True, timeout=120)
-    yield f"127.0.0.1:{port}"
-    subprocess.run([os.path.join(BIN, "ray"), "stop", "--force"], capture_output=True, timeout=120)
+    starter = subprocess.Popen(start, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        _, error = starter.communicate(timeout=120)
+        assert starter.returncode == 0, error.decode()
+        yield f"127.0.0.1:{port}"
+    finally:
+        _stop_group(starter.pid)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _stop_group(group: int, grace_s: float = 10.0) -> None:
+    """SIGTERM process group ``group``, then SIGKILL what is left after ``grace_s``."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(group, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(group, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)
 
 
 def test_study_runs_on_an_existing_cluster(ray_cluster, tmp_path):

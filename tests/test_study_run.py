@@ -23,6 +23,7 @@ from mtlstudy.cli import main
 from mtlstudy.study import (
     EPOCH_COLUMNS, HPARAMS_METRICS, TRIAL_COLUMNS, load_export, load_rungs, resolve_spec, run_study,
 )
+from mtlstudy.study._lock import lock_owner
 from mtlstudy.trainables import train_trial
 from mtlstudy.training import HPARAMS_TAG_PREFIX
 from tensorboard_events import read_scalars, scalar_events
@@ -190,7 +191,7 @@ def test_interrupted_study_resumes_to_exactly_its_budget(local_ray, tmp_path, in
             assert after[before_trial.number].values == before_trial.values
     trials = load_export("cut", tmp_path)
     assert (trials["state"] == "COMPLETE").sum() == budget and trials["trial_id"].is_unique
-    assert not os.path.exists(study_dir / ".lock")
+    assert lock_owner(study_dir) is None
 
 
 def _history(study_dir, name):

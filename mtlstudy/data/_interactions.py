@@ -91,7 +91,12 @@ def random_train_test_split(
     if not 0.0 < test_fraction < 1.0:
         raise ConfigError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
     n = len(interactions)
+    cut = int((1.0 - test_fraction) * n)
+    if not 0 < cut < n:
+        raise ConfigError(
+            f"a test fraction of {test_fraction:g} leaves {'no training' if cut == 0 else 'no test'} ratings "
+            f"out of {n}; use more ratings or another --test-fraction"
+        )
     order = np.arange(n)
     np.random.RandomState(seed).shuffle(order)
-    cut = int((1.0 - test_fraction) * n)
     return interactions.subset(order[:cut]), interactions.subset(order[cut:])

@@ -43,6 +43,9 @@ _HEADER_NAMES = {
     "inter": {"user_id": "user", "item_id": "item", "rating": "rating", "timestamp": "timestamp"},
 }
 _FIELD_COUNT_ERROR = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+# Ids index embedding tables of ``max id + 1`` rows (SPEC.md, Data), so an id is bounded by what
+# the file's rows can need: n rows hold at most n distinct ids, plus slack for sparse numbering.
+_ID_SLACK_PER_ROW, _ID_SLACK = 10, 10_000
 
 
 def detect_format(name: str, data: bytes) -> str:
@@ -125,8 +128,9 @@ def parse_ratings(data: bytes, fmt: str, label: str) -> pd.DataFrame:
     Raises
     ------
     DataError
-        On the first broken rule: wrong field count, missing column, empty field,
-        non-positive or non-integer id, rating outside 1-5, non-integer timestamp,
+        On the first broken rule: unreadable header, wrong field count, missing column,
+        empty field, non-positive or non-integer id, an id above ten per row plus 10,000
+        (ids size the embedding tables), rating outside 1-5, non-integer timestamp,
         duplicate (user, item) pair, or no rows at all.
     """
     if fmt not in FORMATS:
@@ -138,7 +142,12 @@ def parse_ratings(data: bytes, fmt: str, label: str) -> pd.DataFrame:
         header_line = data.split(b"\n", 1)[0].decode("utf-8-sig", errors="replace").rstrip("\r")
         if not header_line.strip():
             raise DataError(f"{label}:1: missing header row (got {'a blank line' if data else 'an empty file'})")
-        header = next(csv.reader([header_line])) if fmt == "csv" else header_line.split("\t")
+        try:
+            header = next(csv.reader([header_line])) if fmt == "csv" else header_line.split("\t")
+        except csv.Error:  # the csv module refuses a bare carriage return inside a line
+            raise DataError(
+                f"{label}:1: the header row holds a carriage return or binary data (got {_shorten(header_line)!r})"
+            ) from None
         columns, first_line = _header_columns(header, fmt, label), 2
         shape_rule, no_rows = "like the header", "only a header"
     table = _read_table(data, fmt, skip=first_line - 1, label=label)
@@ -208,6 +217,7 @@ def _validate(table: pd.DataFrame, lines: np.ndarray, label: str) -> pd.DataFram
     """Convert the fields to numbers, raising on the earliest line that breaks a rule."""
     values: dict[str, np.ndarray] = {}
     failures: list[tuple[int, int, str]] = []  # (row, column order, message) per column
+    largest_id = _ID_SLACK_PER_ROW * len(table) + _ID_SLACK
     for order, column in enumerate(_COLUMNS):
         if column not in table:
             values[column] = np.zeros(len(table), dtype=np.float64)
@@ -222,6 +232,9 @@ def _validate(table: pd.DataFrame, lines: np.ndarray, label: str) -> pd.DataFram
                 valid, rule = integral & (number >= 0), "timestamp must be a non-negative integer"
             else:
                 valid, rule = integral & (number >= 1), f"{column} id must be a positive integer"
+                if valid.all():
+                    valid = number <= largest_id
+                    rule = f"{column} id must be at most {largest_id:,} in a file of {len(table):,} ratings"
         if not valid.all():
             row = int(np.argmax(~valid))
             raw = str(field.iloc[row])

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 __all__ = ["RAY_LOG_FILE", "ray_log_to"]
 
@@ -20,11 +21,12 @@ def ray_log_to(path: str | os.PathLike) -> Iterator[None]:
     Ray logs through Python's ``logging`` under ``ray.*`` (its token-authentication
     notice when it starts, Tune's warnings), with handlers that print to the terminal,
     where they would break up the study's progress. Errors are kept there, since a
-    person has to see them.
+    person has to see them. ``path``'s folder may not exist yet (a new study starts
+    Ray before it creates its folder); records wait in memory until it does, and are
+    dropped if it never does, so a refused study leaves nothing behind.
     """
     logger = logging.getLogger("ray")
-    file_handler = logging.FileHandler(path, encoding="utf-8")
-    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    file_handler = _FileOnceItsFolderExists(Path(path))
     terminal = list(logger.handlers)
     for handler in terminal:
         handler.addFilter(_errors_only)
@@ -36,6 +38,36 @@ def ray_log_to(path: str | os.PathLike) -> Iterator[None]:
         file_handler.close()
         for handler in terminal:
             handler.removeFilter(_errors_only)
+
+
+class _FileOnceItsFolderExists(logging.Handler):
+    """Appends records to a file, holding them in memory until the file's folder exists."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self.waiting: list[logging.LogRecord] = []
+        self.file: logging.FileHandler | None = None
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.waiting.append(record)
+        self._write_waiting()
+
+    def _write_waiting(self) -> None:
+        if self.file is None and self.path.parent.is_dir():
+            self.file = logging.FileHandler(self.path, encoding="utf-8")
+            self.file.setFormatter(self.formatter)
+        if self.file is not None:
+            for record in self.waiting:
+                self.file.emit(record)
+            self.waiting.clear()
+
+    def close(self) -> None:
+        self._write_waiting()
+        if self.file is not None:
+            self.file.close()
+        super().close()
 
 
 def _errors_only(record: logging.LogRecord) -> bool:

@@ -26,7 +26,8 @@ from mtlstudy.study._lock import lock_owner, study_lock
 from mtlstudy.study._progress import StudyProgress
 from mtlstudy.study._ray_log import RAY_LOG_FILE, ray_log_to
 from mtlstudy.study._searcher import FAILURE_ATTR, PARAMS_ATTR, OptunaRungStore, StudyDatabase, StudySearcher
-from mtlstudy.study._spec import StudySpec, resolve_spec
+from mtlstudy.study._spec import StudySpec, check_name, resolve_spec
+from mtlstudy.study._storage import load_study, open_storage
 from mtlstudy.study._tensorboard import TensorBoardView
 from mtlstudy.trainables import (
     OBJECTIVE_KEYS,
@@ -51,7 +52,7 @@ _UNFINISHED = {"PENDING", "RUNNING", "PAUSED", "ERROR"}
 
 def open_spec(name: str, dir: str | os.PathLike = "./mtlstudy-runs", **overrides: Any) -> StudySpec:
     """The saved spec of study ``name`` in ``dir`` (``overrides`` replace its values)."""
-    path = Path(dir) / name / SPEC_FILE
+    path = Path(dir) / check_name(name) / SPEC_FILE
     if not path.exists():
         raise StudyError(f"no study {name!r} in {str(Path(dir).resolve())!r} (missing {SPEC_FILE})")
     return resolve_spec(path, dir=str(dir), **overrides)
@@ -69,21 +70,31 @@ def run_study(spec: StudySpec, echo: Callable[[str], None] = print, scheduler: T
     schedulers, for example); a trial it stops early is recorded as PRUNED.
     """
     _check_local_gpus(spec)
+    if spec.storage is not None:
+        open_storage(spec.storage)  # a bad URL or an unwritable database fails before anything exists
     study_dir = spec.study_dir
     owner = lock_owner(study_dir)
     if owner is not None:
         raise StudyError(f"study {spec.name!r} is in use by process {owner}")
-    try:
-        study_dir.mkdir(parents=True)
-    except FileExistsError:
-        raise StudyError(
-            f"study {spec.name!r} already exists in {spec.dir!r}; continue it with "
-            f"`mtlstudy study resume {spec.name}` or choose another name"
-        ) from None
-    with study_lock(study_dir):
-        (study_dir / SPEC_FILE).write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False), encoding="utf-8")
-        with ray_log_to(study_dir / RAY_LOG_FILE), _ray(spec):
+    if study_dir.exists():
+        raise _exists(spec)
+    with ray_log_to(study_dir / RAY_LOG_FILE), _ray(spec):
+        try:
+            study_dir.mkdir(parents=True)
+        except FileExistsError:
+            raise _exists(spec) from None
+        except OSError as error:
+            raise StudyError(f"cannot create the study directory {str(study_dir)!r}: {error.strerror}") from None
+        with study_lock(study_dir):
+            (study_dir / SPEC_FILE).write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False), encoding="utf-8")
             return _fit(spec, _new_tuner(spec, echo, scheduler), echo)
+
+
+def _exists(spec: StudySpec) -> StudyError:
+    return StudyError(
+        f"study {spec.name!r} already exists in {spec.dir!r}; continue it with "
+        f"`mtlstudy study resume {spec.name}` or choose another name"
+    )
 
 
 def resume_study(name: str, dir: str | os.PathLike = "./mtlstudy-runs", echo: Callable[[str], None] = print) -> dict[str, int]:
@@ -95,6 +106,7 @@ def resume_study(name: str, dir: str | os.PathLike = "./mtlstudy-runs", echo: Ca
     """
     spec = open_spec(name, dir)
     _check_local_gpus(spec)
+    load_study(spec.name, spec.storage_url)  # never resume into a new, empty database
     with study_lock(spec.study_dir):
         with ray_log_to(spec.study_dir / RAY_LOG_FILE), _ray(spec):
             experiment = spec.study_dir / RAY_DIR
@@ -129,6 +141,20 @@ def _check_local_gpus(spec: StudySpec) -> None:
             f"gpus_per_trial is {spec.gpus_per_trial} but this machine has no CUDA GPU for the local Ray; "
             "drop --gpus-per-trial or join a cluster that has GPUs with --address"
         )
+
+
+def _check_resources(spec: StudySpec) -> None:
+    """Refuse trials no node of the Ray cluster can hold: Ray would keep them pending forever."""
+    import ray
+
+    nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
+    for key, resource in (("cpus_per_trial", "CPU"), ("gpus_per_trial", "GPU")):
+        request, largest = getattr(spec, key), max((node.get(resource, 0) for node in nodes), default=0)
+        if request > largest:
+            raise StudyError(
+                f"{key} is {request:g} but the largest node of the Ray cluster has {largest:g} {resource}s; "
+                f"lower --{key.replace('_', '-')}"
+            )
 
 
 def _trainable(spec: StudySpec, scheduler: TrialScheduler | None):
@@ -192,7 +218,11 @@ def _new_tuner(spec: StudySpec, echo: Callable[[str], None], scheduler: TrialSch
 
 @contextlib.contextmanager
 def _ray(spec: StudySpec) -> Iterator[None]:
-    """Join ``spec.address`` or start a local Ray, unless this process already runs one."""
+    """Join ``spec.address`` or start a local Ray, unless this process already runs one.
+
+    A local Ray serves on 127.0.0.1 only (see ``mtlstudy/__init__.py``). Trials that no
+    node can hold are refused here, before any of them is queued.
+    """
     import ray
 
     # Ray's automatic TensorBoard logger would add tags beside SPEC.md's five; the JSON and
@@ -201,14 +231,15 @@ def _ray(spec: StudySpec) -> Iterator[None]:
     # The legacy reporter honours verbose=0; StudyProgress shows the study's progress instead.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    if ray.is_initialized():
-        yield
-        return
-    ray.init(address=_ray_address(spec), include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=_ray_address(spec), include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
     try:
+        _check_resources(spec)
         yield
     finally:
-        ray.shutdown()
+        if started:
+            ray.shutdown()
 
 
 def _fit(spec: StudySpec, tuner, echo: Callable[[str], None]) -> dict[str, int]:

@@ -20,7 +20,7 @@ from ray.tune.search import Searcher
 from mtlstudy._schema import OBJECTIVES
 from mtlstudy.schedulers import RungRecord
 from mtlstudy.study._spec import COMPLETE_ONLY_SAMPLERS, StudySpec, trial_params
-from mtlstudy.training import PACK_MEMBER_FIELDS
+from mtlstudy.study._storage import open_storage
 from mtlstudy.trainables import (
     FAILURE_KEY,
     OBJECTIVE_KEYS,
@@ -30,6 +30,7 @@ from mtlstudy.trainables import (
     ray_trial_of,
     run_result,
 )
+from mtlstudy.training import PACK_MEMBER_FIELDS
 
 __all__ = [
     "StudySearcher",
@@ -76,7 +77,7 @@ class StudyDatabase:
     def __init__(self, spec: StudySpec) -> None:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.spec = spec
-        self.storage = optuna.storages.RDBStorage(spec.storage_url)
+        self.storage = open_storage(spec.storage_url)
         self.study = optuna.create_study(
             study_name=spec.name,
             storage=self.storage,

@@ -30,6 +30,7 @@ __all__ = [
     "load_spec",
     "parse_key_values",
     "resolve_spec",
+    "check_name",
     "trial_params",
 ]
 
@@ -50,8 +51,18 @@ EARLY_STOPPING: tuple[str, ...] = ("moasha", "none")
 COMPLETE_ONLY_SAMPLERS: frozenset[str] = frozenset({"nsga2", "gp"})
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: Longest study name: trial and checkpoint paths nest below it, within the 255-byte file name limit.
+_NAME_LENGTH = 100
 _DEFAULT_TRIALS = 20
-
+#: Python types a spec value may have, and how a message names them, by its StudySpec field's annotation.
+_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "int": ((int,), "an integer"),
+    "float": ((int, float), "a number"),
+    "bool": ((bool,), "true or false"),
+    "str": ((str,), "a string"),
+    "Mapping[str, Any]": ((Mapping,), "a mapping"),
+    "tuple[float, float]": ((tuple,), "two numbers"),
+}
 
 @dataclass(frozen=True)
 class StudySpec:
@@ -257,11 +268,41 @@ def resolve_spec(path: str | os.PathLike | None = None, **overrides: Any) -> Stu
             values[key] = _check_range(key, values[key])
     if "dir" in values:
         values["dir"] = str(values["dir"])
-    try:
-        spec = StudySpec(**values)
-    except TypeError as error:
-        raise ConfigError(f"invalid study spec: {error}") from None
-    return _validated(spec)
+    _check_types(values)
+    return _validated(StudySpec(**values))
+
+
+def _check_types(values: Mapping[str, Any]) -> None:
+    """Refuse a value of the wrong type: ``epochs: 2.5`` or ``batch_size: true`` is an error, not 3 or 1."""
+    for spec_field in dataclasses.fields(StudySpec):
+        if spec_field.name not in values:
+            continue
+        value = values[spec_field.name]
+        kind, _, optional = spec_field.type.partition(" | ")
+        if value is None and optional == "None":
+            continue
+        types, described = _TYPES[kind]
+        if (
+            not isinstance(value, types)
+            or (kind in ("int", "float") and isinstance(value, bool))  # bool is an int subclass
+            or (kind == "float" and not math.isfinite(value))
+        ):
+            raise ConfigError(f"{spec_field.name} must be {described}, got {value!r}")
+
+
+def check_name(name: Any) -> str:
+    """``name`` if it can name a study (a directory below the studies' folder), else ConfigError."""
+    if not isinstance(name, str) or not _NAME.match(name) or len(name) > _NAME_LENGTH:
+        raise ConfigError(
+            f"study name must be 1 to {_NAME_LENGTH} letters, digits, '.', '_' or '-', starting with a letter "
+            f"or digit, got {_shorten(name)!r}"
+        )
+    return name
+
+
+def _shorten(value: Any, limit: int = 60) -> Any:
+    """Long strings cut for a one-line message."""
+    return value if not isinstance(value, str) or len(value) <= limit else f"{value[:limit]}... ({len(value)} characters)"
 
 
 def _check_range(key: str, value: Any) -> tuple[float, float]:
@@ -278,21 +319,19 @@ def _check_range(key: str, value: Any) -> tuple[float, float]:
 
 
 def _validated(spec: StudySpec) -> StudySpec:
-    if not isinstance(spec.name, str) or not _NAME.match(spec.name):
-        raise ConfigError(f"study name must be letters, digits, '.', '_' or '-', got {spec.name!r}")
+    check_name(spec.name)
     space = spec.search_space
     if spec.sampler not in SAMPLERS:
         raise ConfigError(f"unknown sampler {spec.sampler!r}; choose one of {sorted(SAMPLERS)}")
     if spec.objective not in ("final", "best"):
         raise ConfigError(f"objective must be 'final' or 'best', got {spec.objective!r}")
     for key, minimum in (("epochs", 1), ("seed", 0), ("seeds", 1), ("max_failures", 0), ("checkpoint_every", 0), ("grace_epochs", 1)):
-        value = getattr(spec, key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise ConfigError(f"{key} must be an integer >= {minimum}, got {value!r}")
+        if getattr(spec, key) < minimum:
+            raise ConfigError(f"{key} must be an integer >= {minimum}, got {getattr(spec, key)!r}")
     _check_early_stopping(spec)
     spec = dataclasses.replace(spec, pack=_pack_size(spec))
     check_dataset(spec.dataset, spec.data, spec.dataset_options)
-    if spec.concurrency is not None and (not isinstance(spec.concurrency, int) or spec.concurrency < 1):
+    if spec.concurrency is not None and spec.concurrency < 1:
         raise ConfigError(f"concurrency must be an integer >= 1, got {spec.concurrency!r}")
     if not spec.cpus_per_trial > 0 or not spec.gpus_per_trial >= 0:
         raise ConfigError(
@@ -302,7 +341,7 @@ def _validated(spec: StudySpec) -> StudySpec:
     points = math.prod(len(values) for values in space.grid(spec).values()) if space.grid else None
     if trials is None:
         trials = points or _DEFAULT_TRIALS
-    if not isinstance(trials, int) or trials < 1:
+    if trials < 1:
         raise ConfigError(f"trials must be an integer >= 1, got {spec.trials!r}")
     if points is not None and trials > points:
         raise ConfigError(f"space {spec.space!r} has {points} points, so trials must be <= {points}, got {trials}")
@@ -315,7 +354,7 @@ def _check_early_stopping(spec: StudySpec) -> None:
     if spec.early_stopping not in EARLY_STOPPING:
         raise ConfigError(f"unknown early_stopping {spec.early_stopping!r}; choose one of {list(EARLY_STOPPING)}")
     factor = spec.reduction_factor
-    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 2 <= factor < math.inf:
+    if not 2 <= factor:
         raise ConfigError(f"reduction_factor must be a number >= 2, got {factor!r}")
     if spec.early_stopping == "moasha" and spec.grace_epochs >= spec.epochs:
         raise ConfigError(

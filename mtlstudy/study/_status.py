@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mtlstudy._errors import MtlStudyError
 from mtlstudy._schema import OBJECTIVES
 from mtlstudy.analysis._frame import METRIC_NAMES
 from mtlstudy.study._lock import lock_owner
@@ -85,16 +86,20 @@ class StudyStatus:
 
 @dataclass(frozen=True)
 class StudySummary:
-    """One line of :func:`list_studies`: a study's progress and best values."""
+    """One line of :func:`list_studies`: a study's progress and best values.
+
+    A study that cannot be read has only its ``name`` and the ``problem``.
+    """
 
     name: str
-    running: bool
-    finished: int
-    stopped: int
-    budget: int
-    space: str
-    best_test_mse: float | None
-    best_test_mrr: float | None
+    running: bool = False
+    finished: int = 0
+    stopped: int = 0
+    budget: int = 0
+    space: str = ""
+    best_test_mse: float | None = None
+    best_test_mrr: float | None = None
+    problem: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values."""
@@ -102,6 +107,8 @@ class StudySummary:
 
     def to_text(self) -> str:
         """``name: finished/budget trials complete (...), space ..., best ...``."""
+        if self.problem is not None:
+            return f"{self.name}: cannot be read: {self.problem}"
         best = (
             f", best test MSE {self.best_test_mse:.4f}, best test MRR {self.best_test_mrr:.4f}"
             if self.best_test_mse is not None
@@ -161,7 +168,11 @@ def list_studies(dir: str | os.PathLike = "./mtlstudy-runs") -> list[StudySummar
     """One :class:`StudySummary` per study in ``dir``, by name."""
     summaries = []
     for spec_file in sorted(Path(dir).glob(f"*/{SPEC_FILE}")):
-        spec, study = _load(spec_file.parent.name, dir, None)
+        try:
+            spec, study = _load(spec_file.parent.name, dir, None)
+        except MtlStudyError as error:  # one broken study does not hide the others
+            summaries.append(StudySummary(name=spec_file.parent.name, problem=str(error)))
+            continue
         trials = study.get_trials(deepcopy=False)
         complete = [t for t in trials if t.state.name == "COMPLETE"]
         stopped = sum(t.state.name == "PRUNED" for t in trials)

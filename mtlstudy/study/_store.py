@@ -11,12 +11,13 @@ from typing import Any
 import optuna
 import pandas as pd
 
-from mtlstudy._errors import ConfigError
+from mtlstudy._errors import ConfigError, StudyError
 from mtlstudy._files import atomic_path
 from mtlstudy._schema import EPOCH_METRICS, OBJECTIVES, PARAM_COLUMNS, RUNG_COLUMNS
 from mtlstudy.study._run import RAY_DIR, open_spec
 from mtlstudy.study._searcher import FAILURE_ATTR, PARAMS_ATTR, RAY_TRIAL_ID, STOPPED_EPOCH_ATTR, rung_records
 from mtlstudy.study._spec import StudySpec
+from mtlstudy.study._storage import load_study
 from mtlstudy.training import summarize_history
 
 __all__ = [
@@ -48,8 +49,15 @@ EPOCH_COLUMNS: tuple[str, ...] = ("trial_id", "number", *PARAM_COLUMNS, "epoch",
 
 def _load(name: str, dir: str | os.PathLike, storage: str | None) -> tuple[StudySpec, optuna.Study]:
     spec = open_spec(name, dir, storage=storage)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return spec, optuna.load_study(study_name=spec.name, storage=spec.storage_url)
+    return spec, load_study(spec.name, spec.storage_url)
+
+
+def _history(path: Path) -> list[dict]:
+    """The epoch rows of a trial's ``metrics.csv``; none before its first epoch (an empty or header-only file)."""
+    try:
+        return pd.read_csv(path).to_dict("records")
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return []
 
 
 def _trials(spec: StudySpec, study: optuna.Study) -> list[tuple[optuna.trial.FrozenTrial, dict[str, Any], list[dict]]]:
@@ -66,8 +74,7 @@ def _trials(spec: StudySpec, study: optuna.Study) -> list[tuple[optuna.trial.Fro
     for ray_id, trial in sorted(newest.items(), key=lambda item: item[1].number):
         params = {**spec.fixed_params(), **trial.user_attrs.get(PARAMS_ATTR, {})}
         path = spec.study_dir / RAY_DIR / str(ray_id) / "metrics.csv"
-        history = pd.read_csv(path).to_dict("records") if path.exists() else []
-        rows.append((trial, {"trial_id": str(ray_id), **params}, history))
+        rows.append((trial, {"trial_id": str(ray_id), **params}, _history(path)))
     return rows
 
 
@@ -166,9 +173,12 @@ def export_study(
         return None
     suffix = "-epochs" if epochs else ""
     path = Path(output) if output else Path(dir) / name / f"{name}{suffix}.{format}"
-    with atomic_path(path) as temporary:
-        if format == "csv":
-            frame.to_csv(temporary, index=False)
-        else:
-            frame.to_parquet(temporary, index=False)
+    try:
+        with atomic_path(path) as temporary:
+            if format == "csv":
+                frame.to_csv(temporary, index=False)
+            else:
+                frame.to_parquet(temporary, index=False)
+    except OSError as error:
+        raise StudyError(f"cannot write the export {str(path)!r}: {error.strerror or error}") from None
     return path

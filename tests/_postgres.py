@@ -1,0 +1,60 @@
+"""A throwaway PostgreSQL server for tests: initdb and pg_ctl in a temporary folder, on 127.0.0.1."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+__all__ = ["postgres_bin", "postgres_url"]
+
+
+def postgres_bin() -> Path | None:
+    """The folder of PostgreSQL's server programs: on PATH, else Debian's /usr/lib/postgresql/<version>/bin."""
+    for candidate in (shutil.which("pg_ctl"), *sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), reverse=True)):
+        if candidate and os.path.exists(os.path.join(os.path.dirname(candidate), "initdb")):
+            return Path(candidate).parent
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """The SQLAlchemy URL of a fresh server's ``postgres`` database; the server is removed afterwards.
+
+    PostgreSQL refuses to run as root, so under root the server runs as the ``postgres``
+    user (Debian's package creates it), else as ``nobody``.
+    """
+    binaries = postgres_bin()
+    if binaries is None:
+        pytest.skip("no PostgreSQL server programs (initdb, pg_ctl): apt-get install postgresql")
+    prefix: list[str] = []
+    # Outside pytest's 0700 temp folders: the server's user must reach its data folder.
+    folder = Path(tempfile.mkdtemp(prefix="mtl-pg-", dir="/tmp"))
+    if os.geteuid() == 0:
+        user = "postgres" if "postgres" in {entry.pw_name for entry in pwd.getpwall()} else "nobody"
+        shutil.chown(folder, user=user)
+        prefix = ["runuser", "-u", user, "--"]
+    data, port = folder / "data", _free_port()
+    run = lambda *command: subprocess.run([*prefix, *command], check=True, capture_output=True, timeout=120)  # noqa: E731
+    run(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+    options = f"-h 127.0.0.1 -p {port} -k {folder} -F"
+    run(str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "server.log"), "-w", "start")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        run(str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
