@@ -62,6 +62,7 @@ _TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "str": ((str,), "a string"),
     "Mapping[str, Any]": ((Mapping,), "a mapping"),
     "tuple[float, float]": ((tuple,), "two numbers"),
+    "int | str": ((int, str), "an integer or 'auto'"),
 }
 
 @dataclass(frozen=True)
@@ -278,7 +279,7 @@ def _check_types(values: Mapping[str, Any]) -> None:
         if spec_field.name not in values:
             continue
         value = values[spec_field.name]
-        kind, _, optional = spec_field.type.partition(" | ")
+        kind, _, optional = (spec_field.type, "", "") if spec_field.type in _TYPES else spec_field.type.partition(" | ")
         if value is None and optional == "None":
             continue
         types, described = _TYPES[kind]
