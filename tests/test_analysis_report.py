@@ -12,7 +12,7 @@ import pytest
 
 from _analysis_fixtures import make_export
 from mtlstudy import ConfigError, StudyError
-from mtlstudy.analysis import fit_tradeoff, pareto_table, write_report
+from mtlstudy.analysis import TRADEOFF_COLUMNS, fit_tradeoff, pareto_table, write_report
 from mtlstudy.analysis._plots import epoch_plot_data, pareto_panels, tradeoff_plot_data
 
 EVIL = '<script>alert("x")</script>'
@@ -71,6 +71,10 @@ def test_summary_states_reference_knee_budget_and_counts(report, evil_export):
     assert "chord" in summary["knee"]["method"]
     assert {k["variant"] for k in summary["knee"]["per_variant"]} >= {"shared embeddings", "separate embeddings"}
     assert summary["mse_budget"]["budget"] == 0.95 and summary["mse_budget"]["answers"]
+    for answer in summary["mse_budget"]["answers"]:  # the λ range consistent with the bands
+        assert answer["lambda_f_lower"] <= answer["lambda_f"] <= answer["lambda_f_upper"]
+    shared = next(k for k in summary["knee"]["per_variant"] if k["variant"] == "shared embeddings")
+    assert shared["lambda_f_lower"] <= shared["lambda_f"] <= shared["lambda_f_upper"]
     assert summary["title"] == f"Study {EVIL} & more"  # JSON keeps the raw value
     assert sorted(f.split("/")[-1] for f in summary["figures"]) == FIGURES
 
@@ -93,7 +97,9 @@ def test_csv_tables_behind_the_figures(report):
     assert set(pareto["scope"]) == {"overall", "shared", "separate"} and set(pareto["value"]) == {"final", "best"}
     assert EVIL in set(pareto["trial_id"])
     tradeoff = pd.read_csv(report / "tradeoff.csv")
-    assert {"x", "lambda_f", "test_mse", "test_mse_lower", "test_mrr_upper", "on_front"} <= set(tradeoff.columns)
+    assert list(tradeoff.columns) == list(TRADEOFF_COLUMNS)
+    assert set(tradeoff["metric"]) == {"test_mse", "test_mrr"}
+    assert (tradeoff["pred_lower"] <= tradeoff["conf_lower"]).all() and (tradeoff["n_trials_near"] >= 0).all()
 
 
 def test_only_the_asked_formats_and_replacing_an_earlier_report(tmp_path, export):
@@ -177,7 +183,7 @@ def test_small_study_without_epochs(tmp_path, export):
     out = write_report(few, export[1].iloc[0:0], tmp_path / "r", title="small")
     summary = json.loads((out / "summary.json").read_text())
     assert "the epochs table is empty; no epoch figure" in summary["notes"]
-    assert {fit["method"] for fit in summary["tradeoff"]["fits"]} == {"linear interpolation"}
+    assert {fit["n_distinct"] for fit in summary["tradeoff"]["fits"]} == {2}
     assert not (out / "figures" / "epochs_pareto.png").exists()
 
 

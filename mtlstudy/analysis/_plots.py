@@ -21,7 +21,7 @@ from matplotlib.ticker import PercentFormatter
 from mtlstudy.analysis._epochs import epoch_view
 from mtlstudy.analysis._frame import METRIC_NAMES, axis_label, complete_trials, group_label, objective_columns
 from mtlstudy.analysis._stopping import EarlyStopping
-from mtlstudy.analysis._tradeoff import BudgetAnswer, TradeOff
+from mtlstudy.analysis._tradeoff import BudgetAnswer, TradeOff, lambda_f_share
 
 DPI = 150
 _STYLE = {
@@ -44,6 +44,7 @@ _VARIANT_STYLE = {
 }
 _VALUE_TITLE = {"final": "final values (last epoch)", "best": "best values (best epoch of each metric)"}
 _X_LABEL = {
+    "logit_lambda_f": r"$\lambda_F$  ($\lambda_R = 1 - \lambda_F$; logit scale, as sampled)",
     "lambda_f": r"$\lambda_F$  ($\lambda_R = 1 - \lambda_F$)",
     "log_ratio": r"$\log_{10}(\lambda_F / \lambda_R)$",
 }
@@ -138,30 +139,69 @@ def draw_pareto(panels: Sequence[ParetoPanel], path: Path) -> Path:
 
 # --- λ response and trade-off curves ---------------------------------------------------
 
+#: λ_F values labelled on a logit axis, and the ratios λ_F : λ_R on a log-ratio axis.
+_LAMBDA_TICKS = (0.001, 0.01, 0.1, 0.5, 0.9, 0.99, 0.999)
+
+
+def _weight_axis(axis, x_name: str, low: float, high: float) -> None:
+    """Label the weight axis in λ_F where the fit ran on logit(λ_F): ticks spaced as sampled."""
+    axis.set_xlabel(_X_LABEL[x_name])
+    if x_name != "logit_lambda_f":
+        return
+    ticks = [value for value in _LAMBDA_TICKS if low - 0.5 <= np.log(value / (1 - value)) <= high + 0.5]
+    axis.set_xticks([np.log(value / (1 - value)) for value in ticks], [f"{value:g}" for value in ticks])
+
+
+def _split_by_support(curve: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """``column`` where trials are near (solid) and where none is (dashed), NaN elsewhere;
+    each part keeps one neighbour so that the two join."""
+    near = curve["n_trials_near"].to_numpy() > 0
+    values = curve[column].to_numpy(dtype=float)
+    far = ~near
+    joined_far = far | np.r_[far[1:], False] | np.r_[False, far[:-1]]
+    return np.where(near, values, np.nan), np.where(joined_far, values, np.nan)
+
 
 def draw_response(tradeoff: TradeOff, path: Path) -> Path:
-    """Fitted test MSE and test MRR against the weight variable, bands and observations."""
+    """Fitted test MSE and test MRR against the weight on its sampling scale: mean and
+    prediction bands, the line dashed where no trial is near, and every trial as a dot."""
+    wide = tradeoff.wide()
+    dashed = False
     with matplotlib.rc_context(_STYLE):
         figure, axes = _figure(2)
         for axis, metric in zip(axes, ("test_mse", "test_mrr")):
-            for label, colour, marker, curve in _variants(tradeoff.curves):
+            for label, colour, marker, curve in _variants(wide):
                 points = _of_variant(tradeoff.points, curve["shared"].iloc[0], curve["user_bias"].iloc[0])
-                axis.scatter(points["x"], points[metric], s=16, c=colour, marker=marker, alpha=0.45, linewidths=0)
-                axis.plot(curve["x"], curve[metric], color=colour, linewidth=2, label=label,
-                          marker="o" if len(curve) == 1 else None)
-                if curve[f"{metric}_lower"].notna().all():
+                if len(curve) > 1:
+                    axis.fill_between(curve["x"], curve[f"{metric}_pred_lower"], curve[f"{metric}_pred_upper"],
+                                      color=colour, alpha=0.12, linewidth=0)
                     axis.fill_between(curve["x"], curve[f"{metric}_lower"], curve[f"{metric}_upper"],
-                                      color=colour, alpha=0.2, linewidth=0)
-            axis.set_xlabel(_X_LABEL[tradeoff.x_name])
+                                      color=colour, alpha=0.3, linewidth=0)
+                    supported, unsupported = _split_by_support(curve, metric)
+                    axis.plot(curve["x"], supported, color=colour, linewidth=2, label=label)
+                    axis.plot(curve["x"], unsupported, color=colour, linewidth=1.6, linestyle=(0, (3, 2)))
+                    dashed = dashed or bool(np.isfinite(unsupported).any())
+                else:
+                    axis.errorbar(curve["x"], curve[metric], color=colour, marker="o", label=label,
+                                  yerr=np.abs(curve[[f"{metric}_lower", f"{metric}_upper"]].to_numpy().T
+                                              - curve[metric].to_numpy()))
+                axis.scatter(points["x"], points[metric], s=22, c=colour, marker=marker, edgecolors="black",
+                             linewidths=0.4, alpha=0.9, zorder=4)
+            _weight_axis(axis, tradeoff.x_name, wide["x"].min(), wide["x"].max())
             axis.set_ylabel(axis_label(metric, tradeoff.value))
             axis.set_title(f"{METRIC_NAMES[metric]} against the loss weight")
         handles, labels = axes[0].get_legend_handles_labels()
-        if tradeoff.curves[["test_mse_lower", "test_mrr_lower"]].notna().any().any():
-            handles.append(Line2D([], [], color="grey", linewidth=8, alpha=0.3))
-            labels.append("95% confidence band")
-        handles.append(Line2D([], [], color="grey", marker="o", linestyle="", alpha=0.5))
+        if wide[["test_mse_lower", "test_mrr_lower"]].notna().any().any():
+            handles += [Line2D([], [], color="grey", linewidth=8, alpha=0.45),
+                        Line2D([], [], color="grey", linewidth=8, alpha=0.15)]
+            labels += ["95% band of the fitted mean", "95% band of a new trial"]
+        if dashed:
+            handles.append(Line2D([], [], color="grey", linewidth=1.6, linestyle=(0, (3, 2))))
+            labels.append("no trial nearby")
+        handles.append(Line2D([], [], color="grey", marker="o", markeredgecolor="black", linestyle=""))
         labels.append("one trial")
-        axes[0].legend(handles, labels, loc="best", framealpha=0.9)
+        # Below the axes, so that it never covers a curve or a trial.
+        figure.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), frameon=False)
         figure.suptitle(f"Response to the loss weight ({tradeoff.value} values; lines: fitted, dots: trials)")
         return _save(figure, path)
 
@@ -170,11 +210,12 @@ def draw_response(tradeoff: TradeOff, path: Path) -> Path:
 class TradeoffPlot:
     """The MRR-vs-MSE curves traced by the fits, with what to mark on them.
 
-    ``intervals`` holds a few grid rows per variant at which the confidence
-    intervals of both fits are drawn as error bars.
+    ``curves`` is :meth:`TradeOff.wide`; ``intervals`` holds a few of its rows per
+    variant at which the mean bands of both fits are drawn as error bars.
     """
 
     tradeoff: TradeOff
+    curves: pd.DataFrame
     intervals: pd.DataFrame
     budget: tuple[BudgetAnswer, ...]
     mse_budget: float | None
@@ -185,7 +226,7 @@ def tradeoff_plot_data(
 ) -> TradeoffPlot:
     """Pick up to ``n_intervals`` grid rows per variant, evenly spaced along the
     traced curve (arc length with both axes scaled to the plotted range)."""
-    curves = tradeoff.curves
+    curves = tradeoff.wide()
     span = np.ptp(curves[["test_mse", "test_mrr"]].to_numpy(), axis=0)
     span[span == 0] = 1.0
     rows = []
@@ -199,24 +240,36 @@ def tradeoff_plot_data(
         picks = np.unique(np.abs(along[None, :] - targets[:, None]).argmin(axis=1))
         rows.append(banded.iloc[picks])
     intervals = pd.concat(rows) if rows else curves.iloc[0:0]
-    return TradeoffPlot(tradeoff, intervals.reset_index(drop=True), tuple(budget), mse_budget)
+    return TradeoffPlot(tradeoff, curves, intervals.reset_index(drop=True), tuple(budget), mse_budget)
 
 
-def _weight_text(x_name: str, x: float) -> str:
-    return rf"$\lambda_F$ = {x:.2f}" if x_name == "lambda_f" else rf"$\log_{{10}}(\lambda_F/\lambda_R)$ = {x:.2f}"
+def _weight_text(x_name: str, x: float, low: float | None = None, high: float | None = None) -> str:
+    """The weight at ``x`` for a legend, with its interval ``[low, high]`` when known."""
+    if x_name == "log_ratio":
+        name, shown = r"$\log_{10}(\lambda_F/\lambda_R)$", [x, low, high]
+    else:
+        name = r"$\lambda_F$"
+        shown = [None if pd.isna(v) else float(lambda_f_share(np.asarray(v), x_name)) for v in (x, low, high)]
+    text = f"{name} = {shown[0]:.3g}"
+    if pd.notna(shown[1]) and pd.notna(shown[2]):
+        text += f" [{shown[1]:.3g}, {shown[2]:.3g}]"
+    return text
 
 
 def draw_tradeoff(plot: TradeoffPlot, path: Path) -> Path:
-    """Fitted MRR against fitted MSE per variant, knee and budget answer marked."""
+    """Fitted MRR against fitted MSE per variant, knee and budget answer marked with their intervals."""
     tradeoff = plot.tradeoff
     with matplotlib.rc_context(_STYLE):
         figure, (axis,) = _figure(1, width=9.0, height=7.0)
-        for label, colour, marker, curve in _variants(tradeoff.curves):
+        for label, colour, marker, curve in _variants(plot.curves):
             shared, user_bias = curve["shared"].iloc[0], curve["user_bias"].iloc[0]
             points = _of_variant(tradeoff.points, shared, user_bias)
-            axis.scatter(points["test_mse"], points["test_mrr"], s=14, c=colour, marker=marker, alpha=0.3, linewidths=0)
-            axis.plot(curve["test_mse"], curve["test_mrr"], color=colour, linewidth=2, label=label,
+            axis.scatter(points["test_mse"], points["test_mrr"], s=22, c=colour, marker=marker, alpha=0.8,
+                         edgecolors="black", linewidths=0.4, zorder=4)
+            supported, unsupported = _split_by_support(curve, "test_mrr")
+            axis.plot(curve["test_mse"], supported, color=colour, linewidth=2, label=label,
                       marker="o" if len(curve) == 1 else None)
+            axis.plot(curve["test_mse"], unsupported, color=colour, linewidth=1.6, linestyle=(0, (3, 2)))
             bars = _of_variant(plot.intervals, shared, user_bias)
             axis.errorbar(
                 bars["test_mse"], bars["test_mrr"],
@@ -227,27 +280,33 @@ def draw_tradeoff(plot: TradeoffPlot, path: Path) -> Path:
             knee = _of_variant(tradeoff.knees, shared, user_bias)
             if len(knee) and pd.notna(knee["x"].iloc[0]):
                 row = knee.iloc[0]
+                weight = _weight_text(tradeoff.x_name, row["x"], row["x_lower"], row["x_upper"])
                 axis.scatter([row["test_mse"]], [row["test_mrr"]], marker="*", s=280, c=colour, edgecolors="black",
-                             linewidths=0.8, zorder=5,
-                             label=f"knee, {label}: {_weight_text(tradeoff.x_name, row['x'])}")
+                             linewidths=0.8, zorder=5, label=f"knee, {label}: {weight}")
         for answer in plot.budget:
             if answer.test_mse is None:
                 continue
             label = group_label(answer.shared, answer.user_bias)
+            weight = _weight_text(tradeoff.x_name, answer.x, answer.x_lower, answer.x_upper)
             axis.scatter([answer.test_mse], [answer.test_mrr], marker="D", s=75, edgecolors="black", zorder=5,
                          c=_VARIANT_STYLE[(answer.shared, answer.user_bias)][0],
-                         label=f"best MRR within budget, {label}: {_weight_text(tradeoff.x_name, answer.x)}")
+                         label=f"best MRR within budget, {label}: {weight}")
         if plot.mse_budget is not None:
             axis.axvline(plot.mse_budget, color="grey", linestyle="--", linewidth=1.2,
                          label=f"MSE budget {plot.mse_budget:.4g}")
         handles, labels = axis.get_legend_handles_labels()
-        handles.append(Line2D([], [], color="grey", marker="+", markersize=10, linestyle=""))
-        labels.append("95% intervals of both fits")
-        # Below the axes, so that no number of variants makes it cover a curve.
-        figure.legend(handles, labels, loc="outside lower center", ncol=2, frameon=False)
+        handles.append(Line2D([], [], color="grey", marker="o", markeredgecolor="black", linestyle=""))
+        labels.append("one trial")
+        if len(plot.intervals):
+            handles.append(Line2D([], [], color="grey", marker="+", markersize=10, linestyle=""))
+            labels.append("95% bands of both fitted means")
+        # Below the axes, so that no number of variants makes it cover a curve; one
+        # column, because the entries with intervals are long.
+        figure.legend(handles, labels, loc="outside lower center", ncol=1, frameon=False)
         axis.set_xlabel(f"fitted {axis_label('test_mse', tradeoff.value)}")
         axis.set_ylabel(f"fitted {axis_label('test_mrr', tradeoff.value)}")
-        axis.set_title(f"Fitted trade-off as the loss weight varies ({tradeoff.value} values; dots: trials)")
+        axis.set_title(f"Fitted trade-off as the loss weight varies ({tradeoff.value} values; dots: trials; "
+                       "dashed: no trial nearby; [95% interval])", fontsize=10)
         return _save(figure, path)
 
 

@@ -55,6 +55,7 @@ from mtlstudy.analysis._questions import OriginalAnswers, answer_original_questi
 from mtlstudy.analysis._stopping import EarlyStopping, early_stopping_summary
 from mtlstudy.analysis._tradeoff import (
     KNEE_METHOD,
+    TRADEOFF_COLUMNS,
     BudgetAnswer,
     TradeOff,
     best_under_budget,
@@ -71,7 +72,11 @@ FORMATS: tuple[str, ...] = ("html", "md")
 #: Marks a folder as a report, which a later call may replace.
 GENERATOR = "mtlstudy.analysis.write_report"
 
-_X_TEXT = {"lambda_f": "λ_F (with λ_R = 1 − λ_F)", "log_ratio": "log10(λ_F / λ_R)"}
+_X_TEXT = {
+    "logit_lambda_f": "logit(λ_F) (with λ_R = 1 − λ_F), the scale the simplex space samples",
+    "lambda_f": "λ_F (with λ_R = 1 − λ_F)",
+    "log_ratio": "log10(λ_F / λ_R), the scale the independent space samples",
+}
 
 
 def write_report(
@@ -346,7 +351,7 @@ def _write_contents(
         notes=tuple(notes),
     )
     pareto.to_csv(folder / "pareto.csv", index=False)
-    tradeoff.curves.to_csv(folder / "tradeoff.csv", index=False)
+    tradeoff.curves[list(TRADEOFF_COLUMNS)].to_csv(folder / "tradeoff.csv", index=False)
     hypervolumes.to_csv(folder / "hypervolume.csv", index=False)
     pd.concat([history.assign(value=value) for value, history in histories.items()]).to_csv(
         folder / "hypervolume_history.csv", index=False
@@ -549,6 +554,7 @@ def _tradeoff_blocks(content: ReportContent) -> list[Block]:
         texts.KNEE_FOUND.format(
             variant=row.variant,
             weight=weight_phrase(tradeoff.x_name, row.x),
+            interval=_interval_phrase(row.lambda_f_lower, row.lambda_f_upper, row.knee_share, texts.KNEE_DRAWS),
             test_mse=format_cell(row.test_mse),
             test_mrr=format_cell(row.test_mrr),
             distance=f"{row.distance:.3g}",
@@ -575,12 +581,21 @@ def _tradeoff_blocks(content: ReportContent) -> list[Block]:
     return blocks
 
 
+def _interval_phrase(low: float | None, high: float | None, share: float, draws: str) -> str:
+    """``"95% interval λ_F 0.8 to 0.9 (...)"`` of the joint draws, or that none has one."""
+    if low is None or pd.isna(low):
+        return texts.INTERVAL_NONE.format(share=share, draws=draws)
+    return texts.INTERVAL.format(low=format_cell(low), high=format_cell(high), share=share, draws=draws)
+
+
 def _budget_sentence(tradeoff: TradeOff, answer: BudgetAnswer) -> str:
     variant = group_label(answer.shared, answer.user_bias)
     if answer.x is None:
         return texts.BUDGET_NOT_MET.format(variant=variant, reason=answer.reason)
     return texts.BUDGET_FOUND.format(
         variant=variant,
+        interval=_interval_phrase(answer.lambda_f_lower, answer.lambda_f_upper, answer.feasible_share,
+                                  texts.BUDGET_DRAWS),
         value=tradeoff.value,
         budget=format_cell(answer.mse_budget),
         test_mrr=format_cell(answer.test_mrr),

@@ -59,8 +59,11 @@ HYPERVOLUME_FIGURE = "Hypervolume after each complete trial, in creation order"
 
 TRADEOFF_HEADING = "Trade-off between rating and ranking"
 TRADEOFF_INTRO = (
-    "Each objective ({value} values) is fitted per model variant against {x_text}; "
-    "the two fits evaluated on one grid trace the MRR-against-MSE curve."
+    "Each objective ({value} values) is fitted per model variant against {x_text}, by a Gaussian process "
+    "with a noise term, so that the bands widen where there are no trials (the line is dashed there). "
+    "The darker band holds the mean curve with 95% confidence, the lighter one a new trial at that weight. "
+    "The two fits evaluated on one grid trace the MRR-against-MSE curve; the knee and the budget answer "
+    "carry the 95% range of λ_F over joint draws of the two fitted curves."
 )
 TRADEOFF_FIT = "{variant}, {metric}: {note} ({n_points} trials, {n_distinct} distinct weights)."
 TRADEOFF_RESPONSE_FIGURE = "Test MSE and test MRR against the loss weight, fitted curves with confidence bands"
@@ -68,15 +71,20 @@ TRADEOFF_CURVE_FIGURE = "Trade-off traced by the fitted curves, with knee and bu
 KNEE_HEADING = "Knee"
 KNEE_METHOD = "Method: {method}."
 KNEE_FOUND = (
-    "{variant}: knee at {weight}, fitted test MSE {test_mse}, test MRR {test_mrr} (distance to the chord {distance})."
+    "{variant}: knee at {weight}, {interval}; fitted test MSE {test_mse}, test MRR {test_mrr} "
+    "(distance to the chord {distance})."
 )
+KNEE_DRAWS = "of the draws have a knee"
+INTERVAL = "95% interval λ_F {low} to {high} ({share:.0%} {draws})"
+INTERVAL_NONE = "no interval: {share:.0%} {draws}"
 KNEE_NONE = "{variant}: no knee; {reason}."
 BUDGET_HEADING = "Best weight under an MSE budget"
 BUDGET_NONE_GIVEN = "No MSE budget was given."
 BUDGET_FOUND = (
-    "{variant}: with fitted {value} test MSE ≤ {budget}, the highest fitted test MRR is {test_mrr} at {weight} "
-    "(fitted test MSE {test_mse})."
+    "{variant}: with fitted {value} test MSE ≤ {budget}, the highest fitted test MRR is {test_mrr} at {weight}, "
+    "{interval} (fitted test MSE {test_mse})."
 )
+BUDGET_DRAWS = "of the draws meet the budget"
 BUDGET_NOT_MET = "{variant}: none; {reason}."
 
 EPOCHS_HEADING = "Epochs: best against final"
