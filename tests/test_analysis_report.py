@@ -47,7 +47,7 @@ def evil_export(export):
 @pytest.fixture(scope="module")
 def report(tmp_path_factory, evil_export):
     out = tmp_path_factory.mktemp("reports") / "study"
-    path = write_report(*evil_export, out, title=f"Study {EVIL} & more", mse_budget=0.95)
+    path = write_report(*evil_export, out, title=f"Study {EVIL} & more", mse_budget=0.95, questions=True)
     return path
 
 
@@ -124,6 +124,7 @@ def test_only_the_asked_formats_and_replacing_an_earlier_report(tmp_path, export
         ({"mse_budget": float("nan")}, ConfigError, "nan"),
         ({"reference_point": (1.0,)}, ConfigError, r"\(1.0,\)"),
         ({"title": "  "}, ConfigError, "title"),
+        ({"figure_formats": ("svg", "tiff")}, ConfigError, "'tiff'"),
     ],
 )
 def test_bad_arguments_raise_and_write_nothing(tmp_path, export, kwargs, error, match):
@@ -131,6 +132,24 @@ def test_bad_arguments_raise_and_write_nothing(tmp_path, export, kwargs, error, 
     with pytest.raises(error, match=match):
         write_report(*export, tmp_path / "r", **arguments)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_provenance_figure_formats_and_questions_on_request(tmp_path, export):
+    provenance = {"command": "mtlstudy study run --name s", "seeds": [0, 1], "versions": {"mtlstudy": "0.1.0"}}
+    out = write_report(*export, tmp_path / "r", title="t", provenance=provenance, figure_formats=("svg", "pdf"))
+    for figure in FIGURES:
+        for suffix in ("png", "svg", "pdf"):
+            assert (out / "figures" / figure).with_suffix(f".{suffix}").is_file()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["provenance"] == provenance
+    page = (out / "report.md").read_text(encoding="utf-8")
+    assert page.index("How this study was made") < page.index("Pareto front")
+    assert "| seeds | 0, 1 |" in page and "mtlstudy=0.1.0" in page
+    # Not a reproduction study: no original questions, no published comparison.
+    assert "original questions" not in page and "Published values" not in page
+    assert not (out / "questions.csv").exists() and not (out / "published_vs_ours.csv").exists()
+    again = write_report(*export, tmp_path / "q", title="t", questions=True)
+    assert "The original questions" in (again / "report.md").read_text(encoding="utf-8")
 
 
 def test_no_complete_trial_is_a_study_error(tmp_path, export):
@@ -196,9 +215,12 @@ def test_interactive_without_plotly_is_noted(tmp_path, export, monkeypatch):
 
 
 def test_interactive_with_plotly_escapes_values(tmp_path, evil_export):
-    out = write_report(*evil_export, tmp_path / "r", title=EVIL, interactive=True, formats=("md",))
+    out = write_report(*evil_export, tmp_path / "r", title=EVIL, interactive=True)
     page = (out / "interactive.html").read_text(encoding="utf-8")
     assert EVIL not in page
+    hover = page.encode().decode("unicode_escape", errors="ignore")  # plotly writes its JSON ASCII-escaped
+    assert "λ_F 0.1, λ_R 0.9" in hover and "seed 1" in hover and "shared embeddings" in hover
+    assert '<a href="interactive.html">' in (out / "index.html").read_text(encoding="utf-8")
     assert re.search(r"<script[^>]*\bsrc=", page) is None  # plotly.js embedded, not fetched
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["Heading", "Paragraph", "Bullets", "Table", "Image", "render_html", "render_markdown", "format_cell"]
+__all__ = ["Heading", "Paragraph", "Bullets", "Table", "Image", "Link", "render_html", "render_markdown", "format_cell"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,15 @@ class Image:
     caption: str
 
 
-Block = Heading | Paragraph | Bullets | Table | Image
+@dataclass(frozen=True)
+class Link:
+    """A line linking to ``path``, a file of the report folder."""
+
+    text: str
+    path: str
+
+
+Block = Heading | Paragraph | Bullets | Table | Image | Link
 
 
 def format_cell(item: object) -> str:
@@ -120,6 +128,8 @@ def render_html(title: str, blocks: list[Block], root: Path) -> str:
             parts.append("<ul>" + "".join(f"<li>{escape(item)}</li>" for item in block.items) + "</ul>")
         elif isinstance(block, Table):
             parts.append(_html_table(block))
+        elif isinstance(block, Link):
+            parts.append(f'<p><a href="{escape(block.path)}">{escape(block.text)}</a></p>')
         else:
             data = base64.b64encode((root / block.path).read_bytes()).decode("ascii")
             parts.append(
@@ -161,6 +171,8 @@ def render_markdown(title: str, blocks: list[Block]) -> str:
             for row in block.frame.itertuples(index=False):
                 lines.append("| " + " | ".join(_md(format_cell(item)) for item in row) + " |")
             lines.append("")
+        elif isinstance(block, Link):
+            lines += [f"[{_md(block.text)}]({block.path})", ""]
         else:
             lines += [f"![{_md(block.caption)}]({block.path})", "", f"*{_md(block.caption)}*", ""]
     return "\n".join(lines)

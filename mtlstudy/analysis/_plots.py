@@ -56,9 +56,20 @@ def _figure(ncols: int, width: float = 5.6, height: float = 4.6) -> tuple[Figure
     return figure, axes
 
 
-def _save(figure: Figure, path: Path) -> Path:
-    figure.savefig(path, dpi=DPI, format="png")
+#: Formats a figure can be saved in; PNG is always written, since the HTML page embeds it.
+FIGURE_FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
+
+
+def save_figure(figure: Figure, path: Path, formats: Sequence[str] = ("png",)) -> Path:
+    """Write ``figure`` as ``path`` (PNG) and, beside it, in each other format of
+    :data:`FIGURE_FORMATS` in ``formats`` (same name, that suffix); return ``path``."""
+    for suffix in dict.fromkeys(("png", *formats)):
+        # No creation date in the vector files, so the same study gives the same bytes.
+        figure.savefig(path.with_suffix(f".{suffix}"), dpi=DPI, format=suffix, metadata=_NO_DATE.get(suffix))
     return path
+
+
+_NO_DATE = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}
 
 
 def _of_variant(frame: pd.DataFrame, shared: bool, user_bias: bool) -> pd.DataFrame:
@@ -79,8 +90,8 @@ def _variants(frame: pd.DataFrame):
 class ParetoPanel:
     """One Pareto scatter: every complete trial and the fronts of one value.
 
-    ``points`` has ``trial_id, number, shared, user_bias, test_mse, test_mrr,
-    on_front`` (on the overall front); ``front`` holds the overall front's rows and
+    ``points`` has ``trial_id, number, shared, user_bias, lambda_f, lambda_r, seed,
+    test_mse, test_mrr, on_front`` (on the overall front); ``front`` holds the overall front's rows and
     ``scope_fronts`` the shared-only and separate-only fronts (keyed by the
     ``shared`` flag), each sorted by increasing MSE (staircase order).
     """
@@ -97,9 +108,8 @@ def pareto_panels(trials: pd.DataFrame, pareto: pd.DataFrame) -> tuple[ParetoPan
     panels = []
     for value in pareto["value"].unique():
         mse, mrr = objective_columns(value)
-        points = complete[["trial_id", "number", "shared", "user_bias", mse, mrr]].rename(
-            columns={mse: "test_mse", mrr: "test_mrr"}
-        )
+        columns = ["trial_id", "number", "shared", "user_bias", "lambda_f", "lambda_r", "seed", mse, mrr]
+        points = complete[columns].rename(columns={mse: "test_mse", mrr: "test_mrr"})
         points = points[np.isfinite(points[["test_mse", "test_mrr"]]).all(axis=1)]
         fronts = {}
         for scope in ("overall", "shared", "separate"):
@@ -111,14 +121,14 @@ def pareto_panels(trials: pd.DataFrame, pareto: pd.DataFrame) -> tuple[ParetoPan
     return tuple(panels)
 
 
-def draw_pareto(panels: Sequence[ParetoPanel], path: Path) -> Path:
+def draw_pareto(panels: Sequence[ParetoPanel]) -> Figure:
     """Scatter of MRR against MSE per panel, coloured by variant, front as a staircase."""
     with matplotlib.rc_context(_STYLE):
         figure, axes = _figure(len(panels))
         for axis, panel in zip(axes, panels):
             for label, colour, marker, group in _variants(panel.points):
                 axis.scatter(group["test_mse"], group["test_mrr"], s=30, c=colour, marker=marker,
-                             alpha=0.7, label=label, linewidths=0)
+                             alpha=0.85, label=label, edgecolors="black", linewidths=0.4, zorder=2)
             for shared, scope_front in panel.scope_fronts.items():
                 if len(scope_front) and not scope_front["trial_id"].isin(panel.front["trial_id"]).all():
                     axis.step(scope_front["test_mse"], scope_front["test_mrr"], where="post", linestyle="--",
@@ -126,15 +136,21 @@ def draw_pareto(panels: Sequence[ParetoPanel], path: Path) -> Path:
                               label=f"front of the {group_label(shared).split()[0]} trials only")
             front = panel.front
             axis.step(front["test_mse"], front["test_mrr"], where="post", color="black", linewidth=1.3,
-                      label=f"overall Pareto front ({len(front)} trials)", zorder=3)
-            axis.scatter(front["test_mse"], front["test_mrr"], s=60, facecolors="none", edgecolors="black",
-                         linewidths=1.3, zorder=4)
+                      label="overall Pareto front", zorder=3)
+            axis.scatter(front["test_mse"], front["test_mrr"], s=90, facecolors="none", edgecolors="black",
+                         linewidths=1.3, zorder=4, label="trial on the overall front")
             axis.set_xlabel(axis_label("test_mse", panel.value))
             axis.set_ylabel(axis_label("test_mrr", panel.value))
-            axis.set_title(_VALUE_TITLE[panel.value])
-            axis.legend(loc="best", framealpha=0.9)
-        figure.suptitle("Pareto front of test MSE against test MRR (circled: on the front)")
-        return _save(figure, path)
+            axis.set_title(f"{_VALUE_TITLE[panel.value]}: {len(front)} trials on the front")
+        # One legend for all panels, of what any panel draws, below them: it covers no point.
+        entries = {}
+        for axis in axes[: len(panels)]:
+            for handle, label in zip(*axis.get_legend_handles_labels()):
+                entries.setdefault(label, handle)
+        figure.legend(list(entries.values()), list(entries), loc="outside lower center",
+                      ncol=min(len(entries), 3), frameon=False)
+        figure.suptitle("Pareto front of test MSE against test MRR")
+        return figure
 
 
 # --- λ response and trade-off curves ---------------------------------------------------
@@ -162,7 +178,7 @@ def _split_by_support(curve: pd.DataFrame, column: str) -> tuple[np.ndarray, np.
     return np.where(near, values, np.nan), np.where(joined_far, values, np.nan)
 
 
-def draw_response(tradeoff: TradeOff, path: Path) -> Path:
+def draw_response(tradeoff: TradeOff) -> Figure:
     """Fitted test MSE and test MRR against the weight on its sampling scale: mean and
     prediction bands, the line dashed where no trial is near, and every trial as a dot."""
     wide = tradeoff.wide()
@@ -203,7 +219,7 @@ def draw_response(tradeoff: TradeOff, path: Path) -> Path:
         # Below the axes, so that it never covers a curve or a trial.
         figure.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), frameon=False)
         figure.suptitle(f"Response to the loss weight ({tradeoff.value} values; lines: fitted, dots: trials)")
-        return _save(figure, path)
+        return figure
 
 
 @dataclass(frozen=True)
@@ -256,7 +272,7 @@ def _weight_text(x_name: str, x: float, low: float | None = None, high: float | 
     return text
 
 
-def draw_tradeoff(plot: TradeoffPlot, path: Path) -> Path:
+def draw_tradeoff(plot: TradeoffPlot) -> Figure:
     """Fitted MRR against fitted MSE per variant, knee and budget answer marked with their intervals."""
     tradeoff = plot.tradeoff
     with matplotlib.rc_context(_STYLE):
@@ -307,7 +323,7 @@ def draw_tradeoff(plot: TradeoffPlot, path: Path) -> Path:
         axis.set_ylabel(f"fitted {axis_label('test_mrr', tradeoff.value)}")
         axis.set_title(f"Fitted trade-off as the loss weight varies ({tradeoff.value} values; dots: trials; "
                        "dashed: no trial nearby; [95% interval])", fontsize=10)
-        return _save(figure, path)
+        return figure
 
 
 # --- hypervolume ---------------------------------------------------------------------------
@@ -321,7 +337,7 @@ class HypervolumePlot:
     references: dict[str, tuple[float, float]]
 
 
-def draw_hypervolume(plot: HypervolumePlot, path: Path) -> Path:
+def draw_hypervolume(plot: HypervolumePlot) -> Figure:
     """Step curve of the hypervolume over trial number, one panel per value."""
     with matplotlib.rc_context(_STYLE):
         figure, axes = _figure(len(plot.histories), height=4.0)
@@ -337,7 +353,7 @@ def draw_hypervolume(plot: HypervolumePlot, path: Path) -> Path:
             axis.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
             axis.legend(loc="lower right")
         figure.suptitle("Hypervolume of the (test MSE, test MRR) front after each complete trial")
-        return _save(figure, path)
+        return figure
 
 
 # --- epoch curves -------------------------------------------------------------------------
@@ -391,7 +407,7 @@ def _y_limits(curves: pd.DataFrame) -> tuple[float, float] | None:
     return low - 0.1 * span, high + 0.3 * span
 
 
-def draw_epochs(plot: EpochPlot, path: Path) -> Path:
+def draw_epochs(plot: EpochPlot) -> Figure:
     """Test MSE and MRR against epoch, one line per trial, best epoch starred."""
     with matplotlib.rc_context(_STYLE):
         figure, axes = _figure(2)
@@ -417,13 +433,13 @@ def draw_epochs(plot: EpochPlot, path: Path) -> Path:
         figure.suptitle(
             f"Epoch curves of {len(plot.labels)} of the {plot.n_front} trials on the {plot.value}-value Pareto front"
         )
-        return _save(figure, path)
+        return figure
 
 
 # --- early stopping ------------------------------------------------------------------------
 
 
-def draw_stopping(stopping: EarlyStopping, path: Path) -> Path:
+def draw_stopping(stopping: EarlyStopping) -> Figure:
     """Trial-epochs trained against the full budget per variant and, with rung
     records, the fraction of the trials reaching each rung that were stopped there."""
     colours = {group_label(shared, bias): colour for (shared, bias), (colour, _) in _VARIANT_STYLE.items()}
@@ -459,7 +475,7 @@ def draw_stopping(stopping: EarlyStopping, path: Path) -> Path:
         figure.suptitle(
             f"Early stopping: {totals['trial_epochs']:,} of {totals['full_budget_epochs']:,} trial-epochs trained"
         )
-        return _save(figure, path)
+        return figure
 
 
 # --- optional interactive page ---------------------------------------------------------------
@@ -479,8 +495,18 @@ def draw_interactive(panels: Sequence[ParetoPanel], path: Path, title: str) -> b
     figure = make_subplots(rows=1, cols=len(panels), subplot_titles=[_VALUE_TITLE[p.value] for p in panels])
     for column, panel in enumerate(panels, start=1):
         for label, colour, _, group in _variants(panel.points):
-            hover = [html.escape(f"trial {trial_id} (#{number})") for trial_id, number in
-                     zip(group["trial_id"], group["number"])]
+            hover = [
+                "<br>".join(
+                    html.escape(line)
+                    for line in (
+                        f"trial {row.trial_id} (#{row.number})",
+                        f"{'shared' if row.shared else 'separate'} embeddings",
+                        f"λ_F {row.lambda_f:.6g}, λ_R {row.lambda_r:.6g}",
+                        f"seed {row.seed}",
+                    )
+                )
+                for row in group.itertuples()
+            ]
             figure.add_trace(
                 go.Scatter(x=group["test_mse"], y=group["test_mrr"], mode="markers", name=label, legendgroup=label,
                            showlegend=column == 1, marker={"color": colour}, text=hover,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from mtlstudy.analysis._document import (
     Bullets,
     Heading,
     Image,
+    Link,
     Paragraph,
     Table,
     format_cell,
@@ -39,6 +40,7 @@ from mtlstudy.analysis._frame import (
 from mtlstudy.analysis._hypervolume import check_reference, hypervolume_history, hypervolume_table, reference_point
 from mtlstudy.analysis._pareto import pareto_table
 from mtlstudy.analysis._plots import (
+    FIGURE_FORMATS,
     HypervolumePlot,
     draw_epochs,
     draw_hypervolume,
@@ -49,6 +51,7 @@ from mtlstudy.analysis._plots import (
     draw_tradeoff,
     epoch_plot_data,
     pareto_panels,
+    save_figure,
     tradeoff_plot_data,
 )
 from mtlstudy.analysis._questions import OriginalAnswers, answer_original_questions
@@ -68,6 +71,9 @@ __all__ = ["write_report", "FORMATS"]
 
 #: Output formats of the readable page.
 FORMATS: tuple[str, ...] = ("html", "md")
+
+#: The plotly page, written with ``interactive=True``.
+INTERACTIVE_PAGE = "interactive.html"
 
 #: Marks a folder as a report, which a later call may replace.
 GENERATOR = "mtlstudy.analysis.write_report"
@@ -92,13 +98,17 @@ def write_report(
     interactive: bool = False,
     rungs: pd.DataFrame | None = None,
     include_stopped: bool = False,
+    questions: bool = False,
+    figure_formats: Sequence[str] = ("png",),
+    provenance: Mapping[str, object] | None = None,
 ) -> Path:
     """Write a self-contained report of a study into ``out_dir``.
 
     The folder receives ``index.html`` (figures embedded, readable offline) and/or
-    ``report.md``, the figures as PNG under ``figures/``, the tables behind them
-    as CSV (``pareto.csv``, ``tradeoff.csv``, ``hypervolume.csv``,
-    ``hypervolume_history.csv``, ``epochs_best_vs_final.csv``, ``questions.csv``,
+    ``report.md``, the figures under ``figures/`` (PNG, and the other
+    ``figure_formats``), the tables behind them as CSV (``pareto.csv``,
+    ``tradeoff.csv``, ``hypervolume.csv``, ``hypervolume_history.csv``,
+    ``epochs_best_vs_final.csv``; with ``questions`` also ``questions.csv`` and
     ``published_vs_ours.csv``) and ``summary.json``. A study that stopped trials
     early also gets an "Early stopping" section, ``figures/early_stopping.png``,
     ``stopping_compute.csv``, ``stopping_rungs.csv``, ``stopping_front.csv`` and
@@ -134,6 +144,15 @@ def write_report(
     include_stopped : bool
         Analyse stopped trials too, at the last epoch they trained. By default the
         fronts, hypervolumes and fits use only trials that trained their full budget.
+    questions : bool
+        Add the original write-up's four questions and the published comparison
+        (meant for reproduction studies, which train its settings).
+    figure_formats : sequence of {"png", "svg", "pdf"}
+        Formats of each figure; PNG is always written (the HTML page embeds it).
+    provenance : mapping of str to object, optional
+        How the study was made (command or spec, sampler, data, versions, dates,
+        compute...): shown first, as a table in the given order, and written to
+        ``summary.json`` under ``provenance``.
 
     Returns
     -------
@@ -149,6 +168,7 @@ def write_report(
         invalid rungs table.
     """
     formats = _check_formats(formats)
+    figure_formats = _check_figure_formats(figure_formats)
     check_value(objective)
     budget = None if mse_budget is None else check_budget(mse_budget)
     reference = None if reference_point is None else check_reference(reference_point)
@@ -174,6 +194,9 @@ def write_report(
             "states": state_counts(trials),
             "stopping": stopping,
             "include_stopped": include_stopped,
+            "questions": bool(questions),
+            "figure_formats": figure_formats,
+            "provenance": dict(provenance or {}),
         }
         _write_contents(staging, complete, epochs, formats, interactive, context)
         _move_into_place(staging, target)
@@ -191,6 +214,14 @@ def _check_formats(formats: Sequence[str]) -> tuple[str, ...]:
     if not chosen:
         raise ConfigError(f"formats must name at least one of {', '.join(FORMATS)}; got {formats!r}")
     return tuple(dict.fromkeys(chosen))
+
+
+def _check_figure_formats(figure_formats: Sequence[str]) -> tuple[str, ...]:
+    chosen = (figure_formats,) if isinstance(figure_formats, str) else tuple(figure_formats)
+    unknown = [item for item in chosen if item not in FIGURE_FORMATS]
+    if unknown:
+        raise ConfigError(f"unknown figure format {unknown[0]!r}; choose from {', '.join(FIGURE_FORMATS)}")
+    return tuple(dict.fromkeys(("png", *chosen)))
 
 
 def _is_report(folder: Path) -> bool:
@@ -253,12 +284,17 @@ class ReportContent:
     tradeoff : TradeOff
     mse_budget : float or None
     budget_answers : tuple of BudgetAnswer
-    answers : OriginalAnswers
+    answers : OriginalAnswers or None
+        The original questions, None unless asked for.
     epoch_summary : pandas.DataFrame
         :func:`best_vs_final` of the epochs table (empty without epochs).
     stopping : EarlyStopping or None
     images : dict of str to str
-        Figure name to its path relative to the report folder.
+        Figure name to its PNG's path relative to the report folder.
+    interactive : str or None
+        Path of the interactive page, when one was written.
+    provenance : dict of str to object
+        How the study was made, label to value (empty when not given).
     notes : tuple of str
     """
 
@@ -273,10 +309,12 @@ class ReportContent:
     tradeoff: TradeOff
     mse_budget: float | None
     budget_answers: tuple[BudgetAnswer, ...]
-    answers: OriginalAnswers
+    answers: OriginalAnswers | None
     epoch_summary: pd.DataFrame
     stopping: EarlyStopping | None
     images: dict[str, str]
+    interactive: str | None
+    provenance: dict[str, object]
     notes: tuple[str, ...]
 
 
@@ -300,36 +338,40 @@ def _write_contents(
     references = {value: reference or reference_point(complete, value) for value in VALUES}
     tradeoff = fit_tradeoff(complete, value=objective)
     budget_answers = best_under_budget(tradeoff, budget) if budget is not None else ()
-    answers = answer_original_questions(complete)
+    answers = answer_original_questions(complete) if context["questions"] else None
     notes += tradeoff.notes
     non_finite = int((~np.isfinite(complete[list(objective_columns(objective))]).all(axis=1)).sum())
     if non_finite:
         notes.append(f"{non_finite} complete trial(s) with a non-finite {objective} test MSE or MRR are on no front")
 
+    def save(figure, name: str) -> Path:
+        return save_figure(figure, figures / f"{name}.png", context["figure_formats"])
+
     panels = pareto_panels(complete, pareto)
     images = {
-        "pareto": draw_pareto(panels, figures / "pareto.png"),
-        "response": draw_response(tradeoff, figures / "lambda_response.png"),
-        "tradeoff": draw_tradeoff(
-            tradeoff_plot_data(tradeoff, budget_answers, budget), figures / "tradeoff.png"
-        ),
-        "hypervolume": draw_hypervolume(HypervolumePlot(histories, references), figures / "hypervolume.png"),
+        "pareto": save(draw_pareto(panels), "pareto"),
+        "response": save(draw_response(tradeoff), "lambda_response"),
+        "tradeoff": save(draw_tradeoff(tradeoff_plot_data(tradeoff, budget_answers, budget)), "tradeoff"),
+        "hypervolume": save(draw_hypervolume(HypervolumePlot(histories, references)), "hypervolume"),
     }
     if stopping is not None:
-        images["stopping"] = draw_stopping(stopping, figures / "early_stopping.png")
+        images["stopping"] = save(draw_stopping(stopping), "early_stopping")
     front = pareto[(pareto["value"] == objective) & (pareto["scope"] == "overall")]
     epoch_summary = pd.DataFrame()
     if len(epochs):
         epoch_summary = best_vs_final(epochs)
         plot = epoch_plot_data(epochs, front, objective)
         if plot.labels:
-            images["epochs"] = draw_epochs(plot, figures / "epochs_pareto.png")
+            images["epochs"] = save(draw_epochs(plot), "epochs_pareto")
         else:
             notes.append("no epoch rows were found for the Pareto trials; no epoch figure")
     else:
         notes.append("the epochs table is empty; no epoch figure")
+    interactive_page = None
     if interactive:
-        if not draw_interactive(panels, folder / "interactive.html", context["title"]):
+        if draw_interactive(panels, folder / INTERACTIVE_PAGE, context["title"]):
+            interactive_page = INTERACTIVE_PAGE
+        else:
             notes.append("interactive=True, but plotly is not installed: no interactive.html was written")
 
     content = ReportContent(
@@ -348,6 +390,8 @@ def _write_contents(
         epoch_summary=epoch_summary,
         stopping=stopping,
         images={name: path.relative_to(folder).as_posix() for name, path in images.items()},
+        interactive=interactive_page,
+        provenance=context["provenance"],
         notes=tuple(notes),
     )
     pareto.to_csv(folder / "pareto.csv", index=False)
@@ -357,8 +401,9 @@ def _write_contents(
         folder / "hypervolume_history.csv", index=False
     )
     epoch_summary.to_csv(folder / "epochs_best_vs_final.csv", index=False)
-    answers.comparisons.to_csv(folder / "questions.csv", index=False)
-    answers.published.to_csv(folder / "published_vs_ours.csv", index=False)
+    if answers is not None:
+        answers.comparisons.to_csv(folder / "questions.csv", index=False)
+        answers.published.to_csv(folder / "published_vs_ours.csv", index=False)
     if stopping is not None:
         stopping.compute.to_csv(folder / "stopping_compute.csv", index=False)
         stopping.rungs.to_csv(folder / "stopping_rungs.csv", index=False)
@@ -378,6 +423,7 @@ def _summary(content: ReportContent) -> dict:
     return {
         "generator": GENERATOR,
         "title": content.title,
+        "provenance": jsonable(content.provenance),
         "objective": content.objective,
         "counts": {
             "trials_by_state": content.states,
@@ -397,6 +443,7 @@ def _summary(content: ReportContent) -> dict:
             "answers": [jsonable(vars(answer)) for answer in content.budget_answers],
         },
         "figures": list(content.images.values()),
+        "interactive": content.interactive,
         "notes": list(content.notes),
     }
 
@@ -682,6 +729,24 @@ def _question_blocks(answers: OriginalAnswers) -> list[Block]:
     return blocks
 
 
+def _provenance_blocks(provenance: dict[str, object]) -> list[Block]:
+    if not provenance:
+        return []
+    rows = pd.DataFrame(
+        {"item": list(provenance), "value": [_provenance_text(value) for value in provenance.values()]}
+    )
+    return [Heading(texts.PROVENANCE_HEADING), Table(rows, texts.PROVENANCE_TABLE)]
+
+
+def _provenance_text(value: object) -> str:
+    """One table cell: mappings as ``key=value`` pairs, sequences comma-separated."""
+    if isinstance(value, Mapping):
+        return ", ".join(f"{key}={_provenance_text(item)}" for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_provenance_text(item) for item in value)
+    return format_cell(value)
+
+
 def _blocks(content: ReportContent) -> list[Block]:
     states = ", ".join(f"{count} {state}" for state, count in content.states.items())
     variants = ", ".join(
@@ -697,13 +762,15 @@ def _blocks(content: ReportContent) -> list[Block]:
         objective=content.objective,
     )
     blocks: list[Block] = [
+        *_provenance_blocks(content.provenance),
         Paragraph(overview),
+        *([Link(texts.INTERACTIVE_LINK, content.interactive)] if content.interactive else ()),
         *_pareto_blocks(content),
         *(_stopping_blocks(content.stopping, content.images) if content.stopping is not None else ()),
         *_hypervolume_blocks(content),
         *_tradeoff_blocks(content),
         *_epoch_blocks(content),
-        *_question_blocks(content.answers),
+        *(_question_blocks(content.answers) if content.answers is not None else ()),
     ]
     if content.notes:
         blocks += [Heading(texts.NOTES_HEADING), Bullets(content.notes)]

@@ -11,6 +11,10 @@ OVERVIEW = (
     "Trade-off, knee, budget and epoch figure use the {objective} values."
 )
 ANALYSED_COMPLETE = "complete ones"
+INTERACTIVE_LINK = "Interactive Pareto scatter: hover over a trial for its λ_F, λ_R, shared flag and seed"
+
+PROVENANCE_HEADING = "How this study was made"
+PROVENANCE_TABLE = "Provenance"
 ANALYSED_WITH_STOPPED = "complete or stopped ones, stopped ones at their last epoch"
 
 PARETO_HEADING = "Pareto front"
