@@ -36,7 +36,8 @@ def test_report_states_how_the_study_was_made(study_dir):
     provenance = json.loads((report / "summary.json").read_text())["provenance"]
     assert provenance["space"] == "simplex" and provenance["sampler"] == "tpe" and provenance["seeds"] == [3]
     assert provenance["epochs per trial"] == 2 and provenance["trial-epochs spent"] == 8
-    assert provenance["spec"]["name"] == "tiny" and set(provenance["versions"]) >= {"mtlstudy", "optuna", "ray", "torch"}
+    assert provenance["spec"]["name"] == "tiny"
+    assert set(provenance["versions"]) >= {"mtlstudy", "optuna", "ray", "torch"}
     assert provenance["data sha256"].startswith("none: generated")
     assert provenance["started"] <= provenance["finished"] and provenance["wall time"] != "–"
     assert (report / "figures" / "pareto.svg").is_file() and not (report / "figures" / "pareto.pdf").exists()
