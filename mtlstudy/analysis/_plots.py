@@ -178,6 +178,20 @@ def _split_by_support(curve: pd.DataFrame, column: str) -> tuple[np.ndarray, np.
     return np.where(near, values, np.nan), np.where(joined_far, values, np.nan)
 
 
+def _around(*values: pd.Series, margin: float = 0.4) -> tuple[float, float]:
+    """Axis limits spanning ``values`` plus ``margin`` of their range on each side.
+
+    The trade-off figures take their limits from the trials and fitted curves, not
+    from the bands: where a variant has few trials its bands are wide enough to
+    squash every other curve, and running off the axes shows that as well.
+    """
+    finite = np.concatenate([np.asarray(v, dtype=float) for v in values])
+    finite = finite[np.isfinite(finite)]
+    low, high = finite.min(), finite.max()
+    pad = margin * (high - low) if high > low else 0.05 * max(abs(high), 1e-9)
+    return low - pad, high + pad
+
+
 def draw_response(tradeoff: TradeOff) -> Figure:
     """Fitted test MSE and test MRR against the weight on its sampling scale: mean and
     prediction bands, the line dashed where no trial is near, and every trial as a dot."""
@@ -204,6 +218,7 @@ def draw_response(tradeoff: TradeOff) -> Figure:
                 axis.scatter(points["x"], points[metric], s=22, c=colour, marker=marker, edgecolors="black",
                              linewidths=0.4, alpha=0.9, zorder=4)
             _weight_axis(axis, tradeoff.x_name, wide["x"].min(), wide["x"].max())
+            axis.set_ylim(*_around(tradeoff.points[metric], wide[metric]))
             axis.set_ylabel(axis_label(metric, tradeoff.value))
             axis.set_title(f"{METRIC_NAMES[metric]} against the loss weight")
         handles, labels = axes[0].get_legend_handles_labels()
@@ -319,6 +334,8 @@ def draw_tradeoff(plot: TradeoffPlot) -> Figure:
         # Below the axes, so that no number of variants makes it cover a curve; one
         # column, because the entries with intervals are long.
         figure.legend(handles, labels, loc="outside lower center", ncol=1, frameon=False)
+        axis.set_xlim(*_around(tradeoff.points["test_mse"], plot.curves["test_mse"]))
+        axis.set_ylim(*_around(tradeoff.points["test_mrr"], plot.curves["test_mrr"]))
         axis.set_xlabel(f"fitted {axis_label('test_mse', tradeoff.value)}")
         axis.set_ylabel(f"fitted {axis_label('test_mrr', tradeoff.value)}")
         axis.set_title(f"Fitted trade-off as the loss weight varies ({tradeoff.value} values; dots: trials; "

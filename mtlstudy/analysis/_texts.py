@@ -70,7 +70,10 @@ TRADEOFF_INTRO = (
     "carry the 95% range of λ_F over joint draws of the two fitted curves."
 )
 TRADEOFF_FIT = "{variant}, {metric}: {note} ({n_points} trials, {n_distinct} distinct weights)."
-TRADEOFF_RESPONSE_FIGURE = "Test MSE and test MRR against the loss weight, fitted curves with confidence bands"
+TRADEOFF_RESPONSE_FIGURE = (
+    "Test MSE and test MRR against the loss weight: fitted curves, 95% bands of the mean and of a new trial "
+    "(the axes follow the trials; bands wider than that run off them)"
+)
 TRADEOFF_CURVE_FIGURE = "Trade-off traced by the fitted curves, with knee and budget answer"
 KNEE_HEADING = "Knee"
 KNEE_METHOD = "Method: {method}."
