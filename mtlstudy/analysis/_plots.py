@@ -63,9 +63,11 @@ FIGURE_FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
 def save_figure(figure: Figure, path: Path, formats: Sequence[str] = ("png",)) -> Path:
     """Write ``figure`` as ``path`` (PNG) and, beside it, in each other format of
     :data:`FIGURE_FORMATS` in ``formats`` (same name, that suffix); return ``path``."""
-    for suffix in dict.fromkeys(("png", *formats)):
-        # No creation date in the vector files, so the same study gives the same bytes.
-        figure.savefig(path.with_suffix(f".{suffix}"), dpi=DPI, format=suffix, metadata=_NO_DATE.get(suffix))
+    # No creation date and no random element ids in the vector files: the same study
+    # gives the same bytes.
+    with matplotlib.rc_context({"svg.hashsalt": "mtlstudy"}):
+        for suffix in dict.fromkeys(("png", *formats)):
+            figure.savefig(path.with_suffix(f".{suffix}"), dpi=DPI, format=suffix, metadata=_NO_DATE.get(suffix))
     return path
 
 
