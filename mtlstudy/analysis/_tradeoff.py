@@ -132,9 +132,12 @@ def smooth_curve(x: np.ndarray, y: np.ndarray, grid: np.ndarray, *, level: float
     maximum likelihood (seeded restarts, so the fit is reproducible). Repeated runs
     at the same ``x`` (other seeds) enter as separate observations; when they give
     at least :data:`MIN_REPLICATE_DOF` degrees of freedom, the white-noise level is
-    fixed at their pooled variance instead of being fitted. Away from the samples
-    the process returns to the mean of ``y`` and both bands widen. With one distinct
-    ``x`` the curve is the mean, with t-based bands when there are repeats.
+    fixed at their pooled variance instead of being fitted, and the bands use t
+    quantiles with those degrees of freedom. Otherwise the fitted variances are
+    rescaled by ``n / (n - df)``, ``df`` being the trace of the smoother matrix, with
+    t quantiles on ``n - df`` degrees of freedom. Away from the samples the process
+    returns to the mean of ``y`` and both bands widen. With one distinct ``x`` the
+    curve is the mean, with t-based bands when there are repeats.
 
     Parameters
     ----------
