@@ -85,9 +85,9 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width:
 h1 { border-bottom: 2px solid #0072B2; padding-bottom: .2em; }
 h2 { margin-top: 2em; border-bottom: 1px solid #ccc; }
 table { border-collapse: collapse; margin: .8em 0 1.4em; font-size: .86em; }
-th, td { border: 1px solid #ccc; padding: .25em .55em; text-align: right; }
+th, td { border: 1px solid #ccc; padding: .25em .55em; text-align: left; }
+td.number { text-align: right; }
 th { background: #f0f4f8; }
-td:first-child, th:first-child { text-align: left; }
 caption { caption-side: top; text-align: left; font-weight: 600; padding: .3em 0; }
 figure { margin: 1em 0 2em; }
 figure img { max-width: 100%; border: 1px solid #eee; }
@@ -95,11 +95,20 @@ figcaption { font-size: .9em; color: #444; }
 """
 
 
+_NUMBER = ' class="number"'
+
+
+def _is_number(item: object) -> bool:
+    """Numbers are right-aligned, so that their digits line up; text is left-aligned."""
+    return isinstance(item, (int, float, np.integer, np.floating)) and not isinstance(item, (bool, np.bool_))
+
+
 def _html_table(table: Table) -> str:
     escape = html.escape
     head = "".join(f"<th>{escape(str(column))}</th>" for column in table.frame.columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{escape(format_cell(item))}</td>" for item in row) + "</tr>"
+        "<tr>" + "".join(f"<td{_NUMBER if _is_number(item) else ''}>{escape(format_cell(item))}</td>" for item in row)
+        + "</tr>"
         for row in table.frame.itertuples(index=False)
     )
     caption = f"<caption>{escape(table.caption)}</caption>" if table.caption else ""
