@@ -18,6 +18,7 @@ setup(
         "pandas>=2.0",
         "numpy>=1.24",
         "scipy>=1.10",
+        "scikit-learn>=1.9,<1.10",
         "tensorboardX>=2.6",
         "click>=8.1",
         "matplotlib>=3.7",

@@ -280,11 +280,20 @@ def reproduce_command(epochs: int, seeds: int, dir: str, name: str, **options) -
     "--include-stopped", is_flag=True,
     help="Analyse trials stopped early too, at their last epoch [only full-budget trials].",
 )
+@click.option(
+    "--questions", is_flag=True,
+    help="Answer the original write-up's questions and compare with its numbers [seed-grid studies only].",
+)
+@click.option(
+    "--figure-format", "figure_formats", default="png", show_default=True,
+    help="Figure formats, comma-separated, e.g. png,svg,pdf (PNG is always written).",
+)
 @click.option("--storage", help="The Optuna database, if not the one the study was created with.")
-def report(name: str, dir: str, output: str | None, formats: tuple[str, ...], **options) -> None:
-    """Write the report of study NAME: Pareto front, hypervolume, trade-off curves, figures."""
+def report(name: str, dir: str, output: str | None, formats: tuple[str, ...], figure_formats: str, **options) -> None:
+    """Write the report of study NAME: provenance, Pareto front, hypervolume, trade-off curves, figures."""
     from mtlstudy.study import report_study
 
-    path = report_study(name, dir, output, formats=formats, **options)
+    chosen = tuple(item.strip() for item in figure_formats.split(",") if item.strip())
+    path = report_study(name, dir, output, formats=formats, figure_formats=chosen, **options)
     pages = ", ".join("index.html" if page == "html" else "report.md" for page in formats)
     click.echo(f"report: {path} ({pages})")

@@ -12,7 +12,7 @@ import pytest
 
 from _analysis_fixtures import make_export
 from mtlstudy import ConfigError, StudyError
-from mtlstudy.analysis import fit_tradeoff, pareto_table, write_report
+from mtlstudy.analysis import TRADEOFF_COLUMNS, fit_tradeoff, pareto_table, write_report
 from mtlstudy.analysis._plots import epoch_plot_data, pareto_panels, tradeoff_plot_data
 
 EVIL = '<script>alert("x")</script>'
@@ -47,7 +47,7 @@ def evil_export(export):
 @pytest.fixture(scope="module")
 def report(tmp_path_factory, evil_export):
     out = tmp_path_factory.mktemp("reports") / "study"
-    path = write_report(*evil_export, out, title=f"Study {EVIL} & more", mse_budget=0.95)
+    path = write_report(*evil_export, out, title=f"Study {EVIL} & more", mse_budget=0.95, questions=True)
     return path
 
 
@@ -71,6 +71,10 @@ def test_summary_states_reference_knee_budget_and_counts(report, evil_export):
     assert "chord" in summary["knee"]["method"]
     assert {k["variant"] for k in summary["knee"]["per_variant"]} >= {"shared embeddings", "separate embeddings"}
     assert summary["mse_budget"]["budget"] == 0.95 and summary["mse_budget"]["answers"]
+    for answer in summary["mse_budget"]["answers"]:  # the λ range consistent with the bands
+        assert answer["lambda_f_lower"] <= answer["lambda_f"] <= answer["lambda_f_upper"]
+    shared = next(k for k in summary["knee"]["per_variant"] if k["variant"] == "shared embeddings")
+    assert shared["lambda_f_lower"] <= shared["lambda_f"] <= shared["lambda_f_upper"]
     assert summary["title"] == f"Study {EVIL} & more"  # JSON keeps the raw value
     assert sorted(f.split("/")[-1] for f in summary["figures"]) == FIGURES
 
@@ -93,7 +97,9 @@ def test_csv_tables_behind_the_figures(report):
     assert set(pareto["scope"]) == {"overall", "shared", "separate"} and set(pareto["value"]) == {"final", "best"}
     assert EVIL in set(pareto["trial_id"])
     tradeoff = pd.read_csv(report / "tradeoff.csv")
-    assert {"x", "lambda_f", "test_mse", "test_mse_lower", "test_mrr_upper", "on_front"} <= set(tradeoff.columns)
+    assert list(tradeoff.columns) == list(TRADEOFF_COLUMNS)
+    assert set(tradeoff["metric"]) == {"test_mse", "test_mrr"}
+    assert (tradeoff["pred_lower"] <= tradeoff["conf_lower"]).all() and (tradeoff["n_trials_near"] >= 0).all()
 
 
 def test_only_the_asked_formats_and_replacing_an_earlier_report(tmp_path, export):
@@ -118,6 +124,7 @@ def test_only_the_asked_formats_and_replacing_an_earlier_report(tmp_path, export
         ({"mse_budget": float("nan")}, ConfigError, "nan"),
         ({"reference_point": (1.0,)}, ConfigError, r"\(1.0,\)"),
         ({"title": "  "}, ConfigError, "title"),
+        ({"figure_formats": ("svg", "tiff")}, ConfigError, "'tiff'"),
     ],
 )
 def test_bad_arguments_raise_and_write_nothing(tmp_path, export, kwargs, error, match):
@@ -125,6 +132,24 @@ def test_bad_arguments_raise_and_write_nothing(tmp_path, export, kwargs, error, 
     with pytest.raises(error, match=match):
         write_report(*export, tmp_path / "r", **arguments)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_provenance_figure_formats_and_questions_on_request(tmp_path, export):
+    provenance = {"command": "mtlstudy study run --name s", "seeds": [0, 1], "versions": {"mtlstudy": "0.1.0"}}
+    out = write_report(*export, tmp_path / "r", title="t", provenance=provenance, figure_formats=("svg", "pdf"))
+    for figure in FIGURES:
+        for suffix in ("png", "svg", "pdf"):
+            assert (out / "figures" / figure).with_suffix(f".{suffix}").is_file()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["provenance"] == provenance
+    page = (out / "report.md").read_text(encoding="utf-8")
+    assert page.index("How this study was made") < page.index("Pareto front")
+    assert "| seeds | 0, 1 |" in page and "mtlstudy=0.1.0" in page
+    # Not a reproduction study: no original questions, no published comparison.
+    assert "original questions" not in page and "Published values" not in page
+    assert not (out / "questions.csv").exists() and not (out / "published_vs_ours.csv").exists()
+    again = write_report(*export, tmp_path / "q", title="t", questions=True)
+    assert "The original questions" in (again / "report.md").read_text(encoding="utf-8")
 
 
 def test_no_complete_trial_is_a_study_error(tmp_path, export):
@@ -177,7 +202,7 @@ def test_small_study_without_epochs(tmp_path, export):
     out = write_report(few, export[1].iloc[0:0], tmp_path / "r", title="small")
     summary = json.loads((out / "summary.json").read_text())
     assert "the epochs table is empty; no epoch figure" in summary["notes"]
-    assert {fit["method"] for fit in summary["tradeoff"]["fits"]} == {"linear interpolation"}
+    assert {fit["n_distinct"] for fit in summary["tradeoff"]["fits"]} == {2}
     assert not (out / "figures" / "epochs_pareto.png").exists()
 
 
@@ -190,9 +215,12 @@ def test_interactive_without_plotly_is_noted(tmp_path, export, monkeypatch):
 
 
 def test_interactive_with_plotly_escapes_values(tmp_path, evil_export):
-    out = write_report(*evil_export, tmp_path / "r", title=EVIL, interactive=True, formats=("md",))
+    out = write_report(*evil_export, tmp_path / "r", title=EVIL, interactive=True)
     page = (out / "interactive.html").read_text(encoding="utf-8")
     assert EVIL not in page
+    weights = json.dumps("λ_F 0.1, λ_R 0.9")[1:-1]  # as plotly writes it: JSON, ASCII-escaped
+    assert weights in page and "seed 1" in page and "shared embeddings" in page  # on hover
+    assert '<a href="interactive.html">' in (out / "index.html").read_text(encoding="utf-8")
     assert re.search(r"<script[^>]*\bsrc=", page) is None  # plotly.js embedded, not fetched
 
 

@@ -1,82 +1,88 @@
-"""Trade-off curves: smooth fits, knee and the MSE-budget answer."""
+"""Trade-off curves: Gaussian-process fits with honest bands, knee and the MSE-budget answer."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.interpolate import make_smoothing_spline
 
 from _analysis_fixtures import make_trials
 from mtlstudy import ConfigError
-from mtlstudy.analysis import best_under_budget, find_knee, fit_tradeoff, smooth_curve
+from mtlstudy.analysis import TRADEOFF_COLUMNS, best_under_budget, find_knee, fit_tradeoff, smooth_curve
+
+NOISE_SD = 0.1
 
 
 def truth(x):
-    return np.sin(2 * np.pi * x) + 0.5 * x
+    return np.sin(x) + 0.3 * x
 
 
-def noisy_repeats(seed):
-    rng = np.random.default_rng(seed)
-    x = np.repeat(np.linspace(0, 1, 25), 3)
-    return x, truth(x) + rng.normal(0, 0.05, x.size)
+@pytest.mark.parametrize(("n_weights", "n_seeds"), [(30, 1), (10, 3)])
+def test_prediction_bands_hold_95_percent_of_fresh_draws(n_weights, n_seeds):
+    """Known noise, fresh trials at new weights: the share inside the 95% prediction band
+    is 0.95 within three binomial standard deviations of the number of fresh draws."""
+    studies, fresh = 20, 50
+    inside = 0
+    for seed in range(studies):
+        rng = np.random.default_rng(seed)
+        x = np.repeat(rng.uniform(-3, 3, n_weights), n_seeds)
+        y = truth(x) + rng.normal(0, NOISE_SD, x.size)
+        new = rng.uniform(x.min(), x.max(), fresh)
+        curve = smooth_curve(x, y, new)
+        draws = truth(new) + rng.normal(0, NOISE_SD, fresh)
+        inside += int(np.sum((curve.pred_lower <= draws) & (draws <= curve.pred_upper)))
+    total = studies * fresh
+    assert abs(inside / total - 0.95) <= 3 * np.sqrt(0.95 * 0.05 / total)
 
 
-def test_spline_recovers_a_known_function_with_a_band_from_repeats():
-    grid = np.linspace(0, 1, 101)
-    coverage = []
-    for seed in range(10):
-        curve = smooth_curve(*noisy_repeats(seed), grid)
-        assert np.max(np.abs(curve.fitted - truth(grid))) < 0.08
-        assert (curve.upper - curve.lower).max() < 0.15
-        coverage.append(np.mean((curve.lower <= truth(grid)) & (truth(grid) <= curve.upper)))
-    # A pointwise 95% band; smoothing bias at the extrema costs a little coverage.
-    assert np.mean(coverage) > 0.85
-    assert curve.method == "smoothing spline"
-    assert "Cp" in curve.note and "repeated runs" in curve.note
-    assert (curve.n_points, curve.n_distinct) == (75, 25)
-
-
-def test_spline_without_repeats_uses_gcv_and_matches_scipy():
-    rng = np.random.default_rng(1)
-    x = np.sort(rng.uniform(0, 1, 60))
-    y = truth(x) + rng.normal(0, 0.05, x.size)
-    grid = np.linspace(x[0], x[-1], 101)
+def test_replicates_give_the_noise_and_the_mean_band_lies_inside_the_prediction_band():
+    rng = np.random.default_rng(0)
+    x = np.repeat(np.linspace(-3, 3, 12), 3)  # 24 replicate degrees of freedom
+    grid = np.linspace(-3, 3, 101)
+    y = truth(x) + rng.normal(0, NOISE_SD, x.size)
     curve = smooth_curve(x, y, grid)
-    assert "generalised cross-validation" in curve.note and "spline residuals" in curve.note
-    assert np.max(np.abs(curve.fitted - truth(grid))) < 0.08
-    scipy_fit = make_smoothing_spline(x, y)(grid)  # scipy's own GCV choice
-    assert np.max(np.abs(curve.fitted - scipy_fit)) < 0.03
-    assert curve.lower is not None and np.all(curve.lower < curve.fitted)
+    assert curve.method == "gaussian process" and curve.noise_source == "replicates"
+    pooled = np.sqrt(np.sum(y.reshape(12, 3).var(axis=1, ddof=1) * 2) / 24)
+    assert curve.noise_sd == pytest.approx(pooled)
+    assert "repeated runs (24 df)" in curve.note
+    assert np.all(curve.pred_lower < curve.conf_lower) and np.all(curve.conf_upper < curve.pred_upper)
+    assert np.max(np.abs(curve.fitted - truth(grid))) < 3 * NOISE_SD / np.sqrt(3)
+    assert (curve.n_points, curve.n_distinct) == (36, 12)
+
+
+def test_without_replicates_the_noise_is_fitted():
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-3, 3, 40)
+    curve = smooth_curve(x, truth(x) + rng.normal(0, NOISE_SD, x.size), np.linspace(-3, 3, 11))
+    assert curve.noise_source == "maximum likelihood" and "no repeated runs" in curve.note
+    assert curve.noise_sd == pytest.approx(NOISE_SD, rel=0.4)
+
+
+def test_the_band_widens_where_there_are_no_trials():
+    rng = np.random.default_rng(2)
+    x = np.r_[rng.uniform(-3, -1.5, 15), rng.uniform(1.5, 3, 15)]  # a gap in the middle
+    grid = np.linspace(-3, 3, 61)
+    curve = smooth_curve(x, truth(x) + rng.normal(0, NOISE_SD, x.size), grid)
+    width = curve.conf_upper - curve.conf_lower
+    in_gap, on_data = np.abs(grid) < 0.5, np.abs(grid) > 2
+    assert width[in_gap].min() > 3 * width[on_data].max()
+
+
+def test_the_same_data_gives_the_same_fit():
+    x = np.linspace(-3, 3, 15)
+    y = truth(x) + np.random.default_rng(3).normal(0, NOISE_SD, x.size)
+    first, second = (smooth_curve(x, y, np.linspace(-3, 3, 7)) for _ in range(2))
+    np.testing.assert_array_equal(first.fitted, second.fitted)
+    np.testing.assert_array_equal(first.pred_upper, second.pred_upper)
 
 
 def test_one_distinct_value_gives_a_constant():
     curve = smooth_curve([0.5, 0.5, 0.5], [1.0, 2.0, 3.0], np.array([0.5]))
     assert curve.method == "constant"
     assert curve.fitted.tolist() == [2.0]
-    assert curve.lower is not None  # two degrees of freedom from the repeats
+    assert curve.conf_lower is not None and curve.pred_lower[0] < curve.conf_lower[0]  # two df from the repeats
     single = smooth_curve([0.5], [1.0], np.array([0.5]))
-    assert single.lower is None and "no band" in single.note
-
-
-@pytest.mark.parametrize("n_distinct", [2, 3, 4])
-def test_few_values_fall_back_to_linear_interpolation(n_distinct):
-    x = np.linspace(0.1, 0.9, n_distinct)
-    y = 2 * x + 1
-    grid = np.linspace(0.1, 0.9, 9)
-    curve = smooth_curve(x, y, grid)
-    assert curve.method == "linear interpolation"
-    assert f"only {n_distinct} distinct values" in curve.note and "no band" in curve.note
-    np.testing.assert_allclose(curve.fitted, 2 * grid + 1)
-    assert curve.lower is None
-
-
-def test_few_values_with_repeats_get_a_band():
-    x = np.repeat([0.2, 0.8], 3)
-    y = np.array([1.0, 1.1, 0.9, 2.0, 2.1, 1.9])
-    curve = smooth_curve(x, y, np.array([0.2, 0.5, 0.8]))
-    np.testing.assert_allclose(curve.fitted, [1.0, 1.5, 2.0])
-    assert np.all(curve.upper > curve.fitted) and "t(4 df)" in curve.note
+    assert single.conf_lower is None and "no band" in single.note
 
 
 def test_smooth_curve_argument_errors():
@@ -112,36 +118,43 @@ def linear_study(lambdas, mse_of, mrr_of, **extra):
     )
 
 
-def test_fit_tradeoff_recovers_curves_and_answers_the_budget():
+def test_fit_tradeoff_on_the_logit_scale_recovers_curves_and_answers_the_budget():
     lambdas = np.linspace(0.05, 0.95, 19)
     trials = linear_study(lambdas, lambda lf: 0.9 + 0.1 * lf, lambda lf: 0.02 + 0.04 * lf)
     tradeoff = fit_tradeoff(trials)
-    assert tradeoff.x_name == "lambda_f"
-    curves = tradeoff.curves
-    np.testing.assert_allclose(curves["test_mse"], 0.9 + 0.1 * curves["x"], atol=1e-6)
-    np.testing.assert_allclose(curves["test_mrr"], 0.02 + 0.04 * curves["x"], atol=1e-6)
-    assert tradeoff.knees["reason"].iloc[0].startswith("the front is almost straight")
+    assert tradeoff.x_name == "logit_lambda_f"
+    assert list(tradeoff.curves[list(TRADEOFF_COLUMNS)].columns) == list(TRADEOFF_COLUMNS)
+    curves = tradeoff.wide()
+    np.testing.assert_allclose(curves["lambda_f"], 1 / (1 + np.exp(-curves["x"])))
+    np.testing.assert_allclose(curves["test_mse"], 0.9 + 0.1 * curves["lambda_f"], atol=1e-3)
+    np.testing.assert_allclose(curves["test_mrr"], 0.02 + 0.04 * curves["lambda_f"], atol=1e-3)
 
     (answer,) = best_under_budget(tradeoff, 0.95)
     assert answer.lambda_f == pytest.approx(0.5, abs=0.01)
+    assert answer.lambda_f_lower <= answer.lambda_f <= answer.lambda_f_upper
+    assert answer.lambda_f_upper - answer.lambda_f_lower < 0.05
     assert answer.test_mrr == pytest.approx(0.04, abs=5e-4)
-    assert answer.test_mse <= 0.95
+    assert answer.test_mse <= 0.95 and answer.feasible_share == 1.0
 
     (infeasible,) = best_under_budget(tradeoff, 0.85)
     assert infeasible.x is None and "never reaches 0.85" in infeasible.reason and "0.905" in infeasible.reason
+    assert infeasible.lambda_f_lower is None and infeasible.feasible_share == 0.0
 
 
-def test_knee_and_budget_on_a_curved_trade_off():
+def test_knee_and_budget_on_a_curved_trade_off_carry_intervals():
     # MSE = λ, MRR = sqrt(1 - (1 - λ)²): a quarter circle traced by λ.
     lambdas = np.linspace(0.01, 0.99, 99)
     trials = linear_study(lambdas, lambda lf: lf, lambda lf: np.sqrt(1 - (1 - lf) ** 2))
     tradeoff = fit_tradeoff(trials, n_grid=1001)
     fine = np.linspace(0.01, 0.99, 1001)
     expected = fine[find_knee(fine, np.sqrt(1 - (1 - fine) ** 2)).index]
-    assert tradeoff.knees["lambda_f"].iloc[0] == pytest.approx(expected, abs=0.005)
+    knee = tradeoff.knees.iloc[0]
+    assert knee["lambda_f"] == pytest.approx(expected, abs=0.005)
+    assert knee["lambda_f_lower"] <= knee["lambda_f"] <= knee["lambda_f_upper"] and knee["knee_share"] == 1.0
     (answer,) = best_under_budget(tradeoff, 0.5)
-    assert answer.lambda_f == pytest.approx(0.5, abs=1e-3)
-    assert answer.test_mrr == pytest.approx(np.sqrt(0.75), abs=1e-3)
+    assert answer.lambda_f == pytest.approx(0.5, abs=3e-3)  # one step of the logit grid
+    assert answer.test_mrr == pytest.approx(np.sqrt(0.75), abs=3e-3)
+    assert answer.lambda_f_lower <= answer.lambda_f <= answer.lambda_f_upper
 
 
 def test_log_ratio_is_detected_in_the_independent_space():
@@ -157,24 +170,43 @@ def test_log_ratio_is_detected_in_the_independent_space():
     )
     tradeoff = fit_tradeoff(trials)
     assert tradeoff.x_name == "log_ratio"
-    curves = tradeoff.curves
+    curves = tradeoff.wide()
     np.testing.assert_allclose(curves["test_mse"], 0.9 + 0.01 * curves["x"] ** 2, atol=2e-3)
     np.testing.assert_allclose(curves["lambda_f"], 1 / (1 + 10 ** -curves["x"]))
     assert fit_tradeoff(trials, x="lambda_f").x_name == "lambda_f"
 
 
-def test_variants_are_fitted_separately_and_few_points_are_reported():
+def test_replicates_in_a_study_give_the_noise_and_gaps_are_marked():
+    rng = np.random.default_rng(4)
+    lambdas = np.repeat([0.02, 0.05, 0.1, 0.9, 0.95, 0.98], 2)  # nothing between 0.1 and 0.9
+    trials = make_trials(
+        [
+            {"lambda_f": lf, "lambda_r": 1 - lf, "seed": k % 2, "mse": 0.9 + 0.1 * lf + rng.normal(0, 0.01),
+             "mrr": 0.02 + 0.04 * lf + rng.normal(0, 0.002)}
+            for k, lf in enumerate(lambdas)
+        ]
+    )
+    tradeoff = fit_tradeoff(trials)
+    assert set(tradeoff.fits["noise_source"]) == {"replicates"}
+    mse = tradeoff.curves[tradeoff.curves["metric"] == "test_mse"]
+    gap = mse[(mse["lambda_f"] > 0.3) & (mse["lambda_f"] < 0.7)]
+    assert (gap["n_trials_near"] == 0).all() and (mse["n_trials_near"].iloc[[0, -1]] > 0).all()
+    width = mse["conf_upper"] - mse["conf_lower"]
+    assert width[gap.index].min() > width.iloc[[0, -1]].max()
+
+
+def test_variants_are_fitted_separately():
     trials = pd.concat(
         [
             linear_study(np.linspace(0.1, 0.9, 9), lambda lf: 0.9 + lf / 10, lambda lf: 0.02 + lf / 20, shared=True),
-            linear_study([0.3, 0.7], lambda lf: 0.91, lambda lf: 0.06, shared=False),
+            linear_study([0.3, 0.3], lambda lf: 0.91, lambda lf: 0.06, shared=False),
         ],
         ignore_index=True,
     ).assign(number=lambda f: range(len(f)), trial_id=lambda f: [f"t{i}" for i in range(len(f))])
     tradeoff = fit_tradeoff(trials)
     methods = tradeoff.fits.set_index(["shared", "metric"])["method"]
-    assert methods[(True, "test_mse")] == "smoothing spline"
-    assert methods[(False, "test_mrr")] == "linear interpolation"
+    assert methods[(True, "test_mse")] == "gaussian process"
+    assert methods[(False, "test_mrr")] == "constant"
     assert set(tradeoff.curves["variant"]) == {"shared embeddings", "separate embeddings"}
     assert len(best_under_budget(tradeoff, 1.0)) == 2
 
@@ -185,6 +217,8 @@ def test_fit_tradeoff_argument_errors():
         fit_tradeoff(trials, x="sideways")
     with pytest.raises(ConfigError, match="'middle'"):
         fit_tradeoff(trials, value="middle")
+    with pytest.raises(ConfigError, match="n_draws"):
+        fit_tradeoff(trials, n_draws=3)
     tradeoff = fit_tradeoff(trials)
     for bad in (-0.1, float("nan"), "cheap"):
         with pytest.raises(ConfigError, match="mse_budget"):

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["Heading", "Paragraph", "Bullets", "Table", "Image", "render_html", "render_markdown", "format_cell"]
+__all__ = ["Heading", "Paragraph", "Bullets", "Table", "Image", "Link", "render_html", "render_markdown", "format_cell"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,15 @@ class Image:
     caption: str
 
 
-Block = Heading | Paragraph | Bullets | Table | Image
+@dataclass(frozen=True)
+class Link:
+    """A line linking to ``path``, a file of the report folder."""
+
+    text: str
+    path: str
+
+
+Block = Heading | Paragraph | Bullets | Table | Image | Link
 
 
 def format_cell(item: object) -> str:
@@ -77,9 +85,9 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width:
 h1 { border-bottom: 2px solid #0072B2; padding-bottom: .2em; }
 h2 { margin-top: 2em; border-bottom: 1px solid #ccc; }
 table { border-collapse: collapse; margin: .8em 0 1.4em; font-size: .86em; }
-th, td { border: 1px solid #ccc; padding: .25em .55em; text-align: right; }
+th, td { border: 1px solid #ccc; padding: .25em .55em; text-align: left; }
+td.number { text-align: right; }
 th { background: #f0f4f8; }
-td:first-child, th:first-child { text-align: left; }
 caption { caption-side: top; text-align: left; font-weight: 600; padding: .3em 0; }
 figure { margin: 1em 0 2em; }
 figure img { max-width: 100%; border: 1px solid #eee; }
@@ -87,11 +95,20 @@ figcaption { font-size: .9em; color: #444; }
 """
 
 
+_NUMBER = ' class="number"'
+
+
+def _is_number(item: object) -> bool:
+    """Numbers are right-aligned, so that their digits line up; text is left-aligned."""
+    return isinstance(item, (int, float, np.integer, np.floating)) and not isinstance(item, (bool, np.bool_))
+
+
 def _html_table(table: Table) -> str:
     escape = html.escape
     head = "".join(f"<th>{escape(str(column))}</th>" for column in table.frame.columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{escape(format_cell(item))}</td>" for item in row) + "</tr>"
+        "<tr>" + "".join(f"<td{_NUMBER if _is_number(item) else ''}>{escape(format_cell(item))}</td>" for item in row)
+        + "</tr>"
         for row in table.frame.itertuples(index=False)
     )
     caption = f"<caption>{escape(table.caption)}</caption>" if table.caption else ""
@@ -120,6 +137,8 @@ def render_html(title: str, blocks: list[Block], root: Path) -> str:
             parts.append("<ul>" + "".join(f"<li>{escape(item)}</li>" for item in block.items) + "</ul>")
         elif isinstance(block, Table):
             parts.append(_html_table(block))
+        elif isinstance(block, Link):
+            parts.append(f'<p><a href="{escape(block.path)}">{escape(block.text)}</a></p>')
         else:
             data = base64.b64encode((root / block.path).read_bytes()).decode("ascii")
             parts.append(
@@ -161,6 +180,8 @@ def render_markdown(title: str, blocks: list[Block]) -> str:
             for row in block.frame.itertuples(index=False):
                 lines.append("| " + " | ".join(_md(format_cell(item)) for item in row) + " |")
             lines.append("")
+        elif isinstance(block, Link):
+            lines += [f"[{_md(block.text)}]({block.path})", ""]
         else:
             lines += [f"![{_md(block.caption)}]({block.path})", "", f"*{_md(block.caption)}*", ""]
     return "\n".join(lines)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import numpy as np
 import pandas as pd
 
 from mtlstudy._errors import StudyError
 from mtlstudy._schema import BEST_DIRECTION, EPOCH_METRICS
 from mtlstudy.analysis._frame import PARAMS
+from mtlstudy.training._history import summarize_history
 
 __all__ = ["epoch_view", "best_vs_final"]
 
@@ -56,24 +56,30 @@ def epoch_view(epochs: pd.DataFrame, trial_ids: Iterable[str] | None = None) -> 
     long = long.sort_values(["trial_id", "metric", "epoch"], kind="stable")
     long["metric"] = long["metric"].astype(str)
     long["direction"] = long["metric"].map(BEST_DIRECTION)
-    # Flip maximised metrics so one idxmin finds every best epoch (first on ties).
-    signed = np.where(long["direction"] == "min", 1.0, -1.0) * long["value"].astype(float)
-    groups = long.assign(signed=signed).groupby(["trial_id", "metric"], sort=False)
-    best_rows = long.loc[groups["signed"].idxmin()]
-    final_rows = long.loc[groups["epoch"].idxmax()]
     summary = pd.DataFrame(
-        {
-            "trial_id": best_rows["trial_id"].to_numpy(),
-            "metric": best_rows["metric"].to_numpy(),
-            "best_epoch": best_rows["epoch"].to_numpy(),
-            "best_value": best_rows["value"].to_numpy(),
-            "final_epoch": final_rows["epoch"].to_numpy(),
-            "final_value": final_rows["value"].to_numpy(),
-        }
+        [
+            _best_and_final(trial_id, metric, rows)
+            for (trial_id, metric), rows in long.groupby(["trial_id", "metric"], sort=False)
+        ],
+        columns=["trial_id", "metric", "best_epoch", "best_value", "final_epoch", "final_value"],
     )
     view = long.merge(summary, on=["trial_id", "metric"], how="left")
     view["is_best"] = view["epoch"] == view["best_epoch"]
     return view.reset_index(drop=True)
+
+
+def _best_and_final(trial_id: str, metric: str, rows: pd.DataFrame) -> dict:
+    """One trial's best and final epoch of one metric, as training reports them."""
+    history = rows[["epoch", "value"]].rename(columns={"value": metric}).to_dict(orient="records")
+    summary = summarize_history(history, (metric,))
+    return {
+        "trial_id": trial_id,
+        "metric": metric,
+        "best_epoch": summary[f"best_{metric}_epoch"],
+        "best_value": summary[f"best_{metric}"],
+        "final_epoch": history[-1]["epoch"],
+        "final_value": summary[f"final_{metric}"],
+    }
 
 
 def best_vs_final(epochs: pd.DataFrame, trial_ids: Iterable[str] | None = None) -> pd.DataFrame:

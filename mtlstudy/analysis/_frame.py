@@ -35,15 +35,17 @@ _FALSE = {"false", "0", "no"}
 
 
 def check_value(value: object) -> str:
-    """Return ``value`` if it is ``"final"`` or ``"best"``, else raise :class:`ConfigError`."""
+    """Return ``value`` if it is ``"final"`` or ``"best"``, else raise :class:`ConfigError`.
+
+    Public functions call it where the choice enters; the helpers they call trust it.
+    """
     if value not in VALUES:
-        raise ConfigError(f"objective must be one of 'final', 'best'; got {value!r}")
+        raise ConfigError(f"the value read must be 'final' (last epoch) or 'best' (best epoch); got {value!r}")
     return str(value)
 
 
 def objective_columns(value: str) -> dict[str, str]:
-    """``{column: direction}`` of the two study objectives read as ``value``."""
-    check_value(value)
+    """``{column: direction}`` of the two study objectives read as ``value`` (already checked)."""
     return {f"{value}_{metric}": direction for metric, direction in OBJECTIVES.items()}
 
 

@@ -65,6 +65,7 @@ def hypervolume_2d(
 def reference_point(trials: pd.DataFrame, value: str = "final") -> tuple[float, float]:
     """The default reference point: the worst test MSE and worst test MRR of the
     complete trials (each over all trials, so it is usually no trial's own point)."""
+    check_value(value)
     complete = complete_trials(trials)
     mse, mrr = (complete[column].to_numpy(dtype=float) for column in objective_columns(value))
     mse, mrr = mse[np.isfinite(mse)], mrr[np.isfinite(mrr)]

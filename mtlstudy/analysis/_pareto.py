@@ -1,4 +1,4 @@
-"""Pareto sets: generic non-domination over mixed directions, and the study's fronts."""
+"""Pareto sets: non-domination of two objectives in either direction, and the study's fronts."""
 
 from __future__ import annotations
 
@@ -9,12 +9,9 @@ import pandas as pd
 
 from mtlstudy._errors import ConfigError
 from mtlstudy.analysis._frame import PARAMS, VALUES, check_value, complete_trials
+from mtlstudy.schedulers._ranking import nondominated_ranks
 
 __all__ = ["pareto_mask", "pareto_front", "pareto_table"]
-
-# Bound on the (block x n x k) boolean comparisons held in memory at once.
-_MAX_CELLS = 4_000_000
-
 
 def to_minimisation(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
     """Flip the sign of maximised columns so that smaller is better everywhere."""
@@ -32,38 +29,30 @@ def to_minimisation(values: np.ndarray, directions: Sequence[str]) -> np.ndarray
 
 
 def pareto_mask(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
-    """Mark the non-dominated rows of an objective matrix.
+    """Mark the non-dominated rows of a two-objective matrix.
 
-    Row *i* is dominated when another row is at least as good on every objective
+    Row *i* is dominated when another row is at least as good on both objectives
     and strictly better on one. Identical rows do not dominate each other, so all
     copies of a non-dominated point are on the front. Rows with a non-finite value
-    cannot be compared and are never on the front.
+    cannot be compared and are never on the front. This is the first front of
+    :func:`mtlstudy.schedulers.nondominated_ranks`, a sort-and-sweep in O(n log n).
 
     Parameters
     ----------
-    values : array_like, shape (n, k)
+    values : array_like, shape (n, 2)
         One row per candidate, one column per objective.
-    directions : sequence of {"min", "max"}, length k
+    directions : pair of {"min", "max"}
         Which way each objective is better.
 
     Returns
     -------
     numpy.ndarray of bool, shape (n,)
     """
+    if len(directions) != 2:
+        raise ConfigError(f"Pareto fronts are computed for two objectives; got directions {list(directions)!r}")
     minimised = to_minimisation(values, directions)
-    finite = np.flatnonzero(np.isfinite(minimised).all(axis=1))
-    candidates = minimised[finite]
-    n, k = candidates.shape
-    dominated = np.zeros(n, dtype=bool)
-    block = max(1, _MAX_CELLS // max(1, n * k))
-    for start in range(0, n, block):
-        rows = candidates[start : start + block, None, :]
-        no_worse = (candidates[None, :, :] <= rows).all(axis=2)
-        better = (candidates[None, :, :] < rows).any(axis=2)
-        dominated[start : start + block] = (no_worse & better).any(axis=1)
-    mask = np.zeros(len(minimised), dtype=bool)
-    mask[finite[~dominated]] = True
-    return mask
+    finite = np.isfinite(minimised).all(axis=1)
+    return (nondominated_ranks(minimised, ("min", "min")) == 0) & finite
 
 
 def pareto_front(frame: pd.DataFrame, objectives: Mapping[str, str]) -> pd.DataFrame:

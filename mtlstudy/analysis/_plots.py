@@ -21,7 +21,7 @@ from matplotlib.ticker import PercentFormatter
 from mtlstudy.analysis._epochs import epoch_view
 from mtlstudy.analysis._frame import METRIC_NAMES, axis_label, complete_trials, group_label, objective_columns
 from mtlstudy.analysis._stopping import EarlyStopping
-from mtlstudy.analysis._tradeoff import BudgetAnswer, TradeOff
+from mtlstudy.analysis._tradeoff import BudgetAnswer, TradeOff, lambda_f_share
 
 DPI = 150
 _STYLE = {
@@ -44,6 +44,7 @@ _VARIANT_STYLE = {
 }
 _VALUE_TITLE = {"final": "final values (last epoch)", "best": "best values (best epoch of each metric)"}
 _X_LABEL = {
+    "logit_lambda_f": r"$\lambda_F$  ($\lambda_R = 1 - \lambda_F$; logit scale, as sampled)",
     "lambda_f": r"$\lambda_F$  ($\lambda_R = 1 - \lambda_F$)",
     "log_ratio": r"$\log_{10}(\lambda_F / \lambda_R)$",
 }
@@ -55,9 +56,22 @@ def _figure(ncols: int, width: float = 5.6, height: float = 4.6) -> tuple[Figure
     return figure, axes
 
 
-def _save(figure: Figure, path: Path) -> Path:
-    figure.savefig(path, dpi=DPI, format="png")
+#: Formats a figure can be saved in; PNG is always written, since the HTML page embeds it.
+FIGURE_FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
+
+
+def save_figure(figure: Figure, path: Path, formats: Sequence[str] = ("png",)) -> Path:
+    """Write ``figure`` as ``path`` (PNG) and, beside it, in each other format of
+    :data:`FIGURE_FORMATS` in ``formats`` (same name, that suffix); return ``path``."""
+    # No creation date and no random element ids in the vector files: the same study
+    # gives the same bytes.
+    with matplotlib.rc_context({"svg.hashsalt": "mtlstudy"}):
+        for suffix in dict.fromkeys(("png", *formats)):
+            figure.savefig(path.with_suffix(f".{suffix}"), dpi=DPI, format=suffix, metadata=_NO_DATE.get(suffix))
     return path
+
+
+_NO_DATE = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}
 
 
 def _of_variant(frame: pd.DataFrame, shared: bool, user_bias: bool) -> pd.DataFrame:
@@ -78,8 +92,8 @@ def _variants(frame: pd.DataFrame):
 class ParetoPanel:
     """One Pareto scatter: every complete trial and the fronts of one value.
 
-    ``points`` has ``trial_id, number, shared, user_bias, test_mse, test_mrr,
-    on_front`` (on the overall front); ``front`` holds the overall front's rows and
+    ``points`` has ``trial_id, number, shared, user_bias, lambda_f, lambda_r, seed,
+    test_mse, test_mrr, on_front`` (on the overall front); ``front`` holds the overall front's rows and
     ``scope_fronts`` the shared-only and separate-only fronts (keyed by the
     ``shared`` flag), each sorted by increasing MSE (staircase order).
     """
@@ -96,9 +110,8 @@ def pareto_panels(trials: pd.DataFrame, pareto: pd.DataFrame) -> tuple[ParetoPan
     panels = []
     for value in pareto["value"].unique():
         mse, mrr = objective_columns(value)
-        points = complete[["trial_id", "number", "shared", "user_bias", mse, mrr]].rename(
-            columns={mse: "test_mse", mrr: "test_mrr"}
-        )
+        columns = ["trial_id", "number", "shared", "user_bias", "lambda_f", "lambda_r", "seed", mse, mrr]
+        points = complete[columns].rename(columns={mse: "test_mse", mrr: "test_mrr"})
         points = points[np.isfinite(points[["test_mse", "test_mrr"]]).all(axis=1)]
         fronts = {}
         for scope in ("overall", "shared", "separate"):
@@ -110,14 +123,14 @@ def pareto_panels(trials: pd.DataFrame, pareto: pd.DataFrame) -> tuple[ParetoPan
     return tuple(panels)
 
 
-def draw_pareto(panels: Sequence[ParetoPanel], path: Path) -> Path:
+def draw_pareto(panels: Sequence[ParetoPanel]) -> Figure:
     """Scatter of MRR against MSE per panel, coloured by variant, front as a staircase."""
     with matplotlib.rc_context(_STYLE):
         figure, axes = _figure(len(panels))
         for axis, panel in zip(axes, panels):
             for label, colour, marker, group in _variants(panel.points):
                 axis.scatter(group["test_mse"], group["test_mrr"], s=30, c=colour, marker=marker,
-                             alpha=0.7, label=label, linewidths=0)
+                             alpha=0.85, label=label, edgecolors="black", linewidths=0.4, zorder=2)
             for shared, scope_front in panel.scope_fronts.items():
                 if len(scope_front) and not scope_front["trial_id"].isin(panel.front["trial_id"]).all():
                     axis.step(scope_front["test_mse"], scope_front["test_mrr"], where="post", linestyle="--",
@@ -125,56 +138,117 @@ def draw_pareto(panels: Sequence[ParetoPanel], path: Path) -> Path:
                               label=f"front of the {group_label(shared).split()[0]} trials only")
             front = panel.front
             axis.step(front["test_mse"], front["test_mrr"], where="post", color="black", linewidth=1.3,
-                      label=f"overall Pareto front ({len(front)} trials)", zorder=3)
-            axis.scatter(front["test_mse"], front["test_mrr"], s=60, facecolors="none", edgecolors="black",
-                         linewidths=1.3, zorder=4)
+                      label="overall Pareto front", zorder=3)
+            axis.scatter(front["test_mse"], front["test_mrr"], s=90, facecolors="none", edgecolors="black",
+                         linewidths=1.3, zorder=4, label="trial on the overall front")
             axis.set_xlabel(axis_label("test_mse", panel.value))
             axis.set_ylabel(axis_label("test_mrr", panel.value))
-            axis.set_title(_VALUE_TITLE[panel.value])
-            axis.legend(loc="best", framealpha=0.9)
-        figure.suptitle("Pareto front of test MSE against test MRR (circled: on the front)")
-        return _save(figure, path)
+            axis.set_title(f"{_VALUE_TITLE[panel.value]}: {len(front)} trials on the front")
+        # One legend for all panels, of what any panel draws, below them: it covers no point.
+        entries = {}
+        for axis in axes[: len(panels)]:
+            for handle, label in zip(*axis.get_legend_handles_labels()):
+                entries.setdefault(label, handle)
+        figure.legend(list(entries.values()), list(entries), loc="outside lower center",
+                      ncol=min(len(entries), 3), frameon=False)
+        figure.suptitle("Pareto front of test MSE against test MRR")
+        return figure
 
 
 # --- λ response and trade-off curves ---------------------------------------------------
 
+#: λ_F values labelled on a logit axis, and the ratios λ_F : λ_R on a log-ratio axis.
+_LAMBDA_TICKS = (0.001, 0.01, 0.1, 0.5, 0.9, 0.99, 0.999)
 
-def draw_response(tradeoff: TradeOff, path: Path) -> Path:
-    """Fitted test MSE and test MRR against the weight variable, bands and observations."""
+
+def _weight_axis(axis, x_name: str, low: float, high: float) -> None:
+    """Label the weight axis in λ_F where the fit ran on logit(λ_F): ticks spaced as sampled."""
+    axis.set_xlabel(_X_LABEL[x_name])
+    if x_name != "logit_lambda_f":
+        return
+    ticks = [value for value in _LAMBDA_TICKS if low - 0.5 <= np.log(value / (1 - value)) <= high + 0.5]
+    axis.set_xticks([np.log(value / (1 - value)) for value in ticks], [f"{value:g}" for value in ticks])
+
+
+def _split_by_support(curve: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """``column`` where trials are near (solid) and where none is (dashed), NaN elsewhere;
+    each part keeps one neighbour so that the two join."""
+    near = curve["n_trials_near"].to_numpy() > 0
+    values = curve[column].to_numpy(dtype=float)
+    far = ~near
+    joined_far = far | np.r_[far[1:], False] | np.r_[False, far[:-1]]
+    return np.where(near, values, np.nan), np.where(joined_far, values, np.nan)
+
+
+def _around(*values: pd.Series, margin: float = 0.4) -> tuple[float, float]:
+    """Axis limits spanning ``values`` plus ``margin`` of their range on each side.
+
+    The trade-off figures take their limits from the trials and fitted curves, not
+    from the bands: where a variant has few trials its bands are wide enough to
+    squash every other curve, and running off the axes shows that as well.
+    """
+    finite = np.concatenate([np.asarray(v, dtype=float) for v in values])
+    finite = finite[np.isfinite(finite)]
+    low, high = finite.min(), finite.max()
+    pad = margin * (high - low) if high > low else 0.05 * max(abs(high), 1e-9)
+    return low - pad, high + pad
+
+
+def draw_response(tradeoff: TradeOff) -> Figure:
+    """Fitted test MSE and test MRR against the weight on its sampling scale: mean and
+    prediction bands, the line dashed where no trial is near, and every trial as a dot."""
+    wide = tradeoff.wide()
+    dashed = False
     with matplotlib.rc_context(_STYLE):
         figure, axes = _figure(2)
         for axis, metric in zip(axes, ("test_mse", "test_mrr")):
-            for label, colour, marker, curve in _variants(tradeoff.curves):
+            for label, colour, marker, curve in _variants(wide):
                 points = _of_variant(tradeoff.points, curve["shared"].iloc[0], curve["user_bias"].iloc[0])
-                axis.scatter(points["x"], points[metric], s=16, c=colour, marker=marker, alpha=0.45, linewidths=0)
-                axis.plot(curve["x"], curve[metric], color=colour, linewidth=2, label=label,
-                          marker="o" if len(curve) == 1 else None)
-                if curve[f"{metric}_lower"].notna().all():
+                if len(curve) > 1:
+                    axis.fill_between(curve["x"], curve[f"{metric}_pred_lower"], curve[f"{metric}_pred_upper"],
+                                      color=colour, alpha=0.12, linewidth=0)
                     axis.fill_between(curve["x"], curve[f"{metric}_lower"], curve[f"{metric}_upper"],
-                                      color=colour, alpha=0.2, linewidth=0)
-            axis.set_xlabel(_X_LABEL[tradeoff.x_name])
+                                      color=colour, alpha=0.3, linewidth=0)
+                    supported, unsupported = _split_by_support(curve, metric)
+                    axis.plot(curve["x"], supported, color=colour, linewidth=2, label=label)
+                    axis.plot(curve["x"], unsupported, color=colour, linewidth=1.6, linestyle=(0, (3, 2)))
+                    dashed = dashed or bool(np.isfinite(unsupported).any())
+                else:
+                    axis.errorbar(curve["x"], curve[metric], color=colour, marker="o", label=label,
+                                  yerr=np.abs(curve[[f"{metric}_lower", f"{metric}_upper"]].to_numpy().T
+                                              - curve[metric].to_numpy()))
+                axis.scatter(points["x"], points[metric], s=22, c=colour, marker=marker, edgecolors="black",
+                             linewidths=0.4, alpha=0.9, zorder=4)
+            _weight_axis(axis, tradeoff.x_name, wide["x"].min(), wide["x"].max())
+            axis.set_ylim(*_around(tradeoff.points[metric], wide[metric]))
             axis.set_ylabel(axis_label(metric, tradeoff.value))
             axis.set_title(f"{METRIC_NAMES[metric]} against the loss weight")
         handles, labels = axes[0].get_legend_handles_labels()
-        if tradeoff.curves[["test_mse_lower", "test_mrr_lower"]].notna().any().any():
-            handles.append(Line2D([], [], color="grey", linewidth=8, alpha=0.3))
-            labels.append("95% confidence band")
-        handles.append(Line2D([], [], color="grey", marker="o", linestyle="", alpha=0.5))
+        if wide[["test_mse_lower", "test_mrr_lower"]].notna().any().any():
+            handles += [Line2D([], [], color="grey", linewidth=8, alpha=0.45),
+                        Line2D([], [], color="grey", linewidth=8, alpha=0.15)]
+            labels += ["95% band of the fitted mean", "95% band of a new trial"]
+        if dashed:
+            handles.append(Line2D([], [], color="grey", linewidth=1.6, linestyle=(0, (3, 2))))
+            labels.append("no trial nearby")
+        handles.append(Line2D([], [], color="grey", marker="o", markeredgecolor="black", linestyle=""))
         labels.append("one trial")
-        axes[0].legend(handles, labels, loc="best", framealpha=0.9)
+        # Below the axes, so that it never covers a curve or a trial.
+        figure.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), frameon=False)
         figure.suptitle(f"Response to the loss weight ({tradeoff.value} values; lines: fitted, dots: trials)")
-        return _save(figure, path)
+        return figure
 
 
 @dataclass(frozen=True)
 class TradeoffPlot:
     """The MRR-vs-MSE curves traced by the fits, with what to mark on them.
 
-    ``intervals`` holds a few grid rows per variant at which the confidence
-    intervals of both fits are drawn as error bars.
+    ``curves`` is :meth:`TradeOff.wide`; ``intervals`` holds a few of its rows per
+    variant at which the mean bands of both fits are drawn as error bars.
     """
 
     tradeoff: TradeOff
+    curves: pd.DataFrame
     intervals: pd.DataFrame
     budget: tuple[BudgetAnswer, ...]
     mse_budget: float | None
@@ -185,7 +259,7 @@ def tradeoff_plot_data(
 ) -> TradeoffPlot:
     """Pick up to ``n_intervals`` grid rows per variant, evenly spaced along the
     traced curve (arc length with both axes scaled to the plotted range)."""
-    curves = tradeoff.curves
+    curves = tradeoff.wide()
     span = np.ptp(curves[["test_mse", "test_mrr"]].to_numpy(), axis=0)
     span[span == 0] = 1.0
     rows = []
@@ -199,24 +273,36 @@ def tradeoff_plot_data(
         picks = np.unique(np.abs(along[None, :] - targets[:, None]).argmin(axis=1))
         rows.append(banded.iloc[picks])
     intervals = pd.concat(rows) if rows else curves.iloc[0:0]
-    return TradeoffPlot(tradeoff, intervals.reset_index(drop=True), tuple(budget), mse_budget)
+    return TradeoffPlot(tradeoff, curves, intervals.reset_index(drop=True), tuple(budget), mse_budget)
 
 
-def _weight_text(x_name: str, x: float) -> str:
-    return rf"$\lambda_F$ = {x:.2f}" if x_name == "lambda_f" else rf"$\log_{{10}}(\lambda_F/\lambda_R)$ = {x:.2f}"
+def _weight_text(x_name: str, x: float, low: float | None = None, high: float | None = None) -> str:
+    """The weight at ``x`` for a legend, with its interval ``[low, high]`` when known."""
+    if x_name == "log_ratio":
+        name, shown = r"$\log_{10}(\lambda_F/\lambda_R)$", [x, low, high]
+    else:
+        name = r"$\lambda_F$"
+        shown = [None if pd.isna(v) else float(lambda_f_share(np.asarray(v), x_name)) for v in (x, low, high)]
+    text = f"{name} = {shown[0]:.3g}"
+    if pd.notna(shown[1]) and pd.notna(shown[2]):
+        text += f" [{shown[1]:.3g}, {shown[2]:.3g}]"
+    return text
 
 
-def draw_tradeoff(plot: TradeoffPlot, path: Path) -> Path:
-    """Fitted MRR against fitted MSE per variant, knee and budget answer marked."""
+def draw_tradeoff(plot: TradeoffPlot) -> Figure:
+    """Fitted MRR against fitted MSE per variant, knee and budget answer marked with their intervals."""
     tradeoff = plot.tradeoff
     with matplotlib.rc_context(_STYLE):
         figure, (axis,) = _figure(1, width=9.0, height=7.0)
-        for label, colour, marker, curve in _variants(tradeoff.curves):
+        for label, colour, marker, curve in _variants(plot.curves):
             shared, user_bias = curve["shared"].iloc[0], curve["user_bias"].iloc[0]
             points = _of_variant(tradeoff.points, shared, user_bias)
-            axis.scatter(points["test_mse"], points["test_mrr"], s=14, c=colour, marker=marker, alpha=0.3, linewidths=0)
-            axis.plot(curve["test_mse"], curve["test_mrr"], color=colour, linewidth=2, label=label,
+            axis.scatter(points["test_mse"], points["test_mrr"], s=22, c=colour, marker=marker, alpha=0.8,
+                         edgecolors="black", linewidths=0.4, zorder=4)
+            supported, unsupported = _split_by_support(curve, "test_mrr")
+            axis.plot(curve["test_mse"], supported, color=colour, linewidth=2, label=label,
                       marker="o" if len(curve) == 1 else None)
+            axis.plot(curve["test_mse"], unsupported, color=colour, linewidth=1.6, linestyle=(0, (3, 2)))
             bars = _of_variant(plot.intervals, shared, user_bias)
             axis.errorbar(
                 bars["test_mse"], bars["test_mrr"],
@@ -227,28 +313,36 @@ def draw_tradeoff(plot: TradeoffPlot, path: Path) -> Path:
             knee = _of_variant(tradeoff.knees, shared, user_bias)
             if len(knee) and pd.notna(knee["x"].iloc[0]):
                 row = knee.iloc[0]
+                weight = _weight_text(tradeoff.x_name, row["x"], row["x_lower"], row["x_upper"])
                 axis.scatter([row["test_mse"]], [row["test_mrr"]], marker="*", s=280, c=colour, edgecolors="black",
-                             linewidths=0.8, zorder=5,
-                             label=f"knee, {label}: {_weight_text(tradeoff.x_name, row['x'])}")
+                             linewidths=0.8, zorder=5, label=f"knee, {label}: {weight}")
         for answer in plot.budget:
             if answer.test_mse is None:
                 continue
             label = group_label(answer.shared, answer.user_bias)
+            weight = _weight_text(tradeoff.x_name, answer.x, answer.x_lower, answer.x_upper)
             axis.scatter([answer.test_mse], [answer.test_mrr], marker="D", s=75, edgecolors="black", zorder=5,
                          c=_VARIANT_STYLE[(answer.shared, answer.user_bias)][0],
-                         label=f"best MRR within budget, {label}: {_weight_text(tradeoff.x_name, answer.x)}")
+                         label=f"best MRR within budget, {label}: {weight}")
         if plot.mse_budget is not None:
             axis.axvline(plot.mse_budget, color="grey", linestyle="--", linewidth=1.2,
                          label=f"MSE budget {plot.mse_budget:.4g}")
         handles, labels = axis.get_legend_handles_labels()
-        handles.append(Line2D([], [], color="grey", marker="+", markersize=10, linestyle=""))
-        labels.append("95% intervals of both fits")
-        # Below the axes, so that no number of variants makes it cover a curve.
-        figure.legend(handles, labels, loc="outside lower center", ncol=2, frameon=False)
+        handles.append(Line2D([], [], color="grey", marker="o", markeredgecolor="black", linestyle=""))
+        labels.append("one trial")
+        if len(plot.intervals):
+            handles.append(Line2D([], [], color="grey", marker="+", markersize=10, linestyle=""))
+            labels.append("95% bands of both fitted means")
+        # Below the axes, so that no number of variants makes it cover a curve; one
+        # column, because the entries with intervals are long.
+        figure.legend(handles, labels, loc="outside lower center", ncol=1, frameon=False)
+        axis.set_xlim(*_around(tradeoff.points["test_mse"], plot.curves["test_mse"]))
+        axis.set_ylim(*_around(tradeoff.points["test_mrr"], plot.curves["test_mrr"]))
         axis.set_xlabel(f"fitted {axis_label('test_mse', tradeoff.value)}")
         axis.set_ylabel(f"fitted {axis_label('test_mrr', tradeoff.value)}")
-        axis.set_title(f"Fitted trade-off as the loss weight varies ({tradeoff.value} values; dots: trials)")
-        return _save(figure, path)
+        axis.set_title(f"Fitted trade-off as the loss weight varies ({tradeoff.value} values; dots: trials; "
+                       "dashed: no trial nearby; [95% interval])", fontsize=10)
+        return figure
 
 
 # --- hypervolume ---------------------------------------------------------------------------
@@ -262,7 +356,7 @@ class HypervolumePlot:
     references: dict[str, tuple[float, float]]
 
 
-def draw_hypervolume(plot: HypervolumePlot, path: Path) -> Path:
+def draw_hypervolume(plot: HypervolumePlot) -> Figure:
     """Step curve of the hypervolume over trial number, one panel per value."""
     with matplotlib.rc_context(_STYLE):
         figure, axes = _figure(len(plot.histories), height=4.0)
@@ -278,7 +372,7 @@ def draw_hypervolume(plot: HypervolumePlot, path: Path) -> Path:
             axis.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
             axis.legend(loc="lower right")
         figure.suptitle("Hypervolume of the (test MSE, test MRR) front after each complete trial")
-        return _save(figure, path)
+        return figure
 
 
 # --- epoch curves -------------------------------------------------------------------------
@@ -332,7 +426,7 @@ def _y_limits(curves: pd.DataFrame) -> tuple[float, float] | None:
     return low - 0.1 * span, high + 0.3 * span
 
 
-def draw_epochs(plot: EpochPlot, path: Path) -> Path:
+def draw_epochs(plot: EpochPlot) -> Figure:
     """Test MSE and MRR against epoch, one line per trial, best epoch starred."""
     with matplotlib.rc_context(_STYLE):
         figure, axes = _figure(2)
@@ -358,13 +452,13 @@ def draw_epochs(plot: EpochPlot, path: Path) -> Path:
         figure.suptitle(
             f"Epoch curves of {len(plot.labels)} of the {plot.n_front} trials on the {plot.value}-value Pareto front"
         )
-        return _save(figure, path)
+        return figure
 
 
 # --- early stopping ------------------------------------------------------------------------
 
 
-def draw_stopping(stopping: EarlyStopping, path: Path) -> Path:
+def draw_stopping(stopping: EarlyStopping) -> Figure:
     """Trial-epochs trained against the full budget per variant and, with rung
     records, the fraction of the trials reaching each rung that were stopped there."""
     colours = {group_label(shared, bias): colour for (shared, bias), (colour, _) in _VARIANT_STYLE.items()}
@@ -400,7 +494,7 @@ def draw_stopping(stopping: EarlyStopping, path: Path) -> Path:
         figure.suptitle(
             f"Early stopping: {totals['trial_epochs']:,} of {totals['full_budget_epochs']:,} trial-epochs trained"
         )
-        return _save(figure, path)
+        return figure
 
 
 # --- optional interactive page ---------------------------------------------------------------
@@ -420,8 +514,18 @@ def draw_interactive(panels: Sequence[ParetoPanel], path: Path, title: str) -> b
     figure = make_subplots(rows=1, cols=len(panels), subplot_titles=[_VALUE_TITLE[p.value] for p in panels])
     for column, panel in enumerate(panels, start=1):
         for label, colour, _, group in _variants(panel.points):
-            hover = [html.escape(f"trial {trial_id} (#{number})") for trial_id, number in
-                     zip(group["trial_id"], group["number"])]
+            hover = [
+                "<br>".join(
+                    html.escape(line)
+                    for line in (
+                        f"trial {row.trial_id} (#{row.number})",
+                        f"{'shared' if row.shared else 'separate'} embeddings",
+                        f"λ_F {row.lambda_f:.6g}, λ_R {row.lambda_r:.6g}",
+                        f"seed {row.seed}",
+                    )
+                )
+                for row in group.itertuples()
+            ]
             figure.add_trace(
                 go.Scatter(x=group["test_mse"], y=group["test_mrr"], mode="markers", name=label, legendgroup=label,
                            showlegend=column == 1, marker={"color": colour}, text=hover,

@@ -130,66 +130,69 @@ def _compare_groups(
     table and one sentence per row.
     """
     (label_a, a), (label_b, b) = groups.items()
+    pairs = [(metric, value) for metric in metrics for value in VALUES if f"{value}_{metric}" in a.columns]
+    columns = [f"{value}_{metric}" for metric, value in pairs]
+    both = pd.concat({label_a: a[columns], label_b: b[columns]}, names=["group"]).astype(float)
+    # Mean, sd over seeds (NaN for one run) and runs of every column, per group.
+    summary = both.groupby(level="group", sort=False).agg(["mean", "std", "count"])
     rows, sentences = [], []
-    for metric in metrics:
-        for value in VALUES:
-            column = f"{value}_{metric}"
-            if column not in a.columns:
-                continue
+    for (metric, value), column in zip(pairs, columns):
+        (mean_a, std_a, n_a), (mean_b, std_b, n_b) = (
+            summary.loc[label, column].to_numpy() for label in (label_a, label_b)
+        )
+        n_a, n_b = int(n_a), int(n_b)
+        if n_a == 0 or n_b == 0:
+            continue
+        lower_is_better = BEST_DIRECTION[metric] == "min"
+        if mean_a == mean_b:
+            better = "equal"
+        else:
+            better = label_a if (mean_a < mean_b) == lower_is_better else label_b
+        p_value = np.nan
+        if min(n_a, n_b) < 2:
+            test = "single run, no test"
+        elif std_a == 0 and std_b == 0:
+            test = "no spread in either group, no test"
+        else:
+            test = _WELCH
             xa, xb = (frame[column].dropna().to_numpy(dtype=float) for frame in (a, b))
-            if len(xa) == 0 or len(xb) == 0:
-                continue
-            mean_a, mean_b = xa.mean(), xb.mean()
-            std_a, std_b = (x.std(ddof=1) if len(x) > 1 else np.nan for x in (xa, xb))
-            lower_is_better = BEST_DIRECTION[metric] == "min"
-            if mean_a == mean_b:
-                better = "equal"
-            else:
-                better = label_a if (mean_a < mean_b) == lower_is_better else label_b
-            p_value = np.nan
-            if min(len(xa), len(xb)) < 2:
-                test = "single run, no test"
-            elif std_a == 0 and std_b == 0:
-                test = "no spread in either group, no test"
-            else:
-                test = _WELCH
-                p_value = float(stats.ttest_ind(xa, xb, equal_var=False).pvalue)
-            rows.append(
-                {
-                    "setting": setting,
-                    "metric": metric,
-                    "value": value,
-                    "group_a": label_a,
-                    "mean_a": mean_a,
-                    "std_a": std_a,
-                    "n_a": len(xa),
-                    "group_b": label_b,
-                    "mean_b": mean_b,
-                    "std_b": std_b,
-                    "n_b": len(xb),
-                    "difference": mean_a - mean_b,
-                    "better": better,
-                    "test": test,
-                    "p_value": p_value,
-                    "significant": bool(p_value < alpha) if test == _WELCH else None,
-                }
-            )
-            head = (
-                f"{setting}, {value} {METRIC_NAMES[metric]}: {label_a} {_describe(mean_a, std_a, len(xa))} "
-                f"vs {label_b} {_describe(mean_b, std_b, len(xb))}"
-            )
-            if better == "equal":
-                verdict = "the means are equal"
-            else:
-                direction = "lower" if lower_is_better else "higher"
-                verdict = f"{better} is {direction} (better) by {_fmt(abs(mean_a - mean_b))}"
-            if test == _WELCH:
-                level = f"{alpha:.0%}"
-                significance = "significant" if p_value < alpha else "not significant"
-                test_text = f"Welch t-test p = {p_value:.2g}, {significance} at the {level} level"
-            else:
-                test_text = test
-            sentences.append(f"{head}; {verdict}; {test_text}.")
+            p_value = float(stats.ttest_ind(xa, xb, equal_var=False).pvalue)
+        rows.append(
+            {
+                "setting": setting,
+                "metric": metric,
+                "value": value,
+                "group_a": label_a,
+                "mean_a": mean_a,
+                "std_a": std_a,
+                "n_a": n_a,
+                "group_b": label_b,
+                "mean_b": mean_b,
+                "std_b": std_b,
+                "n_b": n_b,
+                "difference": mean_a - mean_b,
+                "better": better,
+                "test": test,
+                "p_value": p_value,
+                "significant": bool(p_value < alpha) if test == _WELCH else None,
+            }
+        )
+        head = (
+            f"{setting}, {value} {METRIC_NAMES[metric]}: {label_a} {_describe(mean_a, std_a, n_a)} "
+            f"vs {label_b} {_describe(mean_b, std_b, n_b)}"
+        )
+        if better == "equal":
+            verdict = "the means are equal"
+        else:
+            direction = "lower" if lower_is_better else "higher"
+            verdict = f"{better} is {direction} (better) by {_fmt(abs(mean_a - mean_b))}"
+        if test == _WELCH:
+            level = f"{alpha:.0%}"
+            significance = "significant" if p_value < alpha else "not significant"
+            test_text = f"Welch t-test p = {p_value:.2g}, {significance} at the {level} level"
+        else:
+            test_text = test
+        sentences.append(f"{head}; {verdict}; {test_text}.")
     return pd.DataFrame(rows), sentences
 
 

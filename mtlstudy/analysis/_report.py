@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +14,13 @@ import pandas as pd
 
 from mtlstudy._errors import ConfigError, StudyError
 from mtlstudy._json import jsonable
+from mtlstudy.analysis import _texts as texts
 from mtlstudy.analysis._document import (
     Block,
     Bullets,
     Heading,
     Image,
+    Link,
     Paragraph,
     Table,
     format_cell,
@@ -38,6 +41,7 @@ from mtlstudy.analysis._frame import (
 from mtlstudy.analysis._hypervolume import check_reference, hypervolume_history, hypervolume_table, reference_point
 from mtlstudy.analysis._pareto import pareto_table
 from mtlstudy.analysis._plots import (
+    FIGURE_FORMATS,
     HypervolumePlot,
     draw_epochs,
     draw_hypervolume,
@@ -48,12 +52,14 @@ from mtlstudy.analysis._plots import (
     draw_tradeoff,
     epoch_plot_data,
     pareto_panels,
+    save_figure,
     tradeoff_plot_data,
 )
 from mtlstudy.analysis._questions import OriginalAnswers, answer_original_questions
 from mtlstudy.analysis._stopping import EarlyStopping, early_stopping_summary
 from mtlstudy.analysis._tradeoff import (
     KNEE_METHOD,
+    TRADEOFF_COLUMNS,
     BudgetAnswer,
     TradeOff,
     best_under_budget,
@@ -67,10 +73,17 @@ __all__ = ["write_report", "FORMATS"]
 #: Output formats of the readable page.
 FORMATS: tuple[str, ...] = ("html", "md")
 
+#: The plotly page, written with ``interactive=True``.
+INTERACTIVE_PAGE = "interactive.html"
+
 #: Marks a folder as a report, which a later call may replace.
 GENERATOR = "mtlstudy.analysis.write_report"
 
-_X_TEXT = {"lambda_f": "λ_F (with λ_R = 1 − λ_F)", "log_ratio": "log10(λ_F / λ_R)"}
+_X_TEXT = {
+    "logit_lambda_f": "logit(λ_F) (with λ_R = 1 − λ_F), the scale the simplex space samples",
+    "lambda_f": "λ_F (with λ_R = 1 − λ_F)",
+    "log_ratio": "log10(λ_F / λ_R), the scale the independent space samples",
+}
 
 
 def write_report(
@@ -86,13 +99,17 @@ def write_report(
     interactive: bool = False,
     rungs: pd.DataFrame | None = None,
     include_stopped: bool = False,
+    questions: bool = False,
+    figure_formats: Sequence[str] = ("png",),
+    provenance: Mapping[str, object] | None = None,
 ) -> Path:
     """Write a self-contained report of a study into ``out_dir``.
 
     The folder receives ``index.html`` (figures embedded, readable offline) and/or
-    ``report.md``, the figures as PNG under ``figures/``, the tables behind them
-    as CSV (``pareto.csv``, ``tradeoff.csv``, ``hypervolume.csv``,
-    ``hypervolume_history.csv``, ``epochs_best_vs_final.csv``, ``questions.csv``,
+    ``report.md``, the figures under ``figures/`` (PNG, and the other
+    ``figure_formats``), the tables behind them as CSV (``pareto.csv``,
+    ``tradeoff.csv``, ``hypervolume.csv``, ``hypervolume_history.csv``,
+    ``epochs_best_vs_final.csv``; with ``questions`` also ``questions.csv`` and
     ``published_vs_ours.csv``) and ``summary.json``. A study that stopped trials
     early also gets an "Early stopping" section, ``figures/early_stopping.png``,
     ``stopping_compute.csv``, ``stopping_rungs.csv``, ``stopping_front.csv`` and
@@ -128,6 +145,15 @@ def write_report(
     include_stopped : bool
         Analyse stopped trials too, at the last epoch they trained. By default the
         fronts, hypervolumes and fits use only trials that trained their full budget.
+    questions : bool
+        Add the original write-up's four questions and the published comparison
+        (meant for reproduction studies, which train its settings).
+    figure_formats : sequence of {"png", "svg", "pdf"}
+        Formats of each figure; PNG is always written (the HTML page embeds it).
+    provenance : mapping of str to object, optional
+        How the study was made (command or spec, sampler, data, versions, dates,
+        compute...): shown first, as a table in the given order, and written to
+        ``summary.json`` under ``provenance``.
 
     Returns
     -------
@@ -143,6 +169,7 @@ def write_report(
         invalid rungs table.
     """
     formats = _check_formats(formats)
+    figure_formats = _check_figure_formats(figure_formats)
     check_value(objective)
     budget = None if mse_budget is None else check_budget(mse_budget)
     reference = None if reference_point is None else check_reference(reference_point)
@@ -169,6 +196,9 @@ def write_report(
             "diverged": diverged_count(trials),
             "stopping": stopping,
             "include_stopped": include_stopped,
+            "questions": bool(questions),
+            "figure_formats": figure_formats,
+            "provenance": dict(provenance or {}),
         }
         _write_contents(staging, complete, epochs, formats, interactive, context)
         _move_into_place(staging, target)
@@ -186,6 +216,14 @@ def _check_formats(formats: Sequence[str]) -> tuple[str, ...]:
     if not chosen:
         raise ConfigError(f"formats must name at least one of {', '.join(FORMATS)}; got {formats!r}")
     return tuple(dict.fromkeys(chosen))
+
+
+def _check_figure_formats(figure_formats: Sequence[str]) -> tuple[str, ...]:
+    chosen = (figure_formats,) if isinstance(figure_formats, str) else tuple(figure_formats)
+    unknown = [item for item in chosen if item not in FIGURE_FORMATS]
+    if unknown:
+        raise ConfigError(f"unknown figure format {unknown[0]!r}; choose from {', '.join(FIGURE_FORMATS)}")
+    return tuple(dict.fromkeys(("png", *chosen)))
 
 
 def _is_report(folder: Path) -> bool:
@@ -227,6 +265,64 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     return [jsonable(record) for record in frame.to_dict(orient="records")]
 
 
+@dataclass(frozen=True)
+class ReportContent:
+    """Everything a report shows, computed before any page text is written.
+
+    Attributes
+    ----------
+    title : str
+    objective : {"final", "best"}
+        The reading of the metrics that the trade-off, knee, budget and epoch figure use.
+    states : dict of str to int
+        Trials per state, all of them.
+    diverged : int
+        Trials that failed because their model diverged (on no front).
+    include_stopped : bool
+        Whether stopped trials were analysed at their last epoch.
+    complete : pandas.DataFrame
+        The analysed trials.
+    pareto, front : pandas.DataFrame
+        Every front (:func:`pareto_table`) and the overall ``objective`` front.
+    hypervolumes : pandas.DataFrame
+    tradeoff : TradeOff
+    mse_budget : float or None
+    budget_answers : tuple of BudgetAnswer
+    answers : OriginalAnswers or None
+        The original questions, None unless asked for.
+    epoch_summary : pandas.DataFrame
+        :func:`best_vs_final` of the epochs table (empty without epochs).
+    stopping : EarlyStopping or None
+    images : dict of str to str
+        Figure name to its PNG's path relative to the report folder.
+    interactive : str or None
+        Path of the interactive page, when one was written.
+    provenance : dict of str to object
+        How the study was made, label to value (empty when not given).
+    notes : tuple of str
+    """
+
+    title: str
+    objective: str
+    states: dict[str, int]
+    diverged: int
+    include_stopped: bool
+    complete: pd.DataFrame
+    pareto: pd.DataFrame
+    front: pd.DataFrame
+    hypervolumes: pd.DataFrame
+    tradeoff: TradeOff
+    mse_budget: float | None
+    budget_answers: tuple[BudgetAnswer, ...]
+    answers: OriginalAnswers | None
+    epoch_summary: pd.DataFrame
+    stopping: EarlyStopping | None
+    images: dict[str, str]
+    interactive: str | None
+    provenance: dict[str, object]
+    notes: tuple[str, ...]
+
+
 def _write_contents(
     folder: Path,
     complete: pd.DataFrame,
@@ -246,8 +342,8 @@ def _write_contents(
     histories = {value: hypervolume_history(complete, value, reference) for value in VALUES}
     references = {value: reference or reference_point(complete, value) for value in VALUES}
     tradeoff = fit_tradeoff(complete, value=objective)
-    answers_to_budget = best_under_budget(tradeoff, budget) if budget is not None else ()
-    answers = answer_original_questions(complete)
+    budget_answers = best_under_budget(tradeoff, budget) if budget is not None else ()
+    answers = answer_original_questions(complete) if context["questions"] else None
     notes += tradeoff.notes
     non_finite = int((~np.isfinite(complete[list(objective_columns(objective))]).all(axis=1)).sum())
     if non_finite:
@@ -255,82 +351,110 @@ def _write_contents(
     if context["diverged"]:
         notes.append(f"{context['diverged']} trial(s) diverged (non-finite losses or scores): failed, on no front")
 
+    def save(figure, name: str) -> Path:
+        return save_figure(figure, figures / f"{name}.png", context["figure_formats"])
+
     panels = pareto_panels(complete, pareto)
     images = {
-        "pareto": draw_pareto(panels, figures / "pareto.png"),
-        "response": draw_response(tradeoff, figures / "lambda_response.png"),
-        "tradeoff": draw_tradeoff(
-            tradeoff_plot_data(tradeoff, answers_to_budget, budget), figures / "tradeoff.png"
-        ),
-        "hypervolume": draw_hypervolume(HypervolumePlot(histories, references), figures / "hypervolume.png"),
+        "pareto": save(draw_pareto(panels), "pareto"),
+        "response": save(draw_response(tradeoff), "lambda_response"),
+        "tradeoff": save(draw_tradeoff(tradeoff_plot_data(tradeoff, budget_answers, budget)), "tradeoff"),
+        "hypervolume": save(draw_hypervolume(HypervolumePlot(histories, references)), "hypervolume"),
     }
     if stopping is not None:
-        images["stopping"] = draw_stopping(stopping, figures / "early_stopping.png")
+        images["stopping"] = save(draw_stopping(stopping), "early_stopping")
     front = pareto[(pareto["value"] == objective) & (pareto["scope"] == "overall")]
     epoch_summary = pd.DataFrame()
     if len(epochs):
         epoch_summary = best_vs_final(epochs)
         plot = epoch_plot_data(epochs, front, objective)
         if plot.labels:
-            images["epochs"] = draw_epochs(plot, figures / "epochs_pareto.png")
+            images["epochs"] = save(draw_epochs(plot), "epochs_pareto")
         else:
             notes.append("no epoch rows were found for the Pareto trials; no epoch figure")
     else:
         notes.append("the epochs table is empty; no epoch figure")
-    images = {name: path.relative_to(folder).as_posix() for name, path in images.items()}
+    interactive_page = None
     if interactive:
-        if not draw_interactive(panels, folder / "interactive.html", context["title"]):
+        if draw_interactive(panels, folder / INTERACTIVE_PAGE, context["title"]):
+            interactive_page = INTERACTIVE_PAGE
+        else:
             notes.append("interactive=True, but plotly is not installed: no interactive.html was written")
 
+    content = ReportContent(
+        title=context["title"],
+        objective=objective,
+        states=context["states"],
+        diverged=context["diverged"],
+        include_stopped=context["include_stopped"],
+        complete=complete,
+        pareto=pareto,
+        front=front,
+        hypervolumes=hypervolumes,
+        tradeoff=tradeoff,
+        mse_budget=budget,
+        budget_answers=budget_answers,
+        answers=answers,
+        epoch_summary=epoch_summary,
+        stopping=stopping,
+        images={name: path.relative_to(folder).as_posix() for name, path in images.items()},
+        interactive=interactive_page,
+        provenance=context["provenance"],
+        notes=tuple(notes),
+    )
     pareto.to_csv(folder / "pareto.csv", index=False)
-    tradeoff.curves.to_csv(folder / "tradeoff.csv", index=False)
+    tradeoff.curves[list(TRADEOFF_COLUMNS)].to_csv(folder / "tradeoff.csv", index=False)
     hypervolumes.to_csv(folder / "hypervolume.csv", index=False)
     pd.concat([history.assign(value=value) for value, history in histories.items()]).to_csv(
         folder / "hypervolume_history.csv", index=False
     )
     epoch_summary.to_csv(folder / "epochs_best_vs_final.csv", index=False)
-    answers.comparisons.to_csv(folder / "questions.csv", index=False)
-    answers.published.to_csv(folder / "published_vs_ours.csv", index=False)
+    if answers is not None:
+        answers.comparisons.to_csv(folder / "questions.csv", index=False)
+        answers.published.to_csv(folder / "published_vs_ours.csv", index=False)
     if stopping is not None:
         stopping.compute.to_csv(folder / "stopping_compute.csv", index=False)
         stopping.rungs.to_csv(folder / "stopping_rungs.csv", index=False)
         stopping.front.to_csv(folder / "stopping_front.csv", index=False)
+    summary = _summary(content)
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+    blocks = _blocks(content)
+    if "html" in formats:
+        (folder / "index.html").write_text(render_html(content.title, blocks, folder), encoding="utf-8")
+    if "md" in formats:
+        (folder / "report.md").write_text(render_markdown(content.title, blocks), encoding="utf-8")
 
-    summary = {
+
+def _summary(content: ReportContent) -> dict:
+    """``summary.json``: the report's numbers for scripts."""
+    stopping, tradeoff = content.stopping, content.tradeoff
+    return {
         "generator": GENERATOR,
-        "title": context["title"],
-        "objective": objective,
+        "title": content.title,
+        "provenance": jsonable(content.provenance),
+        "objective": content.objective,
         "counts": {
-            "trials_by_state": context["states"],
-            "diverged": context["diverged"],
-            "complete": len(complete),
+            "trials_by_state": content.states,
+            "diverged": content.diverged,
+            "complete": len(content.complete),
             "complete_by_variant": {
                 group_label(bool(shared), bool(bias)): len(group)
-                for (shared, bias), group in complete.groupby(["shared", "user_bias"])
+                for (shared, bias), group in content.complete.groupby(["shared", "user_bias"])
             },
-            "pareto_front_size": _front_sizes(pareto),
+            "pareto_front_size": _front_sizes(content.pareto),
         },
         **({} if stopping is None else {"early_stopping": _stopping_summary(stopping)}),
-        "hypervolume": _records(hypervolumes),
-        "tradeoff": {"x": tradeoff.x_name, "value": objective, "fits": _records(tradeoff.fits)},
+        "hypervolume": _records(content.hypervolumes),
+        "tradeoff": {"x": tradeoff.x_name, "value": content.objective, "fits": _records(tradeoff.fits)},
         "knee": {"method": KNEE_METHOD, "per_variant": _records(tradeoff.knees)},
         "mse_budget": {
-            "budget": budget,
-            "answers": [jsonable(vars(answer)) for answer in answers_to_budget],
+            "budget": content.mse_budget,
+            "answers": [jsonable(vars(answer)) for answer in content.budget_answers],
         },
-        "figures": list(images.values()),
-        "notes": notes,
+        "figures": list(content.images.values()),
+        "interactive": content.interactive,
+        "notes": list(content.notes),
     }
-    (folder / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
-
-    blocks = _blocks(
-        complete, pareto, hypervolumes, tradeoff, answers_to_budget, budget, answers, epoch_summary, front,
-        images, context, notes,
-    )
-    if "html" in formats:
-        (folder / "index.html").write_text(render_html(context["title"], blocks, folder), encoding="utf-8")
-    if "md" in formats:
-        (folder / "report.md").write_text(render_markdown(context["title"], blocks), encoding="utf-8")
 
 
 # --- the page ------------------------------------------------------------------------------
@@ -364,26 +488,20 @@ def _front_table(front: pd.DataFrame, objective: str) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def _pareto_blocks(pareto, front, objective, images) -> list[Block]:
+def _pareto_blocks(content: ReportContent) -> list[Block]:
     sizes = [
-        f"{value} values: {size} trial(s) on the {scope} front"
-        for value, by_scope in _front_sizes(pareto).items()
+        texts.PARETO_SIZE.format(value=value, size=size, scope=scope)
+        for value, by_scope in _front_sizes(content.pareto).items()
         for scope, size in by_scope.items()
         if size
     ]
-    blocks: list[Block] = [
-        Heading("Pareto front"),
-        Paragraph(
-            "A trial is on the front when no other complete trial has a test MSE at least as low and a test MRR "
-            "at least as high with one of them strictly better; identical points are all on the front. "
-            "'final' reads the last epoch, 'best' each metric's best epoch (MSE and MRR may peak at different "
-            "epochs, so a 'best' point is not one model state)."
-        ),
+    return [
+        Heading(texts.PARETO_HEADING),
+        Paragraph(texts.PARETO_INTRO),
         Bullets(tuple(sizes)),
-        Image(images["pareto"], "Pareto scatter, final and best values"),
-        Table(_front_table(front, objective), f"Trials on the overall front ({objective} values)"),
+        Image(content.images["pareto"], texts.PARETO_FIGURE),
+        Table(_front_table(content.front, content.objective), texts.PARETO_TABLE.format(objective=content.objective)),
     ]
-    return blocks
 
 
 def _stopping_summary(stopping: EarlyStopping) -> dict:
@@ -396,20 +514,14 @@ def _stopping_summary(stopping: EarlyStopping) -> dict:
     }
 
 
-def _stopping_blocks(stopping: EarlyStopping, images) -> list[Block]:
+def _stopping_blocks(stopping: EarlyStopping, images: dict[str, str]) -> list[Block]:
     totals = stopping.totals
     blocks: list[Block] = [
-        Heading("Early stopping"),
-        Paragraph(
-            f"Early stopping spent {totals['trial_epochs']:,} of {totals['full_budget_epochs']:,} trial-epochs "
-            f"({1 - totals['saving']:.0%}); {totals['stopped']} of {totals['trials']} trials were stopped. "
-            "Stopped trials are on no front: the fronts, hypervolumes and trade-off fits use only the trials "
-            "that trained their full budget."
-        ),
+        Heading(texts.STOPPING_HEADING),
+        Paragraph(texts.STOPPING_INTRO.format(**totals, spent=1 - totals["saving"])),
         Image(
             images["stopping"],
-            "Trial-epochs trained per model variant"
-            + ("" if stopping.rungs.empty else ", and trials stopped at each rung"),
+            texts.STOPPING_FIGURE + ("" if stopping.rungs.empty else texts.STOPPING_FIGURE_RUNGS),
         ),
         Table(
             pd.DataFrame(
@@ -422,11 +534,11 @@ def _stopping_blocks(stopping: EarlyStopping, images) -> list[Block]:
                     "saving": stopping.compute["saving"].map("{:.0%}".format),
                 }
             ),
-            "Compute per model variant (finished trials: complete or stopped)",
+            texts.STOPPING_COMPUTE_TABLE,
         ),
     ]
     if stopping.rungs.empty:
-        return [*blocks, Paragraph("No rung records were given: no rung decisions to show.")]
+        return [*blocks, Paragraph(texts.STOPPING_NO_RUNGS)]
     rungs = pd.DataFrame(
         {
             "rung (epoch)": stopping.rungs["rung"],
@@ -435,118 +547,130 @@ def _stopping_blocks(stopping: EarlyStopping, images) -> list[Block]:
             "stopped (%)": stopping.rungs["fraction_stopped"].map("{:.0%}".format),
         }
     )
-    blocks.append(Table(rungs, "Decisions at each rung"))
+    blocks.append(Table(rungs, texts.STOPPING_RUNG_TABLE))
     if stopping.front.empty:
         return blocks
     table = _promotion_table(stopping.front)
-    return [
-        *blocks,
-        Paragraph(
-            f"{len(stopping.behind)} of the {len(table)} trials on the final front ({stopping.objective} values) "
-            "were off a rung's own front (layer above 1) when they reached it: judged at that epoch alone they "
-            "looked worse than they ended."
-        ),
-        Table(
-            table,
-            "Trials on the final front at each rung: arrival position of the trials that reached the rung, and "
-            "non-dominated layer among them (1: on that rung's front)",
-        ),
-    ]
+    behind = texts.STOPPING_BEHIND.format(
+        behind=len(stopping.behind), n_front=len(table), objective=stopping.objective
+    )
+    return [*blocks, Paragraph(behind), Table(table, texts.STOPPING_PROMOTION_TABLE)]
 
 
 def _promotion_table(front: pd.DataFrame) -> pd.DataFrame:
     """:attr:`EarlyStopping.front` as one row per trial and one column per rung."""
     cells = front.assign(
-        cell=[f"arrived {row.order + 1} of {row.reached}, layer {format_cell(row.layer)}" for row in front.itertuples()]
+        cell=[
+            texts.STOPPING_CELL.format(order=row.order + 1, reached=row.reached, layer=format_cell(row.layer))
+            for row in front.itertuples()
+        ]
     )
     table = cells.pivot(index=["number", "trial_id", "variant"], columns="rung", values="cell")
     table = table.reindex(front["trial_id"].unique(), level="trial_id").reset_index()
     return table.rename(columns={"number": "#", "trial_id": "trial", **{r: f"epoch {r}" for r in front["rung"]}})
 
 
-def _hypervolume_blocks(hypervolumes: pd.DataFrame, images) -> list[Block]:
+def _hypervolume_blocks(content: ReportContent) -> list[Block]:
+    hypervolumes = content.hypervolumes
     table = hypervolumes.rename(
         columns={"reference_mse": "reference MSE", "reference_mrr": "reference MRR", "reference_source": "reference"}
     )
     sentences = tuple(
-        f"{row.value} values: hypervolume {format_cell(row.hypervolume)} of the overall front against the reference "
-        f"point (test MSE {format_cell(row.reference_mse)}, test MRR {format_cell(row.reference_mrr)}; "
-        f"{row.reference_source})."
+        texts.HYPERVOLUME_SENTENCE.format(
+            value=row.value,
+            hypervolume=format_cell(row.hypervolume),
+            reference_mse=format_cell(row.reference_mse),
+            reference_mrr=format_cell(row.reference_mrr),
+            source=row.reference_source,
+        )
         for row in hypervolumes[hypervolumes["scope"] == "overall"].itertuples()
     )
     return [
-        Heading("Hypervolume"),
-        Paragraph(
-            "The area dominated by the front and bounded by the reference point (exact 2-D computation); "
-            "a study compares with another only against the same reference point."
-        ),
+        Heading(texts.HYPERVOLUME_HEADING),
+        Paragraph(texts.HYPERVOLUME_INTRO),
         Bullets(sentences),
-        Table(table, "Hypervolume per value and scope"),
-        Image(images["hypervolume"],
-              "Hypervolume after each complete trial, in creation order"),
+        Table(table, texts.HYPERVOLUME_TABLE),
+        Image(content.images["hypervolume"], texts.HYPERVOLUME_FIGURE),
     ]
 
 
-def _tradeoff_blocks(tradeoff: TradeOff, budget_answers, budget, images) -> list[Block]:
+def _tradeoff_blocks(content: ReportContent) -> list[Block]:
+    tradeoff = content.tradeoff
     fits = tuple(
-        f"{group_label(bool(row.shared), bool(row.user_bias))}, {METRIC_NAMES[row.metric]}: {row.note} "
-        f"({row.n_points} trials, {row.n_distinct} distinct weights)."
+        texts.TRADEOFF_FIT.format(
+            variant=group_label(bool(row.shared), bool(row.user_bias)),
+            metric=METRIC_NAMES[row.metric],
+            note=row.note,
+            n_points=row.n_points,
+            n_distinct=row.n_distinct,
+        )
         for row in tradeoff.fits.itertuples()
     )
-    knees = []
-    for row in tradeoff.knees.itertuples():
-        if pd.notna(row.x):
-            knees.append(
-                f"{row.variant}: knee at {weight_phrase(tradeoff.x_name, row.x)}, fitted test MSE "
-                f"{format_cell(row.test_mse)}, test MRR {format_cell(row.test_mrr)} "
-                f"(distance to the chord {row.distance:.3g})."
-            )
-        else:
-            knees.append(f"{row.variant}: no knee; {row.reason}.")
+    knees = tuple(
+        texts.KNEE_FOUND.format(
+            variant=row.variant,
+            weight=weight_phrase(tradeoff.x_name, row.x),
+            interval=_interval_phrase(row.lambda_f_lower, row.lambda_f_upper, row.knee_share, texts.KNEE_DRAWS),
+            test_mse=format_cell(row.test_mse),
+            test_mrr=format_cell(row.test_mrr),
+            distance=f"{row.distance:.3g}",
+        )
+        if pd.notna(row.x)
+        else texts.KNEE_NONE.format(variant=row.variant, reason=row.reason)
+        for row in tradeoff.knees.itertuples()
+    )
     blocks: list[Block] = [
-        Heading("Trade-off between rating and ranking"),
-        Paragraph(
-            f"Each objective ({tradeoff.value} values) is fitted per model variant against {_X_TEXT[tradeoff.x_name]}; "
-            "the two fits evaluated on one grid trace the MRR-against-MSE curve."
-        ),
+        Heading(texts.TRADEOFF_HEADING),
+        Paragraph(texts.TRADEOFF_INTRO.format(value=tradeoff.value, x_text=_X_TEXT[tradeoff.x_name])),
         Bullets(fits + tuple(tradeoff.notes)),
-        Image(images["response"],
-              "Test MSE and test MRR against the loss weight, fitted curves with confidence bands"),
-        Image(images["tradeoff"],
-              "Trade-off traced by the fitted curves, with knee and budget answer"),
-        Heading("Knee", 3),
-        Paragraph(f"Method: {KNEE_METHOD}."),
-        Bullets(tuple(knees)),
-        Heading("Best weight under an MSE budget", 3),
+        Image(content.images["response"], texts.TRADEOFF_RESPONSE_FIGURE),
+        Image(content.images["tradeoff"], texts.TRADEOFF_CURVE_FIGURE),
+        Heading(texts.KNEE_HEADING, 3),
+        Paragraph(texts.KNEE_METHOD.format(method=KNEE_METHOD)),
+        Bullets(knees),
+        Heading(texts.BUDGET_HEADING, 3),
     ]
-    if budget is None:
-        blocks.append(Paragraph("No MSE budget was given."))
+    if content.mse_budget is None:
+        blocks.append(Paragraph(texts.BUDGET_NONE_GIVEN))
     else:
-        blocks.append(Bullets(tuple(_budget_sentence(tradeoff, answer) for answer in budget_answers)))
+        blocks.append(Bullets(tuple(_budget_sentence(tradeoff, answer) for answer in content.budget_answers)))
     return blocks
+
+
+def _interval_phrase(low: float | None, high: float | None, share: float, draws: str) -> str:
+    """``"95% interval λ_F 0.8 to 0.9 (...)"`` of the joint draws, or that none has one."""
+    if low is None or pd.isna(low):
+        return texts.INTERVAL_NONE.format(share=share, draws=draws)
+    return texts.INTERVAL.format(low=format_cell(low), high=format_cell(high), share=share, draws=draws)
 
 
 def _budget_sentence(tradeoff: TradeOff, answer: BudgetAnswer) -> str:
     variant = group_label(answer.shared, answer.user_bias)
     if answer.x is None:
-        return f"{variant}: none; {answer.reason}."
-    return (
-        f"{variant}: with fitted {tradeoff.value} test MSE ≤ {format_cell(answer.mse_budget)}, "
-        f"the highest fitted test MRR is {format_cell(answer.test_mrr)} at {weight_phrase(tradeoff.x_name, answer.x)} "
-        f"(fitted test MSE {format_cell(answer.test_mse)})."
+        return texts.BUDGET_NOT_MET.format(variant=variant, reason=answer.reason)
+    return texts.BUDGET_FOUND.format(
+        variant=variant,
+        interval=_interval_phrase(answer.lambda_f_lower, answer.lambda_f_upper, answer.feasible_share,
+                                  texts.BUDGET_DRAWS),
+        value=tradeoff.value,
+        budget=format_cell(answer.mse_budget),
+        test_mrr=format_cell(answer.test_mrr),
+        weight=weight_phrase(tradeoff.x_name, answer.x),
+        test_mse=format_cell(answer.test_mse),
     )
 
 
-def _epoch_blocks(epoch_summary: pd.DataFrame, front: pd.DataFrame, objective: str, images) -> list[Block]:
-    blocks: list[Block] = [Heading("Epochs: best against final")]
-    if "epochs" in images:
-        blocks.append(Image(images["epochs"],
-                            f"Test MSE and test MRR per epoch of the {objective}-value Pareto trials"))
+def _epoch_blocks(content: ReportContent) -> list[Block]:
+    blocks: list[Block] = [Heading(texts.EPOCHS_HEADING)]
+    if "epochs" in content.images:
+        blocks.append(Image(content.images["epochs"], texts.EPOCHS_FIGURE.format(objective=content.objective)))
+    epoch_summary = content.epoch_summary
     if epoch_summary.empty:
-        blocks.append(Paragraph("No epoch data."))
+        blocks.append(Paragraph(texts.EPOCHS_NONE))
         return blocks
     shown = epoch_summary[
-        epoch_summary["trial_id"].isin(front["trial_id"]) & epoch_summary["metric"].isin(["test_mse", "test_mrr"])
+        epoch_summary["trial_id"].isin(content.front["trial_id"])
+        & epoch_summary["metric"].isin(["test_mse", "test_mrr"])
     ]
     table = pd.DataFrame(
         {
@@ -559,8 +683,7 @@ def _epoch_blocks(epoch_summary: pd.DataFrame, front: pd.DataFrame, objective: s
             "final − best": shown["final_minus_best"],
         }
     )
-    blocks.append(Table(table.reset_index(drop=True), "Best epoch against final epoch, trials on the front "
-                        "(all trials and metrics: epochs_best_vs_final.csv)"))
+    blocks.append(Table(table.reset_index(drop=True), texts.EPOCHS_TABLE))
     return blocks
 
 
@@ -583,15 +706,12 @@ _QUESTION_COLUMNS = {
 
 
 def _question_blocks(answers: OriginalAnswers) -> list[Block]:
-    blocks: list[Block] = [
-        Heading("The original questions"),
-        Paragraph(
-            "Answered from the complete trials (runs without a user bias unless the question is about it): "
-            "mean ± standard deviation over seeds, Welch t-test where both sides have at least two runs."
-        ),
-    ]
+    blocks: list[Block] = [Heading(texts.QUESTIONS_HEADING), Paragraph(texts.QUESTIONS_INTRO)]
     for number, answer in enumerate(answers.questions, start=1):
-        blocks += [Heading(f"Q{number}. {answer.question}", 3), Bullets(answer.sentences)]
+        blocks += [
+            Heading(texts.QUESTION_HEADING.format(number=number, question=answer.question), 3),
+            Bullets(answer.sentences),
+        ]
         if not answer.table.empty:
             table = answer.table[list(_QUESTION_COLUMNS)].rename(columns=_QUESTION_COLUMNS)
             table["metric"] = table["metric"].map(METRIC_NAMES)
@@ -611,36 +731,56 @@ def _question_blocks(answers: OriginalAnswers) -> list[Block]:
         }
     )
     blocks += [
-        Heading("Published values against this study", 3),
-        Bullets(answers.published_sentences or ("No published value could be compared.",)),
-        Table(published, "Published final value against our mean final value (runs without a user bias)"),
+        Heading(texts.PUBLISHED_HEADING, 3),
+        Bullets(answers.published_sentences or (texts.PUBLISHED_NONE,)),
+        Table(published, texts.PUBLISHED_TABLE),
     ]
     return blocks
 
 
-def _blocks(
-    complete, pareto, hypervolumes, tradeoff, budget_answers, budget, answers, epoch_summary, front, images,
-    context, notes,
-) -> list[Block]:
-    objective = context["objective"]
-    states = ", ".join(f"{count} {state}" for state, count in context["states"].items())
+def _provenance_blocks(provenance: dict[str, object]) -> list[Block]:
+    if not provenance:
+        return []
+    rows = pd.DataFrame(
+        {"item": list(provenance), "value": [_provenance_text(value) for value in provenance.values()]}
+    )
+    return [Heading(texts.PROVENANCE_HEADING), Table(rows, texts.PROVENANCE_TABLE)]
+
+
+def _provenance_text(value: object) -> str:
+    """One table cell: mappings as ``key=value`` pairs, sequences comma-separated."""
+    if isinstance(value, Mapping):
+        return ", ".join(f"{key}={_provenance_text(item)}" for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_provenance_text(item) for item in value)
+    return format_cell(value)
+
+
+def _blocks(content: ReportContent) -> list[Block]:
+    states = ", ".join(f"{count} {state}" for state, count in content.states.items())
     variants = ", ".join(
         f"{len(group)} {group_label(bool(shared), bool(bias))}"
-        for (shared, bias), group in complete.groupby(["shared", "user_bias"])
+        for (shared, bias), group in content.complete.groupby(["shared", "user_bias"])
+    )
+    overview = texts.OVERVIEW.format(
+        n_trials=sum(content.states.values()),
+        states=states,
+        n_analysed=len(content.complete),
+        analysed=texts.ANALYSED_WITH_STOPPED if content.include_stopped else texts.ANALYSED_COMPLETE,
+        variants=variants,
+        objective=content.objective,
     )
     blocks: list[Block] = [
-        Paragraph(
-            f"{sum(context['states'].values())} trials ({states}); the analysis uses the {len(complete)} "
-            + ("complete or stopped ones, stopped ones at their last epoch" if context["include_stopped"] else "complete ones")
-            + f" ({variants}). Trade-off, knee, budget and epoch figure use the {objective} values."
-        ),
-        *_pareto_blocks(pareto, front, objective, images),
-        *(_stopping_blocks(context["stopping"], images) if context["stopping"] is not None else ()),
-        *_hypervolume_blocks(hypervolumes, images),
-        *_tradeoff_blocks(tradeoff, budget_answers, budget, images),
-        *_epoch_blocks(epoch_summary, front, objective, images),
-        *_question_blocks(answers),
+        *_provenance_blocks(content.provenance),
+        Paragraph(overview),
+        *([Link(texts.INTERACTIVE_LINK, content.interactive)] if content.interactive else ()),
+        *_pareto_blocks(content),
+        *(_stopping_blocks(content.stopping, content.images) if content.stopping is not None else ()),
+        *_hypervolume_blocks(content),
+        *_tradeoff_blocks(content),
+        *_epoch_blocks(content),
+        *(_question_blocks(content.answers) if content.answers is not None else ()),
     ]
-    if notes:
-        blocks += [Heading("Notes"), Bullets(tuple(notes))]
+    if content.notes:
+        blocks += [Heading(texts.NOTES_HEADING), Bullets(content.notes)]
     return blocks

@@ -1,22 +1,29 @@
 """Trade-off curves: test MSE and test MRR as smooth functions of the loss weights.
 
 Per model variant (shared flag, and user bias where the study varies it), each
-objective is fitted against one variable of the loss weights: ``λ_F`` itself when
-every trial has ``λ_F + λ_R ≈ 1`` (only the ratio matters under Adam, so that line
-is the whole space), otherwise ``log10(λ_F / λ_R)``. The two fits, evaluated on a
-common grid, trace the MRR-vs-MSE curve; its knee and the best λ_F under an MSE
-budget are read off that curve.
+objective is fitted against the loss weights on the scale the search space samples
+them: ``logit(λ_F)`` on the simplex ``λ_F + λ_R = 1`` (only the ratio matters under
+Adam, so that line is the whole space), ``log10(λ_F / λ_R)`` otherwise. The model
+is a Gaussian process with a Matérn kernel and a white-noise term, so its bands
+widen where there are no trials. Every trial counts, replicates (the same weights,
+other seeds) included, and where replicates give enough degrees of freedom their
+pooled spread is the noise. The two fits, evaluated on a common grid, trace the
+MRR-vs-MSE curve; its knee and the best λ_F under an MSE budget are read off that
+curve, with intervals from joint draws of the two fitted curves.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy import stats
-from scipy.interpolate import make_smoothing_spline
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
 from mtlstudy._errors import ConfigError, StudyError
 from mtlstudy.analysis._frame import check_value, complete_trials, group_label
@@ -29,16 +36,19 @@ __all__ = [
     "KNEE_METHOD",
     "find_knee",
     "TradeOff",
+    "TRADEOFF_COLUMNS",
     "fit_tradeoff",
     "BudgetAnswer",
     "best_under_budget",
 ]
 
-#: scipy's ``make_smoothing_spline`` needs at least five distinct abscissas.
-MIN_SPLINE_POINTS = 5
+#: Replicate degrees of freedom (runs beyond the first at each weight, pooled) from
+#: which their spread is taken as the known noise instead of being fitted.
+MIN_REPLICATE_DOF = 5
 
-#: Candidate smoothing strengths, as log10 of λ per unit of total weight on x in [0, 1].
-_LOG_SMOOTHING = np.arange(-12.0, 2.01, 0.25)
+#: A trial is "near" a grid point when it lies within this fraction of the fitted
+#: range of the weight variable; the curve is dashed where none is.
+NEAR_FRACTION = 0.05
 
 #: A knee must lie at least this far (normalised units) from the chord.
 KNEE_MIN_DISTANCE = 0.01
@@ -50,7 +60,21 @@ KNEE_METHOD = (
     f"to [0, 1]; no knee if that distance is below {KNEE_MIN_DISTANCE}"
 )
 
-_X_NAMES = ("auto", "lambda_f", "log_ratio")
+#: Columns of :attr:`TradeOff.curves` as written to ``tradeoff.csv``.
+TRADEOFF_COLUMNS: tuple[str, ...] = (
+    "variant",
+    "x",
+    "lambda_f",
+    "metric",
+    "fitted",
+    "conf_lower",
+    "conf_upper",
+    "pred_lower",
+    "pred_upper",
+    "n_trials_near",
+)
+
+_X_NAMES = ("auto", "logit_lambda_f", "log_ratio", "lambda_f")
 _SIMPLEX_TOLERANCE = 1e-3
 _OBJECTIVES = ("test_mse", "test_mrr")
 
@@ -62,51 +86,67 @@ class SmoothCurve:
     Attributes
     ----------
     grid, fitted : numpy.ndarray
-        Where the curve is evaluated and its values there.
-    lower, upper : numpy.ndarray or None
-        Pointwise confidence band, None when no noise estimate exists.
+        Where the curve is evaluated and its mean there.
+    conf_lower, conf_upper : numpy.ndarray or None
+        Pointwise band of the mean curve; None when the noise cannot be estimated.
+    pred_lower, pred_upper : numpy.ndarray or None
+        Pointwise band of one new trial at that ``x`` (mean uncertainty plus noise).
+    covariance : numpy.ndarray or None
+        Posterior covariance of the mean curve on the grid, for joint draws.
     method : str
-        ``"smoothing spline"``, ``"linear interpolation"`` or ``"constant"``.
+        ``"gaussian process"`` or ``"constant"`` (one distinct ``x``).
     note : str
-        How the curve and its band were obtained, or why there is no band.
+        How the curve and its bands were obtained, or why there are none.
     n_points, n_distinct : int
         Samples used and distinct ``x`` among them.
-    smoothing : float or None
-        The spline's penalty λ, for ``x`` rescaled to [0, 1].
+    noise_sd : float or None
+        Standard deviation of one run about the curve.
+    noise_source : str or None
+        ``"replicates"`` (pooled spread of runs at the same ``x``) or
+        ``"maximum likelihood"`` (fitted with the curve).
+    length_scale : float or None
+        The fitted Matérn length scale, in units of ``x``.
     """
 
     grid: np.ndarray
     fitted: np.ndarray
-    lower: np.ndarray | None
-    upper: np.ndarray | None
+    conf_lower: np.ndarray | None
+    conf_upper: np.ndarray | None
+    pred_lower: np.ndarray | None
+    pred_upper: np.ndarray | None
+    covariance: np.ndarray | None
     method: str
     note: str
     n_points: int
     n_distinct: int
-    smoothing: float | None
+    noise_sd: float | None
+    noise_source: str | None
+    length_scale: float | None
 
 
 def smooth_curve(x: np.ndarray, y: np.ndarray, grid: np.ndarray, *, level: float = 0.95) -> SmoothCurve:
-    """Fit a smooth curve to noisy samples, with a pointwise confidence band.
+    """Fit a smooth curve to noisy samples, with a band for the mean and one for a new run.
 
-    Repeated ``x`` (seeds) are averaged and weighted by their count. With at least
-    five distinct ``x`` the fit is a cubic smoothing spline whose penalty is chosen
-    by Mallows' Cp when repeated runs give the noise variance, else by generalised
-    cross-validation; with two to four the means are interpolated
-    linearly; with one the curve is that mean. Each is a linear map of the means,
-    so the band is ``fitted ± t · standard error`` through that map, with the
-    noise variance taken from the spread of repeated runs at the same ``x`` when
-    there are any, else from the spline's residuals; without either there is no
-    band, and ``note`` says so.
+    With two or more distinct ``x`` the fit is a Gaussian process on standardised
+    ``y``: a scaled Matérn (ν = 5/2) kernel plus white noise, hyperparameters by
+    maximum likelihood (seeded restarts, so the fit is reproducible). Repeated runs
+    at the same ``x`` (other seeds) enter as separate observations; when they give
+    at least :data:`MIN_REPLICATE_DOF` degrees of freedom, the white-noise level is
+    fixed at their pooled variance instead of being fitted, and the bands use t
+    quantiles with those degrees of freedom. Otherwise the fitted variances are
+    rescaled by ``n / (n - df)``, ``df`` being the trace of the smoother matrix, with
+    t quantiles on ``n - df`` degrees of freedom. Away from the samples the process
+    returns to the mean of ``y`` and both bands widen. With one distinct ``x`` the
+    curve is the mean, with t-based bands when there are repeats.
 
     Parameters
     ----------
     x, y : array_like, shape (n,)
         Samples; non-finite pairs are dropped. Needs at least one.
     grid : array_like
-        Where to evaluate the curve, inside ``[min x, max x]``.
+        Where to evaluate the curve.
     level : float
-        Coverage of the band, in (0, 1).
+        Coverage of both bands, in (0, 1).
 
     Returns
     -------
@@ -122,98 +162,89 @@ def smooth_curve(x: np.ndarray, y: np.ndarray, grid: np.ndarray, *, level: float
         raise ConfigError("smooth_curve needs at least one finite (x, y) pair")
     distinct, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
     means = np.bincount(inverse, weights=y) / counts
-    replicate = _replicate_variance(y, inverse, means)
-    smoothing = None
-    # Every method is a linear map of the means: at_data gives the fit at the
-    # distinct x (its trace is the fit's degrees of freedom), at_grid on the grid.
+    replicate_dof = len(y) - len(distinct)
+    replicate_variance = float(np.sum((y - means[inverse]) ** 2) / replicate_dof) if replicate_dof else None
+    sizes = {"n_points": len(x), "n_distinct": len(distinct)}
     if len(distinct) == 1:
-        method, note = "constant", "one distinct value of the weight: the curve is the mean"
-        at_data, at_grid = np.ones((1, 1)), np.ones((len(grid), 1))
-    elif len(distinct) < MIN_SPLINE_POINTS:
-        method = "linear interpolation"
-        note = f"only {len(distinct)} distinct values of the weight: linear interpolation of the means"
-        at_data = np.eye(len(distinct))
-        at_grid = np.column_stack([np.interp(grid, distinct, unit) for unit in at_data])
-    else:
-        method = "smoothing spline"
-        span = distinct[-1] - distinct[0]
-        smoothing, basis, criterion = _select_spline(
-            (distinct - distinct[0]) / span, means, counts.astype(float), replicate
-        )
-        note = f"cubic smoothing spline, penalty chosen by {criterion}"
-        at_data, at_grid = basis((distinct - distinct[0]) / span), basis((grid - distinct[0]) / span)
-    if counts.max() > 1:
-        note += f"; repeated runs (up to {counts.max()} per value) averaged"
-    fitted = at_grid @ means
-    sizes = {"n_points": len(x), "n_distinct": len(distinct), "smoothing": smoothing}
-    noise = replicate or _residual_variance(means, counts, at_data)
-    if noise is None:
-        note += "; no repeated runs and no residual degrees of freedom to estimate the noise: no band"
-        return SmoothCurve(grid, fitted, None, None, method, note, **sizes)
-    variance, dof, source = noise
-    half = stats.t.ppf((1 + level) / 2, dof) * np.sqrt(variance * (at_grid**2 / counts).sum(axis=1))
-    note += f"; {level:.0%} band: fit ± t({dof:.3g} df) standard errors, noise variance from {source}"
-    return SmoothCurve(grid, fitted, fitted - half, fitted + half, method, note, **sizes)
+        return _constant(y, grid, level, replicate_variance, replicate_dof, sizes)
+    return _gaussian_process(x, y, grid, level, replicate_variance, replicate_dof, sizes)
 
 
-def _replicate_variance(y, inverse, means) -> tuple[float, float, str] | None:
-    """Variance of one run from the spread of repeated runs at the same x (pooled).
-
-    It needs no model, so it is preferred wherever there are at least 2 degrees
-    of freedom (repeats beyond the first).
-    """
-    dof = len(y) - len(means)
-    if dof < 2:
-        return None
-    return float(np.sum((y - means[inverse]) ** 2) / dof), float(dof), "the spread of repeated runs"
-
-
-def _residual_variance(means, counts, at_data) -> tuple[float, float, str] | None:
-    """Variance of one run from the weighted residuals of a fit that does not interpolate."""
-    dof = len(means) - np.trace(at_data)
-    if dof < 2:
-        return None
-    residuals = means - at_data @ means
-    return float(np.sum(counts * residuals**2) / dof), float(dof), "the spline residuals"
-
-
-def _select_spline(x: np.ndarray, y: np.ndarray, weights: np.ndarray, replicate):
-    """Pick the spline penalty; return it, the fitted smoother and the criterion's name.
-
-    With a noise variance from repeated runs the penalty minimises Mallows' Cp
-    (unbiased risk), otherwise generalised cross-validation, which estimates
-    the noise itself. The smoother is linear in ``y``: fitting the identity matrix
-    (a batch of unit vectors) gives a spline whose values at ``x`` are the hat
-    matrix, whose trace is the fit's degrees of freedom both criteria need.
-    """
-    n = len(x)
-    identity = np.eye(n)
-    best_score, best = np.inf, None
-    for log_smoothing in _LOG_SMOOTHING:
-        smoothing = weights.sum() * 10.0**log_smoothing
-        try:
-            basis = make_smoothing_spline(x, identity, w=weights, lam=smoothing)
-        except (ValueError, np.linalg.LinAlgError):
-            continue  # numerically ill-posed at this strength
-        hat = basis(x)
-        dof = np.trace(hat)
-        weighted_rss = np.sum(weights * (y - hat @ y) ** 2)
-        if replicate is not None:
-            score = weighted_rss + 2.0 * replicate[0] * dof
-        elif n - dof > 1e-6:
-            score = n * weighted_rss / (n - dof) ** 2
-        else:
-            continue
-        if score < best_score:
-            best_score, best = score, (float(smoothing), basis)
-    if best is None:
-        raise ConfigError("no smoothing strength gave a well-posed spline fit")
-    criterion = (
-        "Mallows' Cp with the noise variance of the repeated runs"
-        if replicate is not None
-        else "generalised cross-validation"
+def _constant(y, grid, level, replicate_variance, replicate_dof, sizes) -> SmoothCurve:
+    fitted = np.full(len(grid), y.mean())
+    note = "one distinct value of the weight: the curve is the mean"
+    if replicate_dof < 1:
+        note += "; a single run gives no noise estimate: no band"
+        return SmoothCurve(grid, fitted, None, None, None, None, None, "constant", note, **sizes,
+                           noise_sd=None, noise_source=None, length_scale=None)
+    quantile = stats.t.ppf((1 + level) / 2, replicate_dof)
+    mean_half = quantile * np.sqrt(replicate_variance / len(y))
+    pred_half = quantile * np.sqrt(replicate_variance * (1 + 1 / len(y)))
+    note += f"; {level:.0%} bands from the spread of {len(y)} runs (t, {replicate_dof} df)"
+    return SmoothCurve(
+        grid, fitted, fitted - mean_half, fitted + mean_half, fitted - pred_half, fitted + pred_half,
+        np.full((len(grid), len(grid)), replicate_variance / len(y)), "constant", note, **sizes,
+        noise_sd=float(np.sqrt(replicate_variance)), noise_source="replicates", length_scale=None,
     )
-    return (*best, criterion)
+
+
+def _gaussian_process(x, y, grid, level, replicate_variance, replicate_dof, sizes) -> SmoothCurve:
+    center, scale = y.mean(), y.std()
+    scale = scale if scale > 0 else 1.0
+    span = float(np.ptp(x))
+    n_distinct = sizes["n_distinct"]
+    from_replicates = replicate_dof >= MIN_REPLICATE_DOF
+    if from_replicates:
+        # Measured, not fitted: the noise is what the seeds alone change.
+        noise = WhiteKernel(max(replicate_variance / scale**2, 1e-10), noise_level_bounds="fixed")
+    else:
+        noise = WhiteKernel(0.1, noise_level_bounds=(1e-8, 1.0))
+    # The length scale may not shrink below a twentieth of the range, nor below half
+    # the mean spacing of the distinct weights: finer wiggles than that are noise on a
+    # study's few dozen trials, or shapes its weights cannot resolve.
+    shortest = max(span / 20, span / (n_distinct - 1) / 2)
+    kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(max(span / 3, shortest), (shortest, span * 20), nu=2.5) + noise
+    model = GaussianProcessRegressor(kernel, n_restarts_optimizer=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # a bound reached is reported via the fitted values
+        model.fit(x[:, None], (y - center) / scale)
+    mean, covariance = model.predict(grid[:, None], return_cov=True)
+    noise_variance = float(model.kernel_.k2.noise_level)
+    # predict() includes the white noise on the diagonal: that is a new run, not the mean.
+    covariance = covariance - noise_variance * np.eye(len(grid))
+    if from_replicates:
+        inflation, dof = 1.0, float(replicate_dof)
+    else:
+        # Maximum likelihood ignores the degrees of freedom the curve itself uses (the
+        # trace of its smoother matrix), so it underestimates the noise, as a residual
+        # variance divided by n would; rescale by n / (n - df) and use t quantiles.
+        signal = model.kernel_.k1(x[:, None])
+        fit_dof = float(np.trace(np.linalg.solve(signal + noise_variance * np.eye(len(x)), signal)))
+        dof = max(len(x) - fit_dof, 1.0)
+        inflation = len(x) / dof
+    covariance *= inflation * scale**2
+    noise_variance *= inflation * scale**2
+    mean_sd = np.sqrt(np.clip(np.diag(covariance), 0, None))
+    pred_sd = np.sqrt(mean_sd**2 + noise_variance)
+    fitted = center + scale * mean
+    quantile = stats.t.ppf((1 + level) / 2, dof)
+    length_scale = float(model.kernel_.k1.k2.length_scale)
+    source = "replicates" if from_replicates else "maximum likelihood"
+    note = (
+        f"Gaussian process (Matérn 5/2, length scale {length_scale:.3g}), noise sd {np.sqrt(noise_variance):.3g} "
+        + (
+            f"from the spread of repeated runs ({replicate_dof} df)"
+            if from_replicates
+            else f"fitted by maximum likelihood ({dof:.3g} residual df"
+            + (f", {replicate_dof} repeated run(s))" if replicate_dof else ", no repeated runs)")
+        )
+        + f"; {level:.0%} bands (t) for the mean and for a new trial"
+    )
+    return SmoothCurve(
+        grid, fitted, fitted - quantile * mean_sd, fitted + quantile * mean_sd,
+        fitted - quantile * pred_sd, fitted + quantile * pred_sd, covariance, "gaussian process", note, **sizes,
+        noise_sd=float(np.sqrt(noise_variance)), noise_source=source, length_scale=length_scale,
+    )
 
 
 class Knee(NamedTuple):
@@ -270,21 +301,29 @@ class TradeOff:
     ----------
     value : {"final", "best"}
         Which reading of the metrics was fitted.
-    x_name : {"lambda_f", "log_ratio"}
-        The fitted variable: ``λ_F`` (trials on ``λ_F + λ_R = 1``) or
-        ``log10(λ_F / λ_R)``.
+    x_name : {"logit_lambda_f", "log_ratio", "lambda_f"}
+        The fitted variable: ``logit(λ_F)`` or ``λ_F`` (trials on ``λ_F + λ_R = 1``),
+        or ``log10(λ_F / λ_R)``.
     curves : pandas.DataFrame
-        The grid: ``shared, user_bias, variant, x, lambda_f`` (``λ_F / (λ_F + λ_R)``),
-        ``test_mse``, ``test_mse_lower``, ``test_mse_upper``, the same for ``test_mrr``,
-        and ``on_front`` (non-dominated within its variant).
+        Long format, one row per variant, grid point and metric: ``shared,
+        user_bias`` and :data:`TRADEOFF_COLUMNS` (``lambda_f`` is
+        ``λ_F / (λ_F + λ_R)``; ``conf_*`` bound the mean curve, ``pred_*`` one new
+        trial; ``n_trials_near`` counts the trials within :data:`NEAR_FRACTION` of
+        the variant's range of ``x``).
     points : pandas.DataFrame
         The observed trials: ``trial_id, number, shared, user_bias, seed, x,
         lambda_f, test_mse, test_mrr``.
     fits : pandas.DataFrame
-        One row per variant and objective: ``method, note, n_points, n_distinct,
-        smoothing``.
+        One row per variant and objective: ``shared, user_bias, metric, method,
+        note, n_points, n_distinct, noise_sd, noise_source, length_scale``.
     knees : pandas.DataFrame
-        One row per variant: ``x, lambda_f, test_mse, test_mrr, distance, reason``.
+        One row per variant: ``shared, user_bias, variant, x, lambda_f, test_mse,
+        test_mrr, distance, reason``, and the interval ``x_lower, x_upper,
+        lambda_f_lower, lambda_f_upper`` with ``knee_share`` (the share of joint
+        draws of the two curves that have a knee).
+    draws : dict of (bool, bool) to numpy.ndarray
+        Per variant ``(shared, user_bias)``, joint draws of the two mean curves on
+        its grid, shape ``(n_draws, n_grid, 2)`` (test MSE, test MRR).
     notes : tuple of str
         What was left out and why.
     """
@@ -295,38 +334,67 @@ class TradeOff:
     points: pd.DataFrame
     fits: pd.DataFrame
     knees: pd.DataFrame
+    draws: dict[tuple[bool, bool], np.ndarray]
     notes: tuple[str, ...]
+
+    def wide(self) -> pd.DataFrame:
+        """One row per variant and grid point: ``shared, user_bias, variant, x,
+        lambda_f, n_trials_near`` and, per metric ``m``, ``m``, ``m_lower``,
+        ``m_upper`` (the mean band), ``m_pred_lower``, ``m_pred_upper``."""
+        keys = ["shared", "user_bias", "variant", "x", "lambda_f", "n_trials_near"]
+        parts = []
+        for metric in _OBJECTIVES:
+            part = self.curves[self.curves["metric"] == metric].set_index(keys)
+            parts.append(
+                part[["fitted", "conf_lower", "conf_upper", "pred_lower", "pred_upper"]].rename(
+                    columns={
+                        "fitted": metric,
+                        "conf_lower": f"{metric}_lower",
+                        "conf_upper": f"{metric}_upper",
+                        "pred_lower": f"{metric}_pred_lower",
+                        "pred_upper": f"{metric}_pred_upper",
+                    }
+                )
+            )
+        return pd.concat(parts, axis=1).reset_index()
 
 
 def resolve_x(complete: pd.DataFrame, x: str) -> str:
-    """Turn ``x="auto"`` into ``"lambda_f"`` or ``"log_ratio"``."""
+    """Turn ``x="auto"`` into ``"logit_lambda_f"`` (simplex) or ``"log_ratio"``."""
     if x not in _X_NAMES:
         raise ConfigError(f"x must be one of {', '.join(_X_NAMES)}; got {x!r}")
     if x != "auto":
         return x
     total = complete["lambda_f"] + complete["lambda_r"]
-    return "lambda_f" if np.allclose(total, 1.0, rtol=0, atol=_SIMPLEX_TOLERANCE) else "log_ratio"
+    return "logit_lambda_f" if np.allclose(total, 1.0, rtol=0, atol=_SIMPLEX_TOLERANCE) else "log_ratio"
 
 
 def _weight_variable(frame: pd.DataFrame, x_name: str) -> np.ndarray:
+    """The fitted variable of each trial; NaN where it is undefined (a weight of 0, or λ_F = 1)."""
     lambda_f, lambda_r = frame["lambda_f"].to_numpy(float), frame["lambda_r"].to_numpy(float)
     if x_name == "lambda_f":
         return lambda_f
     with np.errstate(divide="ignore", invalid="ignore"):
+        if x_name == "logit_lambda_f":
+            inside = (lambda_f > 0) & (lambda_f < 1)
+            return np.where(inside, np.log(lambda_f / (1 - lambda_f)), np.nan)
         ratio = np.where((lambda_f > 0) & (lambda_r > 0), lambda_f / lambda_r, np.nan)
         return np.log10(ratio)
 
 
 def weight_phrase(x_name: str, x: float) -> str:
     """The loss weight at ``x`` in words, e.g. ``"λ_F = 0.8"``."""
-    if x_name == "lambda_f":
-        return f"λ_F = {x:.3g}"
-    return f"log10(λ_F/λ_R) = {x:.3g} (λ_F = {_lambda_f_share(np.asarray(x), x_name):.3g} on λ_F + λ_R = 1)"
+    if x_name == "log_ratio":
+        return f"log10(λ_F/λ_R) = {x:.3g} (λ_F = {lambda_f_share(np.asarray(x), x_name):.3g} on λ_F + λ_R = 1)"
+    return f"λ_F = {lambda_f_share(np.asarray(x), x_name):.3g}"
 
 
-def _lambda_f_share(x: np.ndarray, x_name: str) -> np.ndarray:
+def lambda_f_share(x: np.ndarray, x_name: str) -> np.ndarray:
     """λ_F / (λ_F + λ_R), the equivalent λ_F on the line λ_F + λ_R = 1."""
-    return x if x_name == "lambda_f" else 1.0 / (1.0 + 10.0 ** (-x))
+    if x_name == "lambda_f":
+        return x
+    base = np.e if x_name == "logit_lambda_f" else 10.0
+    return 1.0 / (1.0 + base ** (-x))
 
 
 def fit_tradeoff(
@@ -336,6 +404,8 @@ def fit_tradeoff(
     x: str = "auto",
     n_grid: int = 201,
     level: float = 0.95,
+    n_draws: int = 400,
+    seed: int = 0,
 ) -> TradeOff:
     """Fit test MSE and test MRR against the loss weights, per model variant.
 
@@ -345,13 +415,19 @@ def fit_tradeoff(
         The study export.
     value : {"final", "best"}
         Which reading of the metrics to fit.
-    x : {"auto", "lambda_f", "log_ratio"}
-        The fitted variable; ``"auto"`` takes ``lambda_f`` when all trials have
-        ``λ_F + λ_R`` within 1e-3 of 1, ``log_ratio`` otherwise.
+    x : {"auto", "logit_lambda_f", "log_ratio", "lambda_f"}
+        The fitted variable: the scale the search space samples the weights on.
+        ``"auto"`` takes ``logit_lambda_f`` (the ``simplex`` space) when every trial
+        has ``λ_F + λ_R`` within 1e-3 of 1, ``log_ratio`` (the ``independent``
+        space) otherwise; ``lambda_f`` suits a simplex sampled linearly.
     n_grid : int
         Grid points per variant, spanning its observed range (no extrapolation).
     level : float
-        Coverage of the confidence bands, see :func:`smooth_curve`.
+        Coverage of the bands, see :func:`smooth_curve`.
+    n_draws : int
+        Joint draws of the two fitted curves behind the knee and budget intervals.
+    seed : int
+        Seed of those draws.
 
     Returns
     -------
@@ -360,20 +436,21 @@ def fit_tradeoff(
     check_value(value)
     if int(n_grid) != n_grid or n_grid < 2:
         raise ConfigError(f"n_grid must be an integer of at least 2; got {n_grid!r}")
+    if int(n_draws) != n_draws or n_draws < 10:
+        raise ConfigError(f"n_draws must be an integer of at least 10; got {n_draws!r}")
     complete = complete_trials(trials)
     x_name = resolve_x(complete, x)
     frame = complete.assign(x=_weight_variable(complete, x_name))
     notes = []
     invalid = ~np.isfinite(frame["x"])
     if invalid.any():
-        notes.append(f"{int(invalid.sum())} trial(s) with a non-positive λ left out of the log-ratio fit")
+        notes.append(f"{int(invalid.sum())} trial(s) with a loss weight of 0 or λ_F = 1 left out of the fit")
     unusable = ~np.isfinite(frame[[f"{value}_{metric}" for metric in _OBJECTIVES]]).all(axis=1) & ~invalid
     if unusable.any():
         notes.append(f"{int(unusable.sum())} trial(s) with a non-finite {value} test MSE or MRR left out of the fit")
     frame = frame[~invalid & ~unusable]
     if frame.empty:
         raise StudyError(f"no complete trial has a usable loss weight and finite {value} test MSE and MRR")
-    frame = frame.assign(lambda_f_share=_lambda_f_share(frame["x"].to_numpy(), x_name))
     points = pd.DataFrame(
         {
             "trial_id": frame["trial_id"],
@@ -382,60 +459,59 @@ def fit_tradeoff(
             "user_bias": frame["user_bias"],
             "seed": frame["seed"],
             "x": frame["x"],
-            "lambda_f": frame["lambda_f_share"],
+            "lambda_f": lambda_f_share(frame["x"].to_numpy(), x_name),
             **{metric: frame[f"{value}_{metric}"].astype(float) for metric in _OBJECTIVES},
         }
     ).reset_index(drop=True)
 
-    curves, fits, knees = [], [], []
+    rng = np.random.default_rng(seed)
+    curves, fits, knees, draws = [], [], [], {}
     for (shared, user_bias), group in points.groupby(["shared", "user_bias"], sort=True):
-        finite_x = group["x"].to_numpy()
-        distinct = np.unique(finite_x)
-        grid = distinct if len(distinct) == 1 else np.linspace(distinct[0], distinct[-1], int(n_grid))
-        curve = pd.DataFrame(
-            {
-                "shared": bool(shared),
-                "user_bias": bool(user_bias),
-                "variant": group_label(bool(shared), bool(user_bias)),
-                "x": grid,
-                "lambda_f": _lambda_f_share(grid, x_name),
-            }
-        )
+        key = (bool(shared), bool(user_bias))
+        variant = group_label(*key)
+        observed = group["x"].to_numpy()
+        low, high = observed.min(), observed.max()
+        grid = np.array([low]) if low == high else np.linspace(low, high, int(n_grid))
+        near = (np.abs(observed[None, :] - grid[:, None]) <= NEAR_FRACTION * (high - low)).sum(axis=1)
+        fitted = {}
         for metric in _OBJECTIVES:
-            fit = smooth_curve(finite_x, group[metric], grid, level=level)
-            curve[metric] = fit.fitted
-            curve[f"{metric}_lower"] = fit.lower if fit.lower is not None else np.nan
-            curve[f"{metric}_upper"] = fit.upper if fit.upper is not None else np.nan
+            fit = smooth_curve(observed, group[metric], grid, level=level)
+            fitted[metric] = fit
+            curves.append(
+                pd.DataFrame(
+                    {
+                        "shared": key[0],
+                        "user_bias": key[1],
+                        "variant": variant,
+                        "x": grid,
+                        "lambda_f": lambda_f_share(grid, x_name),
+                        "metric": metric,
+                        "fitted": fit.fitted,
+                        "conf_lower": _or_nan(fit.conf_lower, grid),
+                        "conf_upper": _or_nan(fit.conf_upper, grid),
+                        "pred_lower": _or_nan(fit.pred_lower, grid),
+                        "pred_upper": _or_nan(fit.pred_upper, grid),
+                        "n_trials_near": near,
+                    }
+                )
+            )
             fits.append(
                 {
-                    "shared": bool(shared),
-                    "user_bias": bool(user_bias),
+                    "shared": key[0],
+                    "user_bias": key[1],
                     "metric": metric,
                     "method": fit.method,
                     "note": fit.note,
                     "n_points": fit.n_points,
                     "n_distinct": fit.n_distinct,
-                    "smoothing": fit.smoothing,
+                    "noise_sd": fit.noise_sd,
+                    "noise_source": fit.noise_source,
+                    "length_scale": fit.length_scale,
                 }
             )
-        objectives = curve[list(_OBJECTIVES)].to_numpy()
-        curve["on_front"] = pareto_mask(objectives, ("min", "max"))
-        knee = find_knee(objectives[:, 0], objectives[:, 1])
-        found = curve.iloc[knee.index] if knee.index is not None else None
-        knees.append(
-            {
-                "shared": bool(shared),
-                "user_bias": bool(user_bias),
-                "variant": group_label(bool(shared), bool(user_bias)),
-                **{
-                    column: (float(found[column]) if found is not None else None)
-                    for column in ("x", "lambda_f", *_OBJECTIVES)
-                },
-                "distance": knee.distance,
-                "reason": knee.reason,
-            }
-        )
-        curves.append(curve)
+        draws[key] = np.stack([_draw(fitted[metric], n_draws, rng) for metric in _OBJECTIVES], axis=-1)
+        knees.append({"shared": key[0], "user_bias": key[1], "variant": variant,
+                      **_knee_with_interval(grid, fitted, draws[key], x_name)})
     return TradeOff(
         value=value,
         x_name=x_name,
@@ -443,8 +519,52 @@ def fit_tradeoff(
         points=points,
         fits=pd.DataFrame(fits),
         knees=pd.DataFrame(knees),
+        draws=draws,
         notes=tuple(notes),
     )
+
+
+def _or_nan(band: np.ndarray | None, grid: np.ndarray) -> np.ndarray:
+    return np.full(len(grid), np.nan) if band is None else band
+
+
+def _draw(fit: SmoothCurve, n_draws: int, rng: np.random.Generator) -> np.ndarray:
+    """Draws of the mean curve from its posterior; the fitted curve itself where there is none."""
+    if fit.covariance is None:
+        return np.broadcast_to(fit.fitted, (n_draws, len(fit.grid))).copy()
+    # eigh tolerates the tiny negative eigenvalues of a covariance computed by subtraction.
+    values, vectors = np.linalg.eigh(fit.covariance)
+    root = vectors * np.sqrt(np.clip(values, 0, None))
+    return fit.fitted + rng.standard_normal((n_draws, len(fit.grid))) @ root.T
+
+
+def _interval(x: np.ndarray, x_name: str) -> dict[str, float | None]:
+    """The central 95% of ``x`` (the draws' answers), on the fitted scale and as λ_F."""
+    if len(x) == 0:
+        return {"x_lower": None, "x_upper": None, "lambda_f_lower": None, "lambda_f_upper": None}
+    low, high = np.quantile(x, [0.025, 0.975])
+    return {
+        "x_lower": float(low),
+        "x_upper": float(high),
+        "lambda_f_lower": float(lambda_f_share(np.asarray(low), x_name)),
+        "lambda_f_upper": float(lambda_f_share(np.asarray(high), x_name)),
+    }
+
+
+def _knee_with_interval(grid, fitted, draws, x_name) -> dict:
+    knee = find_knee(fitted["test_mse"].fitted, fitted["test_mrr"].fitted)
+    found = knee.index is not None
+    drawn = [find_knee(draw[:, 0], draw[:, 1]).index for draw in draws]
+    at = np.array([grid[index] for index in drawn if index is not None])
+    return {
+        "x": float(grid[knee.index]) if found else None,
+        "lambda_f": float(lambda_f_share(grid[knee.index], x_name)) if found else None,
+        **{metric: float(fitted[metric].fitted[knee.index]) if found else None for metric in _OBJECTIVES},
+        "distance": knee.distance,
+        "reason": knee.reason,
+        **_interval(at, x_name),
+        "knee_share": len(at) / len(draws),
+    }
 
 
 def check_budget(mse_budget: object) -> float:
@@ -464,6 +584,9 @@ class BudgetAnswer:
 
     ``x``, ``lambda_f``, ``test_mse`` and ``test_mrr`` are None when no fitted
     point meets the budget; ``reason`` then says so, with the lowest fitted MSE.
+    ``x_lower, x_upper, lambda_f_lower, lambda_f_upper`` hold the central 95% of
+    the answers of the joint draws of the two curves that meet the budget
+    (``feasible_share`` of them); None when none does.
     """
 
     shared: bool
@@ -474,6 +597,11 @@ class BudgetAnswer:
     test_mse: float | None
     test_mrr: float | None
     reason: str | None
+    x_lower: float | None
+    x_upper: float | None
+    lambda_f_lower: float | None
+    lambda_f_upper: float | None
+    feasible_share: float
 
 
 def best_under_budget(tradeoff: TradeOff, mse_budget: float) -> tuple[BudgetAnswer, ...]:
@@ -493,30 +621,28 @@ def best_under_budget(tradeoff: TradeOff, mse_budget: float) -> tuple[BudgetAnsw
     """
     budget = check_budget(mse_budget)
     answers = []
-    for (shared, user_bias), curve in tradeoff.curves.groupby(["shared", "user_bias"], sort=True):
+    for (shared, user_bias), curve in tradeoff.wide().groupby(["shared", "user_bias"], sort=True):
+        key = (bool(shared), bool(user_bias))
+        grid = curve["x"].to_numpy()
+        drawn = tradeoff.draws[key]
+        meets = drawn[:, :, 0] <= budget
+        feasible = meets.any(axis=1)
+        best = np.argmax(np.where(meets, drawn[:, :, 1], -np.inf), axis=1)
+        interval = {**_interval(grid[best[feasible]], tradeoff.x_name), "feasible_share": float(feasible.mean())}
         mse, mrr = curve["test_mse"].to_numpy(), curve["test_mrr"].to_numpy()
-        feasible = mse <= budget
-        if not feasible.any():
+        if not (mse <= budget).any():
             lowest = curve.iloc[int(np.argmin(mse))]
             reason = (
-                f"the fitted {tradeoff.value} test MSE of {group_label(bool(shared), bool(user_bias))} "
-                f"never reaches {budget:.4g}; its lowest value is {lowest['test_mse']:.4g} "
-                f"at {weight_phrase(tradeoff.x_name, lowest['x'])}"
+                f"the fitted {tradeoff.value} test MSE of {group_label(*key)} never reaches {budget:.4g}; "
+                f"its lowest value is {lowest['test_mse']:.4g} at {weight_phrase(tradeoff.x_name, lowest['x'])}"
             )
-            answers.append(BudgetAnswer(bool(shared), bool(user_bias), budget, None, None, None, None, reason))
+            answers.append(BudgetAnswer(*key, budget, None, None, None, None, reason, **interval))
             continue
-        best = int(np.argmax(np.where(feasible, mrr, -np.inf)))
-        row = curve.iloc[best]
+        row = curve.iloc[int(np.argmax(np.where(mse <= budget, mrr, -np.inf)))]
         answers.append(
             BudgetAnswer(
-                bool(shared),
-                bool(user_bias),
-                budget,
-                float(row["x"]),
-                float(row["lambda_f"]),
-                float(row["test_mse"]),
-                float(row["test_mrr"]),
-                None,
+                *key, budget, float(row["x"]), float(row["lambda_f"]), float(row["test_mse"]),
+                float(row["test_mrr"]), None, **interval,
             )
         )
     return tuple(answers)

@@ -1,22 +1,31 @@
-"""Reports of studies: the study's export handed to :func:`mtlstudy.analysis.write_report`."""
+"""Reports of studies: the study's export and provenance handed to :func:`mtlstudy.analysis.write_report`."""
 
 from __future__ import annotations
 
+import datetime
+import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pandas as pd
 
 from mtlstudy._errors import ConfigError, StudyError
 from mtlstudy.analysis import FORMATS, write_report
-from mtlstudy.study._store import load_export, load_rungs
+from mtlstudy.data import ML100K_SHA256
+from mtlstudy.study._spec import StudySpec
+from mtlstudy.study._storage import load_study
+from mtlstudy.study._store import _load, load_export, load_rungs
 
-__all__ = ["report_study", "write_study_report", "REPORT_DIR"]
+__all__ = ["report_study", "write_study_report", "study_provenance", "REPORT_DIR"]
 
 #: Default report folder inside a study directory.
 REPORT_DIR = "report"
+
+#: The space of reproduction studies, whose reports answer the original questions.
+REPRODUCTION_SPACE = "seed-grid"
 
 
 def report_study(
@@ -30,23 +39,29 @@ def report_study(
     reference_point: tuple[float, float] | None = None,
     interactive: bool = False,
     include_stopped: bool = False,
+    questions: bool = False,
+    figure_formats: Sequence[str] = ("png",),
     storage: str | None = None,
 ) -> Path:
     """Write the report of study ``name`` into ``output`` (default ``<dir>/<name>/report``).
 
-    See :func:`mtlstudy.analysis.write_report` for the files and options. A
+    The original questions are answered for reproduction studies (space
+    ``seed-grid``) and wherever ``questions`` is set. See
+    :func:`mtlstudy.analysis.write_report` for the files and the other options. A
     ``reference_point`` that no trial beats in both objectives is refused (ConfigError):
     every hypervolume against it would be 0, which compares nothing.
     """
+    spec, study = _load(name, dir, storage)
     trials = load_export(name, dir, storage=storage)
     if reference_point is not None:
         _check_reference(trials, objective, tuple(reference_point), include_stopped)
     epochs = load_export(name, dir, storage=storage, epochs=True)
     return write_study_report(
-        name,
+        spec,
         trials,
         epochs,
         output if output is not None else Path(dir) / name / REPORT_DIR,
+        study=study,
         rungs=load_rungs(name, dir, storage=storage),
         formats=formats,
         objective=objective,
@@ -54,6 +69,8 @@ def report_study(
         reference_point=reference_point,
         interactive=interactive,
         include_stopped=include_stopped,
+        questions=questions,
+        figure_formats=figure_formats,
     )
 
 
@@ -71,10 +88,73 @@ def _check_reference(trials: pd.DataFrame, objective: str, reference: tuple[floa
 
 
 def write_study_report(
-    name: str, trials: pd.DataFrame, epochs: pd.DataFrame, output: str | os.PathLike, **options: Any
+    spec: StudySpec,
+    trials: pd.DataFrame,
+    epochs: pd.DataFrame,
+    output: str | os.PathLike,
+    *,
+    study: optuna.Study | None = None,
+    questions: bool = False,
+    **options: Any,
 ) -> Path:
-    """:func:`mtlstudy.analysis.write_report` of study ``name``'s exports, titled after it."""
+    """:func:`mtlstudy.analysis.write_report` of a study's exports, titled after it, with its provenance.
+
+    ``study`` is its Optuna study (loaded from ``spec`` when not given); the
+    original questions are answered for ``seed-grid`` studies or with ``questions``.
+    """
+    if study is None:
+        study = load_study(spec.name, spec.storage_url)
     try:
-        return write_report(trials, epochs, output, title=f"mtlstudy study {name}", **options)
+        return write_report(
+            trials,
+            epochs,
+            output,
+            title=f"mtlstudy study {spec.name}",
+            questions=questions or spec.space == REPRODUCTION_SPACE,
+            provenance=study_provenance(spec, study, trials),
+            **options,
+        )
     except OSError as error:
         raise StudyError(f"cannot write the report into {str(output)!r}: {error.strerror or error}") from None
+
+
+def study_provenance(spec: StudySpec, study: optuna.Study, trials: pd.DataFrame) -> dict[str, object]:
+    """How a study was made, for its report: spec, data and its checksum, versions, dates and compute.
+
+    The spec and the versions are those the study recorded when it was created
+    (its Optuna user attributes ``spec`` and ``versions``), else the spec file.
+    """
+    recorded = study.user_attrs.get("spec") or spec.to_dict()
+    runs = study.get_trials(deepcopy=False)
+    started = min((t.datetime_start for t in runs if t.datetime_start), default=None)
+    finished = max((t.datetime_complete for t in runs if t.datetime_complete), default=None)
+    trained = trials["epochs_trained"] if "epochs_trained" in trials.columns else trials["epochs"]
+    return {
+        "study": spec.name,
+        "spec": {key: value for key, value in recorded.items() if value not in (None, {}, [])},
+        "space": spec.space,
+        "sampler": spec.sampler,
+        "epochs per trial": spec.epochs,
+        "trials": f"{len(trials)} of a budget of {spec.trials}",
+        "seeds": sorted({int(seed) for seed in pd.to_numeric(trials["seed"], errors="coerce").dropna()}),
+        "data": spec.data or spec.dataset,
+        "data sha256": _data_checksum(spec),
+        "versions": study.user_attrs.get("versions", "not recorded by this study"),
+        "started": _when(started),
+        "finished": _when(finished),
+        "wall time": str(finished - started).split(".")[0] if started and finished else "–",
+        "trial-epochs spent": int(pd.to_numeric(trained, errors="coerce").fillna(0).sum()),
+        "report written": _when(datetime.datetime.now(datetime.timezone.utc)),
+    }
+
+
+def _data_checksum(spec: StudySpec) -> str:
+    if spec.dataset == "ml-100k":
+        return f"{ML100K_SHA256} (of the ratings rows, checked on every load)"
+    if spec.data and Path(spec.data).is_file():
+        return f"{hashlib.sha256(Path(spec.data).read_bytes()).hexdigest()} (of {spec.data})"
+    return "none: generated from the spec's seed and dataset options"
+
+
+def _when(moment: datetime.datetime | None) -> str:
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "–"

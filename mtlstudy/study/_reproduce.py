@@ -52,5 +52,5 @@ def reproduce(
         run_study(spec, echo=echo)
     trials, epochs = load_export(name, dir), load_export(name, dir, epochs=True)
     comparison, sentences = compare_published(trials)
-    report = write_study_report(name, trials, epochs, spec.study_dir / REPORT_DIR)
+    report = write_study_report(spec, trials, epochs, spec.study_dir / REPORT_DIR)
     return Reproduction(trials, comparison, sentences, report)

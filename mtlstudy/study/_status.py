@@ -9,9 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mtlstudy._errors import MtlStudyError
 from mtlstudy._schema import OBJECTIVES
 from mtlstudy.analysis._frame import METRIC_NAMES
+from mtlstudy.analysis._pareto import pareto_mask
 from mtlstudy.study._lock import lock_owner
 from mtlstudy.study._run import SPEC_FILE
 from mtlstudy.study._store import _load, _trials
@@ -133,13 +136,14 @@ def study_status(name: str, dir: str | os.PathLike = "./mtlstudy-runs", storage:
             choose = min if direction == "min" else max
             trial, params = choose(complete, key=lambda item: item[0].values[index])
             best[metric] = {"trial_id": params["trial_id"], "value": trial.values[index]}
-    front = {trial.number for trial in study.best_trials} if complete else set()
+    values = np.array([trial.values for trial, _ in complete], dtype=float).reshape(-1, len(OBJECTIVES))
+    on_front = pareto_mask(values, list(OBJECTIVES.values()))
     pareto = sorted(
         (
             {key: params[key] for key in ("trial_id", "shared", "lambda_f", "lambda_r", "seed")}
             | dict(zip(OBJECTIVES, trial.values))
-            for trial, params in complete
-            if trial.number in front
+            for (trial, params), on in zip(complete, on_front)
+            if on
         ),
         key=lambda row: row["test_mse"],
     )

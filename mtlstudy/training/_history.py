@@ -19,16 +19,19 @@ _DIVERGED_WHEN = {
 }
 
 
-def summarize_history(history: Sequence[Mapping[str, float]]) -> dict[str, float]:
-    """``final_<m>``, ``best_<m>`` and ``best_<m>_epoch`` of every metric in ``history``.
+def summarize_history(
+    history: Sequence[Mapping[str, float]], metrics: Sequence[str] = EPOCH_METRICS
+) -> dict[str, float]:
+    """``final_<m>``, ``best_<m>`` and ``best_<m>_epoch`` of every metric ``m`` in ``metrics``.
 
-    ``history`` holds one mapping per epoch with an ``epoch`` key (1-based). The best
-    epoch is the first one reaching the best value, in the metric's direction.
+    ``history`` holds one mapping per epoch, in epoch order, with an ``epoch`` key
+    (1-based) and the ``metrics``. The best epoch is the first one reaching the best
+    value, in the metric's direction.
     """
     if not history:
         return {}
     summary: dict[str, float] = {}
-    for metric in EPOCH_METRICS:
+    for metric in metrics:
         sign = 1.0 if BEST_DIRECTION[metric] == "min" else -1.0
         best = min(history, key=lambda row: sign * row[metric])
         summary[f"final_{metric}"] = history[-1][metric]
