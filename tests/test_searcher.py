@@ -280,3 +280,31 @@ def test_reconcile_falls_back_to_the_newest_readable_checkpoint_and_names_unread
         (path / CHECKPOINT_FILE).write_bytes(b"not a checkpoint")
     (note,) = _reconcile(spec, {"cut": ("RUNNING", {}, second)})
     assert f"refused checkpoint '{second / CHECKPOINT_FILE}'" in note and note.endswith("; it restarts from epoch 1")
+
+
+@pytest.mark.parametrize("dies", ["after-enqueue", "inside-ask"])
+def test_a_pack_whose_driver_died_while_asking_it_is_asked_again_alike(tmp_path, monkeypatch, dies):
+    from mtlstudy.study._run import _RayTrial, _reconcile
+
+    expected = StudySearcher(_spec(tmp_path / "whole", trials=6, pack=3))
+    packs = [expected.suggest("a"), expected.suggest("b")]
+    spec = _spec(tmp_path / "cut", trials=6, pack=3)
+    cut = StudySearcher(spec)
+    assert cut.suggest("a") == packs[0]
+    ask, asked = optuna.Study.ask, []
+
+    def dying_ask(study, *args, **kwargs):
+        asked.append(1)
+        if len(asked) == 3 and dies == "after-enqueue":  # the third member's flag is enqueued, not asked
+            raise KeyboardInterrupt
+        trial = ask(study, *args, **kwargs)
+        if len(asked) == 3:  # asked, before its parameters were recorded
+            raise KeyboardInterrupt
+        return trial
+
+    monkeypatch.setattr(optuna.Study, "ask", dying_ask)
+    with pytest.raises(KeyboardInterrupt):
+        cut.suggest("b")
+    monkeypatch.setattr(optuna.Study, "ask", ask)
+    _reconcile(spec, {"a": _RayTrial("RUNNING", {}, None)})
+    assert StudySearcher(spec).suggest("c") == packs[1]

@@ -63,8 +63,9 @@ FLAT_PARAMS: tuple[str, ...] = ("lambda_f", "lambda_r", "shared", "seed", "epoch
 
 # The trials that make up a study's history when the sampler is reseeded: failed
 # attempts are left out, so a trial that failed before it trained is replaced by
-# the very trial it would have been.
-_HISTORY = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+# the very trial it would have been. A waiting trial is one enqueued for the ask under way
+# (or left by a driver killed before its ask), so it is not history either.
+_HISTORY = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 
 
 class StudyDatabase:
@@ -230,7 +231,9 @@ class StudySearcher(_OpensDatabase, Searcher):
         if self.spec.sampler in COMPLETE_ONLY_SAMPLERS and not self._grid:
             if any(t.state == TrialState.PRUNED for t in history):
                 fixed = self._sample_seeing_stopped(history, study.directions, fixed)
-        if fixed:
+        # A waiting trial was enqueued with these very values by a driver killed before its
+        # ask (the history, and so the sampler, is the same now), and this ask takes it.
+        if fixed and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             study.enqueue_trial(dict(fixed))
         trial = study.ask()
         params = trial_params(self.spec.search_space(trial, self.spec), trial.params)
