@@ -194,6 +194,15 @@ def test_interrupted_study_resumes_to_exactly_its_budget(local_ray, tmp_path, in
     assert lock_owner(study_dir) is None
 
 
+def _kill_a_driver_after(options, directory, name, finished):
+    """Run ``study run`` with ``options`` in a driver process and SIGKILL it once ``finished`` trials are done."""
+    command = [os.path.join(os.path.dirname(sys.executable), "mtlstudy"), "study", "run", "--name", name,
+               "--dir", str(directory), *options]
+    driver = _driver_with_finished_trials(command, directory / name, name, finished)
+    driver.kill()
+    driver.communicate(timeout=60)
+
+
 def _history(study_dir, name):
     """(parameters, state, stopped epoch, rung records) of each trial that counts, in creation order."""
     return [
@@ -215,11 +224,7 @@ def test_early_stopping_killed_and_resumed_decides_as_an_uninterrupted_study(loc
     assert f"{budget}/{budget} trials complete, {states.count('PRUNED')} of them stopped early" in whole.output
 
     study_dir = tmp_path / "cut" / "es"
-    command = [os.path.join(os.path.dirname(sys.executable), "mtlstudy"), "study", "run", "--name", "es",
-               "--dir", str(tmp_path / "cut"), *options]
-    driver = _driver_with_finished_trials(command, study_dir, "es", 3)
-    driver.kill()
-    driver.communicate(timeout=60)
+    _kill_a_driver_after(options, tmp_path / "cut", "es", finished=3)
     assert len(_history(study_dir, "es")) < budget or any(s == "RUNNING" for _, s, _, _ in _history(study_dir, "es"))
 
     resumed = CliRunner().invoke(main, ["study", "resume", "es", "--dir", str(tmp_path / "cut")])
@@ -262,11 +267,7 @@ def test_packed_early_stopping_killed_and_resumed_ends_like_an_uninterrupted_stu
     assert len(ray_ids) == 3
 
     study_dir = tmp_path / "cut" / "pk"
-    command = [os.path.join(os.path.dirname(sys.executable), "mtlstudy"), "study", "run", "--name", "pk",
-               "--dir", str(tmp_path / "cut"), *options]
-    driver = _driver_with_finished_trials(command, study_dir, "pk", 3)
-    driver.kill()
-    driver.communicate(timeout=60)
+    _kill_a_driver_after(options, tmp_path / "cut", "pk", finished=3)
     resumed = CliRunner().invoke(main, ["study", "resume", "pk", "--dir", str(tmp_path / "cut")])
     assert resumed.exit_code == 0, resumed.output
     assert _history(study_dir, "pk") == uninterrupted  # same members, same rung records, same decisions
