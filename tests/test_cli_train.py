@@ -77,3 +77,11 @@ def test_a_diverged_model_exits_2_with_one_line_after_logging_its_epoch(tmp_path
     with (logdir / "metrics.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert [row["epoch"] for row in rows] == ["1"] and rows[0]["test_mrr"] == "nan"
+
+
+def test_train_with_another_embedding_size_sizes_the_mlp_input_to_it(tmp_path):
+    result = CliRunner().invoke(
+        main, ["train", *SYNTHETIC, "--epochs", "1", "--embedding-dim", "8", "--logdir", str(tmp_path / "run")]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["layer_sizes"] == [24, 64]

@@ -189,7 +189,7 @@ class StudySpec:
             "user_bias": self.user_bias,
             "embedding_dim": self.embedding_dim,
             # The MLP's input follows the embedding size; its hidden layers stay TrainConfig's.
-            "layer_sizes": [3 * self.embedding_dim, *TrainConfig.layer_sizes[1:]],
+            "layer_sizes": list(TrainConfig(embedding_dim=self.embedding_dim).layer_sizes),
             "lr": self.lr,
             "batch_size": self.batch_size,
             "epochs": self.epochs,

@@ -13,6 +13,8 @@ from mtlstudy._errors import ConfigError
 __all__ = ["TrainConfig"]
 
 _DEVICES = ("auto", "cpu", "cuda")
+#: The MLP's hidden layers when ``layer_sizes`` is left out (SPEC.md's 64).
+_HIDDEN_LAYERS = (64,)
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,8 @@ class TrainConfig:
     """Everything that determines one run: data, model, optimisation and seed.
 
     The defaults are SPEC.md's: ML-100K with a 5% test split drawn with seed 123,
-    d = 32, MLP (96, 64), Adam at 1e-3, batches of 256, 200 epochs.
+    d = 32, MLP (96, 64), Adam at 1e-3, batches of 256, 200 epochs. ``layer_sizes``
+    left out is ``(3 * embedding_dim, 64)``: the MLP's input follows the embedding size.
     """
 
     dataset: str = "ml-100k"
@@ -34,7 +37,7 @@ class TrainConfig:
     lambda_r: float = 0.01
     user_bias: bool = False
     embedding_dim: int = 32
-    layer_sizes: tuple[int, ...] = (96, 64)
+    layer_sizes: tuple[int, ...] | None = None
     lr: float = 1e-3
     batch_size: int = 256
     epochs: int = 200
@@ -43,7 +46,8 @@ class TrainConfig:
     k: int = 10
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "layer_sizes", tuple(int(size) for size in self.layer_sizes))
+        sizes = (3 * self.embedding_dim, *_HIDDEN_LAYERS) if self.layer_sizes is None else self.layer_sizes
+        object.__setattr__(self, "layer_sizes", tuple(int(size) for size in sizes))
         object.__setattr__(self, "dataset_options", dict(self.dataset_options))
         for name in ("lambda_f", "lambda_r"):
             value = getattr(self, name)
