@@ -122,3 +122,11 @@ def test_pareto_table_errors():
         pareto_table(make_trials([{}]), values=("middle",))
     with pytest.raises(StudyError, match="'maybe'"):
         pareto_table(make_trials([{"shared": "maybe"}]))
+
+
+def test_the_analysis_package_imports_without_ray():
+    import subprocess
+    import sys
+
+    code = "import sys, mtlstudy.analysis; print('ray' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

@@ -9,7 +9,7 @@ import pandas as pd
 
 from mtlstudy._errors import ConfigError
 from mtlstudy.analysis._frame import PARAMS, VALUES, check_value, complete_trials
-from mtlstudy.schedulers._ranking import nondominated_ranks
+from mtlstudy._dominance import nondominated_ranks
 
 __all__ = ["pareto_mask", "pareto_front", "pareto_table"]
 
