@@ -130,7 +130,7 @@ def _study_options(command):
         click.option("--grace-epochs", type=int, help="First rung r of early stopping; rungs at r, r*eta, ... [5]."),
         click.option("--reduction-factor", type=float, help="eta: continue past a rung if in the top 1/eta there [3]."),
         click.option(
-            "--pack", callback=_yaml_scalar,
+            "--pack", metavar="K|auto", callback=_yaml_scalar,
             help="Trials trained together as one fused model per Ray trial, or auto [1].",
         ),
     ]
