@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -34,7 +35,7 @@ from mtlstudy.trainables import (
     objective_key,
     ray_trial_of,
     run_result,
-    saved_history,
+    saved_histories,
     train_pack,
     train_trial,
     trial_result,
@@ -311,26 +312,36 @@ def _reconcile(spec: StudySpec, ray_trials: dict[str, _RayTrial]) -> list[str]:
     database = StudyDatabase(spec)
     study = database.study
     notes: list[str] = []
+
+    # Once per Ray trial, however many runs (pack members) it holds.
+    @functools.cache
+    def saved(ray_id: str) -> _Saved:
+        return _newest_checkpoint(spec, ray_id)
+
+    @functools.cache
+    def restore_from_newest(ray_id: str) -> str | None:
+        _, _, checkpoint = ray_trials[ray_id]
+        return _restore_from(saved(ray_id), checkpoint)
+
     for run_id, trial in database.latest().items():
-        status, result, checkpoint = ray_trials.get(ray_trial_of(run_id), _RayTrial(None, {}, None))
+        ray_id = ray_trial_of(run_id)
+        status, result, _ = ray_trials.get(ray_id, _RayTrial(None, {}, None))
         label = f"Optuna trial {trial.number} (Ray {run_id})"
-        saved = _newest_checkpoint(spec, run_id) if status in _UNFINISHED else _Saved(None, [], None)
+        history = saved(ray_id).histories.get(run_id, []) if status in _UNFINISHED else []
         if trial.state == TrialState.RUNNING and status == "TERMINATED":
             state = database.finish(trial, run_result(run_id, result))
             notes.append(f"{label}: finished in Ray, marked {state.name} with its last result")
-        elif len(saved.history) >= spec.epochs and trial.state in (TrialState.RUNNING, TrialState.COMPLETE):
+        elif len(history) >= spec.epochs and trial.state in (TrialState.RUNNING, TrialState.COMPLETE):
             if trial.state == TrialState.RUNNING:
-                state = database.finish(trial, trial_result(saved.history, spec.objective))
+                state = database.finish(trial, trial_result(history, spec.objective))
                 notes.append(f"{label}: finished per its final checkpoint, marked {state.name}")
-            restart = _restore_from(saved, checkpoint)
             notes.append(f"{label}: Ray saved it as unfinished; " + (
-                restart or "it restores the final checkpoint and ends without training"
+                restore_from_newest(ray_id) or "it restores the final checkpoint and ends without training"
             ))
         elif trial.state == TrialState.RUNNING and status in _UNFINISHED:
-            unreadable = f"{saved.unreadable}; " if saved.unreadable else ""
-            restart = _restore_from(saved, checkpoint)
-            notes.append(f"{label}: unfinished, {unreadable}" + (
-                restart or f"resumes from its checkpoint at epoch {len(saved.history)}"
+            unreadable = saved(ray_id).unreadable
+            notes.append(f"{label}: unfinished, " + (f"{unreadable}; " if unreadable else "") + (
+                restore_from_newest(ray_id) or f"resumes from its checkpoint at epoch {len(history)}"
             ))
         elif trial.state == TrialState.RUNNING:
             database.disown(trial)
@@ -356,22 +367,22 @@ def _reconcile(spec: StudySpec, ray_trials: dict[str, _RayTrial]) -> list[str]:
 
 
 class _Saved(NamedTuple):
-    """A trial's newest readable checkpoint in the study directory."""
+    """A Ray trial's newest readable checkpoint in the study directory."""
 
     path: Path | None  # None: none can be read
-    history: list[dict]
+    histories: dict[str, list[dict]]  # run id -> its epoch history there
     unreadable: str | None  # why a newer checkpoint cannot be read
 
 
-def _newest_checkpoint(spec: StudySpec, run_id: str) -> _Saved:
-    """The run's own newest checkpoint that can be read, and why any newer one cannot."""
+def _newest_checkpoint(spec: StudySpec, ray_id: str) -> _Saved:
+    """The Ray trial's own newest checkpoint that can be read, and why any newer one cannot."""
     unreadable = None
-    for directory in sorted((spec.study_dir / RAY_DIR / ray_trial_of(run_id)).glob("checkpoint_*"), reverse=True):
+    for directory in sorted((spec.study_dir / RAY_DIR / ray_id).glob("checkpoint_*"), reverse=True):
         try:
-            return _Saved(*saved_history(directory, run_id), unreadable)
+            return _Saved(*saved_histories(directory, ray_id, packed=spec.pack > 1), unreadable)
         except CheckpointError as error:
             unreadable = unreadable or str(error)
-    return _Saved(None, [], unreadable)
+    return _Saved(None, {}, unreadable)
 
 
 def _restore_from(saved: _Saved, restored: Path | None) -> str | None:

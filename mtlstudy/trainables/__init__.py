@@ -10,7 +10,7 @@ from mtlstudy.trainables._packed import (
     member_run_id,
     ray_trial_of,
     run_result,
-    saved_history,
+    saved_histories,
     train_pack,
     trial_runs,
 )
@@ -36,7 +36,7 @@ __all__ = [
     "objective_key",
     "ray_trial_of",
     "run_result",
-    "saved_history",
+    "saved_histories",
     "train_pack",
     "train_trial",
     "trial_result",

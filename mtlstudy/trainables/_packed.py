@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -35,18 +35,25 @@ from mtlstudy.training import (
     load_split,
 )
 
-__all__ = ["train_pack", "PACK_KEY", "PACK_CHECKPOINT_FILE", "saved_history", "trial_runs", "member_results", "member_run_id", "ray_trial_of", "run_result"]
+if TYPE_CHECKING:  # the schedulers read this module's result format, so it cannot import them
+    from mtlstudy.schedulers import RungStore
+
+__all__ = [
+    "train_pack",
+    "PACK_KEY",
+    "PACK_CHECKPOINT_FILE",
+    "saved_histories",
+    "trial_runs",
+    "member_results",
+    "member_run_id",
+    "ray_trial_of",
+    "run_result",
+]
 
 #: Key of a packed trial's config (the members' parameters) and of its results (their metrics).
 PACK_KEY = "members"
 #: The pack's state's file name inside each checkpoint directory.
 PACK_CHECKPOINT_FILE = "pack.pt"
-
-
-class RungDecisions(Protocol):
-    """Where the scheduler's decisions can be read (a :class:`~mtlstudy.schedulers.RungStore`)."""
-
-    def record(self, trial_id: str, rung: int): ...
 
 
 def member_run_id(ray_trial_id: str, member: int) -> str:
@@ -59,20 +66,23 @@ def ray_trial_of(run_id: str) -> str:
     return run_id.split("/", 1)[0]
 
 
-def saved_history(checkpoint_dir: Path, run_id: str) -> tuple[Path, list[dict[str, float]]]:
-    """The checkpoint file of run ``run_id`` in one of its Ray trial's checkpoint directories,
-    and the run's epoch history in it.
+def saved_histories(
+    checkpoint_dir: Path, ray_trial_id: str, packed: bool
+) -> tuple[Path, dict[str, list[dict[str, float]]]]:
+    """The checkpoint file in one of a Ray trial's checkpoint directories, and the epoch
+    history of each of its runs (the trial itself, or every member of a pack) in it.
 
     Raises
     ------
     CheckpointError
         If the file is missing or cannot be read (see :func:`~mtlstudy.training.load_checkpoint`).
     """
-    if "/" not in run_id:
+    if not packed:
         path = checkpoint_dir / CHECKPOINT_FILE
-        return path, load_checkpoint(path)["history"]
+        return path, {ray_trial_id: load_checkpoint(path)["history"]}
     path = checkpoint_dir / PACK_CHECKPOINT_FILE
-    return path, load_pack_checkpoint(path)["histories"][_member(run_id)]
+    histories = load_pack_checkpoint(path)["histories"]
+    return path, {member_run_id(ray_trial_id, member): history for member, history in enumerate(histories)}
 
 
 def _member(run_id: str) -> int:
@@ -120,7 +130,7 @@ def trial_runs(
 
 
 def train_pack(
-    config: Mapping[str, Any], rung_store: RungDecisions | None = None, rungs: Sequence[int] = ()
+    config: Mapping[str, Any], rung_store: RungStore | None = None, rungs: Sequence[int] = ()
 ) -> None:
     """Train the members of one packed trial, reporting and checkpointing as it goes.
 
@@ -148,19 +158,27 @@ def train_pack(
         member: RunLogger(_ray_api.trial_dir() / f"m{member}", history=trainer.histories[member])
         for member in trainer.members
     }
+
+    def leave(member: int) -> None:
+        trainer.drop(member)
+        loggers.pop(member).close()
+
     try:
         while True:
             if trainer.members and trainer.epoch < epochs and not report_first:
                 for member, row in trainer.train_epoch().items():
                     loggers[member].log(row)
                     if divergence(row) is not None:
-                        trainer.drop(member)
-                        loggers.pop(member).close()
+                        leave(member)
             report_first = False
             done = not trainer.members or trainer.epoch >= epochs
             checkpoint = done or (every and trainer.epoch % every == 0)
             save = (lambda directory: trainer.save(directory / PACK_CHECKPOINT_FILE)) if checkpoint else None
-            metrics = {str(member): _member_metrics(history, options["objective"]) for member, history in enumerate(trainer.histories) if history}
+            metrics = {
+                str(member): _member_metrics(history, options["objective"])
+                for member, history in enumerate(trainer.histories)
+                if history
+            }
             _ray_api.report({"epoch": trainer.epoch, PACK_KEY: metrics}, save)
             if done:
                 return
@@ -168,8 +186,7 @@ def train_pack(
                 # Ray continues a trial only after its scheduler decided, so every member has a record.
                 for member in tuple(trainer.members):
                     if not rung_store.record(member_run_id(trial_id, member), trainer.epoch).promoted:
-                        trainer.drop(member)
-                        loggers.pop(member).close()
+                        leave(member)
     finally:
         for logger in loggers.values():
             logger.close()
