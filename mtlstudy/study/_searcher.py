@@ -199,21 +199,22 @@ class StudySearcher(_OpensDatabase, Searcher):
         """
         waiting = self._waiting()
         left = self.spec.trials - len(self.database.latest()) - len(waiting)
-        members: list[FrozenTrial | optuna.Trial] = []
+        members: list[tuple[FrozenTrial | optuna.Trial, dict[str, Any]]] = []  # (trial, its parameters)
         while len(members) < self.spec.pack and (waiting or left > 0):
             if waiting:
                 trial = waiting.pop(0)
             else:
-                fixed = {"shared": members[0].user_attrs[PARAMS_ATTR]["shared"]} if members and not self._grid else {}
+                fixed = {"shared": members[0][1]["shared"]} if members and not self._grid else {}
                 trial, left = self._ask(fixed), left - 1
-            if members and _architecture(trial) != _architecture(members[0]):
+            params = trial.user_attrs[PARAMS_ATTR]
+            if members and _architecture(params) != _architecture(members[0][1]):
                 break  # stays unlinked: the next pack starts with it
-            members.append(trial)
+            members.append((trial, params))
         if not members:
             return Searcher.FINISHED
-        for member, trial in enumerate(members):
+        for member, (trial, _) in enumerate(members):
             self.database.set_user_attr(trial, RAY_TRIAL_ID, member_run_id(trial_id, member))
-        return {PACK_KEY: [trial.user_attrs[PARAMS_ATTR] for trial in members]}
+        return {PACK_KEY: [params for _, params in members]}
 
     def _waiting(self) -> list[FrozenTrial]:
         """Trials with parameters but no Ray trial (see :meth:`StudyDatabase.orphans`), oldest first."""
@@ -328,9 +329,9 @@ def stopped_as_dominated(trials: list[FrozenTrial], directions) -> list[FrozenTr
     return shown
 
 
-def _architecture(trial: FrozenTrial | optuna.Trial) -> dict[str, Any]:
-    """The parameters that members of one pack must share."""
-    return {k: v for k, v in trial.user_attrs[PARAMS_ATTR].items() if k not in PACK_MEMBER_FIELDS}
+def _architecture(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Of a trial's parameters, those that members of one pack must share."""
+    return {k: v for k, v in params.items() if k not in PACK_MEMBER_FIELDS}
 
 
 def _failure(result: Mapping[str, Any], values: list[Any], error: bool) -> str | None:
