@@ -11,37 +11,17 @@ import torch
 
 from mtlstudy import ConfigError
 from mtlstudy._schema import EPOCH_METRICS
-from mtlstudy.data import make_synthetic, random_train_test_split
-from mtlstudy.training import PackedTrainer, TrainConfig, Trainer, auto_pack_size
-
-
-@pytest.fixture(scope="module")
-def split():
-    return random_train_test_split(make_synthetic(num_users=80, num_items=120, seed=3), 0.1, 123)
-
-
-def _config(**overrides):
-    return TrainConfig(**{"dataset": "synthetic", "device": "cpu", "batch_size": 64, "epochs": 4, **overrides})
+from mtlstudy.training import PackedTrainer, auto_pack_size
+from _training_fixtures import epoch_metrics, small_config, trained
 
 
 def _members(**overrides):
     """Three members with their own task weights and seeds."""
     return [
-        _config(lambda_f=0.9, lambda_r=0.1, seed=1, **overrides),
-        _config(lambda_f=0.2, lambda_r=0.8, seed=5, **overrides),
-        _config(lambda_f=0.5, lambda_r=0.5, seed=7, **overrides),
+        small_config(lambda_f=0.9, lambda_r=0.1, seed=1, **overrides),
+        small_config(lambda_f=0.2, lambda_r=0.8, seed=5, **overrides),
+        small_config(lambda_f=0.5, lambda_r=0.5, seed=7, **overrides),
     ]
-
-
-def _metrics(history):
-    return [{key: row[key] for key in ("epoch", *EPOCH_METRICS)} for row in history]
-
-
-def _lone(config, split, epochs):
-    trainer = Trainer(config, *split)
-    for _ in range(epochs):
-        trainer.train_epoch()
-    return trainer
 
 
 def _train(pack, epochs):
@@ -51,7 +31,7 @@ def _train(pack, epochs):
 
 
 def _assert_close(packed_history, lone_history):
-    packed, lone = _metrics(packed_history), _metrics(lone_history)
+    packed, lone = epoch_metrics(packed_history), epoch_metrics(lone_history)
     assert [row["epoch"] for row in packed] == [row["epoch"] for row in lone]
     for packed_row, lone_row in zip(packed, lone):
         assert packed_row == pytest.approx(lone_row, rel=1e-5, abs=1e-5)
@@ -62,10 +42,10 @@ def test_every_member_equals_its_lone_trainer(split, shared):
     configs = _members(shared=shared, user_bias=True)
     pack = _train(PackedTrainer(configs, *split), 3)
     for member, config in enumerate(configs):
-        _assert_close(pack.histories[member], _lone(config, split, 3).history)
+        _assert_close(pack.histories[member], trained(config, split, 3).history)
     rows = pack.train_epoch()
     assert sorted(rows) == [0, 1, 2]
-    assert set(rows[0]) == set(_lone(configs[0], split, 1).history[0])
+    assert set(rows[0]) == set(trained(configs[0], split, 1).history[0])
 
 
 def test_members_left_behind_still_equal_their_lone_trainers(split):
@@ -78,9 +58,9 @@ def test_members_left_behind_still_equal_their_lone_trainers(split):
     assert pack.net.size == 2  # the stacks shrank
     assert all(len(state["exp_avg"]) == 2 for state in pack.optimizer.state.values())
     assert len(pack.histories[1]) == 2
-    _assert_close(pack.histories[1], _lone(configs[1], split, 2).history)
+    _assert_close(pack.histories[1], trained(configs[1], split, 2).history)
     for member in (0, 2):
-        _assert_close(pack.histories[member], _lone(configs[member], split, 4).history)
+        _assert_close(pack.histories[member], trained(configs[member], split, 4).history)
     assert pack.summary(1)["final_test_mrr"] == pack.histories[1][-1]["test_mrr"]
 
 
@@ -96,7 +76,7 @@ def test_restored_pack_continues_bit_for_bit(split, tmp_path):
     restored.load(tmp_path / "pack.pt")
     assert restored.members == (1, 2) and restored.epoch == 3
     _train(restored, 2)
-    assert [_metrics(history) for history in restored.histories] == [_metrics(history) for history in pack.histories]
+    assert [epoch_metrics(history) for history in restored.histories] == [epoch_metrics(history) for history in pack.histories]
     for name, value in pack.net.state_dict().items():
         assert torch.equal(value, restored.net.state_dict()[name]), name
     for (_, ours), (_, theirs) in zip(sorted(pack.optimizer.state_dict()["state"].items()),
@@ -122,7 +102,7 @@ def test_restore_refuses_a_pack_of_other_configurations(split, tmp_path):
 )
 def test_members_that_disagree_beyond_lambdas_and_seed_are_refused(split, second, field):
     with pytest.raises(ConfigError, match=rf"agree on {field}: member 0 has .*, member 1 has"):
-        PackedTrainer([_config(), _config(seed=4, **second)], *split)
+        PackedTrainer([small_config(), small_config(seed=4, **second)], *split)
 
 
 def test_empty_pack_and_unknown_member_are_refused(split):
@@ -140,9 +120,9 @@ def test_packed_and_lone_final_metrics_are_equally_distributed(split):
     # Member k is lone trial k up to float rounding, so across seeds the two samples
     # must coincide: each seed's difference is tiny next to the spread between seeds.
     epochs, seeds = 60, (0, 1, 2)
-    configs = [_config(seed=seed, lambda_f=0.5, lambda_r=0.5, epochs=epochs) for seed in seeds]
+    configs = [small_config(seed=seed, lambda_f=0.5, lambda_r=0.5, epochs=epochs) for seed in seeds]
     pack = _train(PackedTrainer(configs, *split), epochs)
-    lone = [_lone(config, split, epochs).history[-1] for config in configs]
+    lone = [trained(config, split, epochs).history[-1] for config in configs]
     for metric in EPOCH_METRICS:
         packed_values = [pack.histories[member][-1][metric] for member in range(len(seeds))]
         lone_values = [row[metric] for row in lone]

@@ -10,62 +10,42 @@ import torch
 
 from mtlstudy import CheckpointError, ConfigError
 from mtlstudy._schema import EPOCH_METRICS
-from mtlstudy.data import make_synthetic, random_train_test_split
 from mtlstudy.training import TrainConfig, Trainer, divergence, load_checkpoint
-
-
-@pytest.fixture(scope="module")
-def split():
-    return random_train_test_split(make_synthetic(num_users=80, num_items=120, seed=3), 0.1, 123)
-
-
-def _config(**overrides):
-    return TrainConfig(**{"dataset": "synthetic", "device": "cpu", "batch_size": 64, "epochs": 4, **overrides})
-
-
-def _metrics(history):
-    return [{key: row[key] for key in ("epoch", *EPOCH_METRICS)} for row in history]
-
-
-def _train(config, split, epochs):
-    trainer = Trainer(config, *split)
-    for _ in range(epochs):
-        trainer.train_epoch()
-    return trainer
+from _training_fixtures import epoch_metrics, small_config, trained
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers(split):
-    first = _train(_config(seed=7), split, 3)
-    second = _train(_config(seed=7), split, 3)
-    third = _train(_config(seed=8), split, 3)
-    assert _metrics(first.history) == _metrics(second.history)
-    assert _metrics(first.history) != _metrics(third.history)
+    first = trained(small_config(seed=7), split, 3)
+    second = trained(small_config(seed=7), split, 3)
+    third = trained(small_config(seed=8), split, 3)
+    assert epoch_metrics(first.history) == epoch_metrics(second.history)
+    assert epoch_metrics(first.history) != epoch_metrics(third.history)
     for name, value in first.net.state_dict().items():
         assert torch.equal(value, second.net.state_dict()[name])
 
 
 @pytest.mark.parametrize("shared", [True, False])
 def test_restore_continues_exactly_where_the_run_stopped(split, tmp_path, shared):
-    config = _config(seed=1, shared=shared, user_bias=True)
-    uninterrupted = _train(config, split, 4)
-    interrupted = _train(config, split, 2)
+    config = small_config(seed=1, shared=shared, user_bias=True)
+    uninterrupted = trained(config, split, 4)
+    interrupted = trained(config, split, 2)
     interrupted.save(tmp_path / "state.pt")
     resumed = Trainer(config, *split)
     resumed.load(tmp_path / "state.pt")
     assert resumed.epoch == 2
     for _ in range(2):
         resumed.train_epoch()
-    assert _metrics(resumed.history) == _metrics(uninterrupted.history)
+    assert epoch_metrics(resumed.history) == epoch_metrics(uninterrupted.history)
 
 
 def test_restore_refuses_a_checkpoint_of_another_configuration(split, tmp_path):
-    _train(_config(lambda_f=0.5, lambda_r=0.5), split, 1).save(tmp_path / "state.pt")
+    trained(small_config(lambda_f=0.5, lambda_r=0.5), split, 1).save(tmp_path / "state.pt")
     with pytest.raises(ConfigError, match="different training configuration"):
-        Trainer(_config(), *split).load(tmp_path / "state.pt")
+        Trainer(small_config(), *split).load(tmp_path / "state.pt")
 
 
 def test_epoch_row_holds_every_metric_and_losses_combine(split):
-    row = _train(_config(lambda_f=0.7, lambda_r=0.3), split, 1).history[0]
+    row = trained(small_config(lambda_f=0.7, lambda_r=0.3), split, 1).history[0]
     assert set(EPOCH_METRICS) <= set(row)
     assert all(math.isfinite(row[key]) for key in EPOCH_METRICS)
     # Joint loss is the weighted sum of the task losses, batch by batch and so on average.
@@ -75,7 +55,7 @@ def test_epoch_row_holds_every_metric_and_losses_combine(split):
 
 
 def test_training_learns_both_tasks(split):
-    trainer = _train(_config(epochs=30, lambda_f=0.5, lambda_r=0.5), split, 30)
+    trainer = trained(small_config(epochs=30, lambda_f=0.5, lambda_r=0.5), split, 30)
     first, last = trainer.history[0], trainer.history[-1]
     assert last["train_mse"] < 0.5 * first["train_mse"]
     assert last["train_factorization_loss"] < first["train_factorization_loss"]
@@ -111,16 +91,16 @@ def test_from_mapping_round_trips_and_rejects_unknown_keys():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_matches_the_cpu_path_in_quality(split):
-    cpu = _train(_config(seed=2, device="cpu"), split, 3).history[-1]
-    cuda = _train(_config(seed=2, device="cuda"), split, 3).history[-1]
+    cpu = trained(small_config(seed=2, device="cpu"), split, 3).history[-1]
+    cuda = trained(small_config(seed=2, device="cuda"), split, 3).history[-1]
     assert cuda["test_mse"] == pytest.approx(cpu["test_mse"], rel=0.2)
 
 
 def test_a_too_large_learning_rate_diverges_to_nan_metrics_never_mrr_above_one(split):
-    row = _train(_config(lr=1e6), split, 1).history[0]
+    row = trained(small_config(lr=1e6), split, 1).history[0]
     assert all(math.isnan(row[key]) for key in EPOCH_METRICS)
     assert divergence(row) == "diverged at epoch 1: non-finite training loss"
-    assert divergence(_train(_config(), split, 1).history[0]) is None
+    assert divergence(trained(small_config(), split, 1).history[0]) is None
     assert divergence({**row, "train_factorization_loss": 0.1, "train_mse": 0.1, "train_joint_loss": 0.1}) == (
         "diverged at epoch 1: non-finite rating predictions"
     )
@@ -143,12 +123,12 @@ def test_a_checkpoint_that_would_run_code_is_refused_unrun(split, tmp_path):
     torch.save({"model": _Payload(marker)}, tmp_path / "evil-torch.pt")
     for name in ("evil.pt", "evil-torch.pt"):
         with pytest.raises(CheckpointError, match="refused checkpoint .*could run code"):
-            Trainer(_config(), *split).load(tmp_path / name)
+            Trainer(small_config(), *split).load(tmp_path / name)
     assert not marker.exists()
 
 
 def test_truncated_missing_or_foreign_checkpoints_are_one_checkpoint_error(split, tmp_path):
-    _train(_config(), split, 1).save(tmp_path / "state.pt")
+    trained(small_config(), split, 1).save(tmp_path / "state.pt")
     data = (tmp_path / "state.pt").read_bytes()
     (tmp_path / "truncated.pt").write_bytes(data[: len(data) // 2])
     torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.pt")
@@ -156,4 +136,4 @@ def test_truncated_missing_or_foreign_checkpoints_are_one_checkpoint_error(split
     for name, message in cases:
         with pytest.raises(CheckpointError, match=f"{message}.*{name}|{name}.*{message}"):
             load_checkpoint(tmp_path / name)
-    assert _metrics(load_checkpoint(tmp_path / "state.pt")["history"]) == _metrics(_train(_config(), split, 1).history)
+    assert epoch_metrics(load_checkpoint(tmp_path / "state.pt")["history"]) == epoch_metrics(trained(small_config(), split, 1).history)
