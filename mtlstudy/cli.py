@@ -90,6 +90,24 @@ def _key_values(ctx: click.Context, param: click.Parameter, pairs: tuple[str, ..
     return parse_key_values(pairs, param.opts[0]) or None
 
 
+def _trial_numbers(ctx: click.Context, param: click.Parameter, text: str | None) -> list[int] | None:
+    """Click callback: ``3,7,12`` as a list of trial numbers (see ``parse_trial_numbers``), None if not given."""
+    from mtlstudy.study import parse_trial_numbers
+
+    return None if text is None else parse_trial_numbers(text, param.opts[0])
+
+
+def _replicate_options(command):
+    """The options of ``study run`` and ``study extend`` that retrain trials with new seeds."""
+    command = click.option(
+        "--replicate-trials", metavar="N,N,...", callback=_trial_numbers,
+        help="Trial numbers to replicate [the Pareto-front trials].",
+    )(command)
+    return click.option(
+        "--replicates", type=int, help="Retrain each chosen trial this many times with new seeds, after the search [0].",
+    )(command)
+
+
 def _yaml_scalar(ctx: click.Context, param: click.Parameter, value: str | None):
     """Click callback: a number, or the text itself, for options that take either (``--pack 4``, ``--pack auto``)."""
     import yaml
@@ -159,6 +177,7 @@ def study() -> None:
 @click.option("--seeds", type=int, help="Seeds per point of a grid space [1].")
 @click.option("--user-bias-point/--no-user-bias-point", default=None, help="seed-grid: add shared 0.99/0.01 with a user bias.")
 @click.option("--dir", help="Parent directory of studies [./mtlstudy-runs].")
+@_replicate_options
 @_study_options
 def study_run(spec_file: str | None, **options) -> None:
     """Run a new study from SPEC_FILE (YAML or TOML) and options; options override the file.
@@ -178,6 +197,18 @@ def study_resume(name: str, dir: str) -> None:
     from mtlstudy.study import resume_study
 
     _exit_if_failed(resume_study(name, dir, echo=click.echo))
+
+
+@study.command("extend")
+@click.argument("name")
+@click.option("--dir", default="./mtlstudy-runs", show_default=True)
+@click.option("--trials", type=int, help="Sampled trials to add (full budget, no early stopping).")
+@_replicate_options
+def study_extend(name: str, dir: str, **options) -> None:
+    """Add sampled trials and/or replicates to study NAME once it has ended; exits with status 1 if a trial failed."""
+    from mtlstudy.study import extend_study
+
+    _exit_if_failed(extend_study(name, dir, echo=click.echo, **options))
 
 
 def _exit_if_failed(counts: dict[str, int]) -> None:
@@ -211,6 +242,35 @@ def study_list(dir: str, format_: str) -> None:
         click.echo(json.dumps([summary.to_dict() for summary in summaries], indent=2))
     else:
         click.echo("\n".join(summary.to_text() for summary in summaries) or f"no studies in {dir!r}")
+
+
+@main.command()
+@click.argument("name")
+@click.option("--dir", default="./mtlstudy-runs", show_default=True)
+@click.option("--trials", type=int, default=12, show_default=True, help="Fresh trials to train.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the loss weights drawn.")
+@_format_option
+def calibrate(name: str, dir: str, trials: int, seed: int, format_: str) -> None:
+    """Train fresh trials between study NAME's trials and count those inside the trade-off's 95% prediction bands."""
+    from mtlstudy.study import calibrate_study
+
+    coverage = calibrate_study(name, dir, trials, seed, echo=click.echo if format_ == "text" else _to_stderr)
+    if format_ == "json":
+        click.echo(json.dumps(
+            {"value": coverage.value, "x": coverage.x_name, "level": coverage.level,
+             "table": coverage.table.to_dict("records"), "points": coverage.points.to_dict("records"),
+             "notes": list(coverage.notes)},
+            indent=2,
+        ))
+        return
+    click.echo(f"coverage of the {coverage.level:.0%} prediction bands ({coverage.value} values, x = {coverage.x_name}):")
+    click.echo(coverage.table.to_string(index=False))
+    for note in coverage.notes:
+        click.echo(note)
+
+
+def _to_stderr(line: str) -> None:
+    click.echo(line, err=True)
 
 
 @main.command()

@@ -5,15 +5,18 @@ A study is a spec (:func:`resolve_spec`, YAML/TOML file plus overrides) run by
 results and checkpoints, each trial's TensorBoard events and ``metrics.csv``, and a
 ``tensorboard/`` view naming each trial's run with :func:`run_name`.
 :func:`open_dashboard` serves a study in optuna-dashboard and TensorBoard.
+:func:`extend_study` adds sampled trials or replicates (retrains with new seeds) to a study
+that has ended, and :func:`calibrate_study` checks its trade-off bands against fresh trials.
 """
 
 from __future__ import annotations
 
 from mtlstudy.study._dashboard import Dashboard, open_dashboard
+from mtlstudy.study._extend import calibrate_study, extend_study
 from mtlstudy.study._report import report_study
 from mtlstudy.study._reproduce import Reproduction, reproduce
 from mtlstudy.study._run import open_spec, resume_study, run_study
-from mtlstudy.study._spec import EARLY_STOPPING, SAMPLERS, StudySpec, load_spec, parse_key_values, resolve_spec
+from mtlstudy.study._spec import EARLY_STOPPING, SAMPLERS, StudySpec, load_spec, parse_key_values, parse_trial_numbers, resolve_spec
 from mtlstudy.study._store import (
     EPOCH_COLUMNS,
     RUNG_COLUMNS,
@@ -39,7 +42,9 @@ __all__ = [
     "StudySpec",
     "TENSORBOARD_DIR",
     "TRIAL_COLUMNS",
+    "calibrate_study",
     "export_study",
+    "extend_study",
     "list_studies",
     "load_export",
     "load_rungs",
@@ -47,6 +52,7 @@ __all__ = [
     "open_dashboard",
     "open_spec",
     "parse_key_values",
+    "parse_trial_numbers",
     "report_study",
     "reproduce",
     "resolve_spec",

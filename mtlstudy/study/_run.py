@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -21,9 +22,19 @@ from ray.tune.schedulers import TrialScheduler
 
 from mtlstudy._errors import CheckpointError, StudyError
 from mtlstudy._files import atomic_path
-from mtlstudy._schema import OBJECTIVES
+from mtlstudy._schema import OBJECTIVES, ROLES
 from mtlstudy.schedulers import MOASHAScheduler
 from mtlstudy.study._lock import lock_owner, study_lock
+from mtlstudy.study._phases import (
+    add_phases,
+    budget,
+    current_phase,
+    enter_phase,
+    plan_phase,
+    running,
+    study_phases,
+    trials_left,
+)
 from mtlstudy.study._progress import StudyProgress
 from mtlstudy.study._ray_log import RAY_LOG_FILE, ray_log_to
 from mtlstudy.study._searcher import FAILURE_ATTR, PARAMS_ATTR, OptunaRungStore, StudyDatabase, StudySearcher
@@ -41,7 +52,7 @@ from mtlstudy.trainables import (
     trial_result,
 )
 
-__all__ = ["run_study", "resume_study", "open_spec", "SPEC_FILE", "RAY_DIR"]
+__all__ = ["run_study", "resume_study", "run_phases", "open_spec", "SPEC_FILE", "RAY_DIR"]
 
 #: The spec a study actually used, saved in its directory.
 SPEC_FILE = "study.yaml"
@@ -68,7 +79,8 @@ def run_study(spec: StudySpec, echo: Callable[[str], None] = print, scheduler: T
     Refused (StudyError) if the study directory exists: a running study holds its
     lock, an interrupted one is continued by :func:`resume_study`. ``scheduler``, a
     Ray Tune scheduler, replaces the one ``spec.early_stopping`` names (to compare
-    schedulers, for example); a trial it stops early is recorded as PRUNED.
+    schedulers, for example); a trial it stops early is recorded as PRUNED. With
+    ``spec.replicates``, the replicates follow the search (see :mod:`mtlstudy.study._phases`).
     """
     _check_local_gpus(spec)
     if spec.storage is not None:
@@ -88,7 +100,11 @@ def run_study(spec: StudySpec, echo: Callable[[str], None] = print, scheduler: T
             raise StudyError(f"cannot create the study directory {str(study_dir)!r}: {error.strerror}") from None
         with study_lock(study_dir):
             (study_dir / SPEC_FILE).write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False), encoding="utf-8")
-            return _fit(spec, _new_tuner(spec, echo, scheduler), echo)
+            if spec.replicates:
+                replicates = {"replicates": spec.replicates, "replicate_trials": spec.replicate_trials}
+                add_phases(StudyDatabase(spec).study, [{"role": ROLES[1], "trials": None, **replicates}])
+            counts = _fit(spec, _new_tuner(spec, echo, _scheduler(spec, scheduler)), echo)
+            return run_phases(spec, echo, counts, start_over=False)
 
 
 def _exists(spec: StudySpec) -> StudyError:
@@ -99,11 +115,12 @@ def _exists(spec: StudySpec) -> StudyError:
 
 
 def resume_study(name: str, dir: str | os.PathLike = "./mtlstudy-runs", echo: Callable[[str], None] = print) -> dict[str, int]:
-    """Continue an interrupted study until its trial budget is met.
+    """Continue an interrupted study until its trial budget is met, and run the phases still due.
 
     Reconciles the Optuna database with Ray's trials first (see :func:`_reconcile`)
-    and reports what it changed, then restores Ray's experiment: unfinished and
-    errored trials continue from their last checkpoints, finished ones are kept.
+    and reports what it changed, then restores Ray's newest experiment: unfinished and
+    errored trials continue from their last checkpoints, finished ones are kept. Then
+    the phase it belonged to ends, and the phases after it run (see :func:`run_phases`).
     """
     spec = open_spec(name, dir)
     _check_local_gpus(spec)
@@ -115,13 +132,58 @@ def resume_study(name: str, dir: str | os.PathLike = "./mtlstudy-runs", echo: Ca
             ray_trials = _ray_trials(experiment) if restorable else {}
             for line in _reconcile(spec, ray_trials):
                 echo(f"reconcile: {line}")
+            counts = {}
             if restorable:
-                tuner = tune.Tuner.restore(
-                    str(experiment), _trainable(spec, _scheduler(spec)), resume_unfinished=True, resume_errored=True
-                )
-            else:
-                tuner = _new_tuner(spec, echo, None)
-            return _fit(spec, tuner, echo)
+                scheduler = _scheduler(spec) if current_phase(StudyDatabase(spec).study) == 0 else None
+                counts = _fit(spec, tune.Tuner.restore(
+                    str(experiment), _trainable(spec, scheduler), resume_unfinished=True, resume_errored=True
+                ), echo)
+            return run_phases(spec, echo, counts, start_over=True)
+
+
+def run_phases(spec: StudySpec, echo: Callable[[str], None], counts: dict[str, int], start_over: bool) -> dict[str, int]:
+    """Run the study's phases after the newest one, each once the one before it has ended; returns
+    the trial counts by Optuna state after the last run (``counts``: those of the run before).
+
+    Called inside the study's lock and Ray. The newest phase has ended when no trial runs and
+    it has no trial left to start. With ``start_over`` (a resume), a newest phase with trials
+    left gets a new Ray experiment for them: a driver killed just after it recorded the
+    phase's start left no experiment of it. Otherwise trials left mean the run was
+    interrupted, and the study stops there, to be resumed.
+    """
+    database = StudyDatabase(spec)
+    study = database.study
+    phases, index = study_phases(study), current_phase(study)
+    while not running(database):
+        spec = _with_budget(spec, budget(study))
+        if trials_left(database, spec, phases[index]["role"]):
+            if not start_over:
+                echo(f"study {spec.name}: interrupted; continue with `mtlstudy study resume {spec.name}`")
+                break
+        elif index + 1 < len(phases):
+            index += 1
+            enter_phase(study, index)
+            for line in plan_phase(database, spec, index):
+                echo(line)
+            phases = study_phases(study)
+            spec = _with_budget(spec, budget(study))
+        else:
+            break
+        start_over = False
+        role = phases[index]["role"]
+        scheduler = _scheduler(spec) if index == 0 else None
+        counts = _fit(spec, _new_tuner(spec, echo, scheduler, role, trials_left(database, spec, role)), echo)
+    return counts
+
+
+def _with_budget(spec: StudySpec, trials: int) -> StudySpec:
+    """``spec`` with the budget ``trials``, written to the study's spec file if it holds another."""
+    path = spec.study_dir / SPEC_FILE
+    saved = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if saved.get("trials") != trials:
+        with atomic_path(path) as temporary:
+            temporary.write_text(yaml.safe_dump({**saved, "trials": trials}, sort_keys=False), encoding="utf-8")
+    return dataclasses.replace(spec, trials=trials)
 
 
 def _ray_address(spec: StudySpec) -> str:
@@ -192,16 +254,22 @@ def _scheduler(spec: StudySpec, scheduler: TrialScheduler | None = None) -> Tria
     )
 
 
-def _new_tuner(spec: StudySpec, echo: Callable[[str], None], scheduler: TrialScheduler | None):
-    scheduler = _scheduler(spec, scheduler)
+def _new_tuner(
+    spec: StudySpec,
+    echo: Callable[[str], None],
+    scheduler: TrialScheduler | None,
+    role: str = ROLES[0],
+    trials: int | None = None,
+):
+    """A Ray Tune experiment that runs ``trials`` (default: the budget) trials of ``role`` under ``scheduler``."""
     return tune.Tuner(
         _trainable(spec, scheduler),
         param_space=spec.fixed_params(),
         tune_config=tune.TuneConfig(
-            search_alg=StudySearcher(spec),
+            search_alg=StudySearcher(spec, role),
             scheduler=scheduler,
             # Packs can end up smaller than spec.pack, so the searcher says when the budget is spent.
-            num_samples=spec.trials if spec.pack == 1 else -1,
+            num_samples=(spec.trials if trials is None else trials) if spec.pack == 1 else -1,
             max_concurrent_trials=spec.concurrency,
             trial_dirname_creator=_trial_dirname,
         ),

@@ -17,7 +17,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from ray.tune.search import Searcher
 
-from mtlstudy._schema import OBJECTIVES
+from mtlstudy._schema import OBJECTIVES, ROLES
 from mtlstudy.schedulers import RungRecord
 from mtlstudy.study._spec import COMPLETE_ONLY_SAMPLERS, StudySpec, trial_params
 from mtlstudy.study._storage import open_storage
@@ -41,7 +41,10 @@ __all__ = [
     "RUNGS_ATTR",
     "STOPPED_EPOCH_ATTR",
     "FAILURE_ATTR",
+    "ROLE_ATTR",
+    "REPLICATE_OF_ATTR",
     "FLAT_PARAMS",
+    "role_of",
     "rung_records",
     "stopped_as_dominated",
 ]
@@ -57,6 +60,11 @@ RUNGS_ATTR = "rungs"
 STOPPED_EPOCH_ATTR = "stopped_epoch"
 #: Optuna user attribute of a failed (FAIL) trial: why, e.g. "diverged at epoch 3: non-finite training loss".
 FAILURE_ATTR = "failure"
+#: Optuna user attribute: what the trial is for, one of :data:`~mtlstudy._schema.ROLES`
+#: (a trial without it is a ``"search"`` trial of a study made before roles existed).
+ROLE_ATTR = "role"
+#: Optuna user attribute of a ``"replicate"`` trial: the Optuna number of the trial it retrains.
+REPLICATE_OF_ATTR = "replicate_of"
 
 #: Training parameters also stored as one user attribute each.
 FLAT_PARAMS: tuple[str, ...] = ("lambda_f", "lambda_r", "shared", "seed", "epochs")
@@ -66,6 +74,11 @@ FLAT_PARAMS: tuple[str, ...] = ("lambda_f", "lambda_r", "shared", "seed", "epoch
 # the very trial it would have been. A waiting trial is one enqueued for the ask under way
 # (or left by a driver killed before its ask), so it is not history either.
 _HISTORY = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+
+
+def role_of(trial: FrozenTrial) -> str:
+    """The trial's role (see :data:`ROLE_ATTR`)."""
+    return trial.user_attrs.get(ROLE_ATTR, ROLES[0])
 
 
 class StudyDatabase:
@@ -171,19 +184,24 @@ class StudySearcher(_OpensDatabase, Searcher):
     (:meth:`StudySpec.make_sampler`), and samplers that read only COMPLETE trials
     sample from a copy in which stopped trials count (:func:`stopped_as_dominated`).
     With ``spec.pack > 1`` each Ray trial is a pack of trials (see :meth:`_suggest_pack`).
+    A searcher of another ``role`` than ``"search"`` samples nothing: it hands out the waiting
+    trials of its role (replicates, calibration trials, made beforehand) and then says it is finished.
     A finished Ray trial is told to the newest RUNNING Optuna trial of that Ray trial as found in
     the database (each member of a pack from its own result), so a resumed study never
     tells a trial twice nor loses one whose Optuna trial was recreated for a retry.
     """
 
-    def __init__(self, spec: StudySpec) -> None:
+    def __init__(self, spec: StudySpec, role: str = ROLES[0]) -> None:
         super().__init__()
         self.spec = spec
+        self.role = role
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+    def suggest(self, trial_id: str) -> dict[str, Any] | str:
         if self.spec.pack > 1:
             return self._suggest_pack(trial_id)
         waiting = self._waiting()
+        if not waiting and not self._samples:
+            return Searcher.FINISHED
         trial = waiting[0] if waiting else self._ask()
         self.database.set_user_attr(trial, RAY_TRIAL_ID, trial_id)
         return trial.user_attrs[PARAMS_ATTR]
@@ -198,7 +216,7 @@ class StudySearcher(_OpensDatabase, Searcher):
         Once the budget is spent, returns ``Searcher.FINISHED``.
         """
         waiting = self._waiting()
-        left = self.spec.trials - len(self.database.latest()) - len(waiting)
+        left = self.spec.trials - len(self.database.latest()) - len(waiting) if self._samples else 0
         members: list[tuple[FrozenTrial | optuna.Trial, dict[str, Any]]] = []  # (trial, its parameters)
         while len(members) < self.spec.pack and (waiting or left > 0):
             if waiting:
@@ -217,8 +235,13 @@ class StudySearcher(_OpensDatabase, Searcher):
         return {PACK_KEY: [params for _, params in members]}
 
     def _waiting(self) -> list[FrozenTrial]:
-        """Trials with parameters but no Ray trial (see :meth:`StudyDatabase.orphans`), oldest first."""
-        return [t for t in self.database.orphans() if PARAMS_ATTR in t.user_attrs]
+        """Trials of this searcher's role with parameters but no Ray trial (see
+        :meth:`StudyDatabase.orphans`), oldest first."""
+        return [t for t in self.database.orphans() if PARAMS_ATTR in t.user_attrs and role_of(t) == self.role]
+
+    @property
+    def _samples(self) -> bool:
+        return self.role == ROLES[0]
 
     @property
     def _grid(self) -> bool:
@@ -238,7 +261,8 @@ class StudySearcher(_OpensDatabase, Searcher):
             study.enqueue_trial(dict(fixed))
         trial = study.ask()
         params = trial_params(self.spec.search_space(trial, self.spec), trial.params)
-        # Parameters first: a trial with them but no Ray id can still be handed out after a crash.
+        trial.set_user_attr(ROLE_ATTR, self.role)
+        # Parameters next: a trial with them but no Ray id can still be handed out after a crash.
         trial.set_user_attr(PARAMS_ATTR, params)
         # Flat copies that Optuna's tables and dashboard can sort and filter by.
         for key, value in {**self.spec.fixed_params(), **params}.items():

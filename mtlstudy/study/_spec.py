@@ -29,6 +29,7 @@ __all__ = [
     "EARLY_STOPPING",
     "load_spec",
     "parse_key_values",
+    "parse_trial_numbers",
     "resolve_spec",
     "check_name",
     "trial_params",
@@ -63,6 +64,7 @@ _TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "Mapping[str, Any]": ((Mapping,), "a mapping"),
     "tuple[float, float]": ((tuple,), "two numbers"),
     "int | str": ((int, str), "an integer or 'auto'"),
+    "tuple[int, ...]": ((list, tuple), "a list of trial numbers"),
 }
 
 @dataclass(frozen=True)
@@ -116,6 +118,11 @@ class StudySpec:
         Trials trained together as one fused model in one Ray trial (see
         :class:`~mtlstudy.training.PackedTrainer`); 1 runs each trial alone. ``"auto"``
         resolves to :func:`~mtlstudy.training.auto_pack_size` of the trials' device.
+    replicates : int
+        After the search, retrain each chosen trial this many times with seeds the study
+        never used, as ``"replicate"`` trials of the study (0: none).
+    replicate_trials : tuple of int or None
+        The Optuna numbers of the trials to replicate; None: the Pareto-front trials.
     """
 
     name: str = "study"
@@ -149,6 +156,8 @@ class StudySpec:
     grace_epochs: int = 5
     reduction_factor: float = 3.0
     pack: int | str = 1
+    replicates: int = 0
+    replicate_trials: tuple[int, ...] | None = None
 
     @property
     def study_dir(self) -> Path:
@@ -204,6 +213,8 @@ class StudySpec:
         values["lambda_f_range"] = list(self.lambda_f_range)
         values["lambda_r_range"] = list(self.lambda_r_range)
         values["dataset_options"] = dict(self.dataset_options)
+        if self.replicate_trials is not None:
+            values["replicate_trials"] = list(self.replicate_trials)
         return values
 
 
@@ -248,6 +259,20 @@ def parse_key_values(pairs: Sequence[str], option: str) -> dict[str, Any]:
             raise ConfigError(f"{option} takes KEY=VALUE, got {pair!r}")
         options[key] = yaml.safe_load(value)
     return options
+
+
+def parse_trial_numbers(text: str, option: str) -> list[int]:
+    """Comma-separated trial numbers given to ``option`` as a list (:func:`resolve_spec` checks them).
+
+    Examples
+    --------
+    >>> parse_trial_numbers("3,7, 12", "--replicate-trials")
+    [3, 7, 12]
+    """
+    try:
+        return [int(item) for item in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"{option} takes trial numbers separated by commas, e.g. 3,7,12, got {text!r}") from None
 
 
 def resolve_spec(path: str | os.PathLike | None = None, **overrides: Any) -> StudySpec:
@@ -326,7 +351,7 @@ def _validated(spec: StudySpec) -> StudySpec:
         raise ConfigError(f"unknown sampler {spec.sampler!r}; choose one of {sorted(SAMPLERS)}")
     if spec.objective not in ("final", "best"):
         raise ConfigError(f"objective must be 'final' or 'best', got {spec.objective!r}")
-    for key, minimum in (("epochs", 1), ("seed", 0), ("seeds", 1), ("max_failures", 0), ("checkpoint_every", 0), ("grace_epochs", 1)):
+    for key, minimum in (("epochs", 1), ("seed", 0), ("seeds", 1), ("max_failures", 0), ("checkpoint_every", 0), ("grace_epochs", 1), ("replicates", 0)):
         if getattr(spec, key) < minimum:
             raise ConfigError(f"{key} must be an integer >= {minimum}, got {getattr(spec, key)!r}")
     _check_early_stopping(spec)
@@ -346,9 +371,35 @@ def _validated(spec: StudySpec) -> StudySpec:
         raise ConfigError(f"trials must be an integer >= 1, got {spec.trials!r}")
     if points is not None and trials > points:
         raise ConfigError(f"space {spec.space!r} has {points} points, so trials must be <= {points}, got {trials}")
-    spec = dataclasses.replace(spec, trials=trials, dir=str(Path(spec.dir).resolve()))
+    spec = dataclasses.replace(
+        spec, trials=trials, dir=str(Path(spec.dir).resolve()), replicate_trials=_replicate_trials(spec, trials)
+    )
     _check_space_samples(spec)
     return spec
+
+
+def _replicate_trials(spec: StudySpec, trials: int) -> tuple[int, ...] | None:
+    """``spec.replicate_trials`` as a tuple, checked against the replicates and the budget of ``trials``."""
+    if spec.replicates and spec.search_space.grid is not None:
+        raise ConfigError(
+            f"space {spec.space!r} is a grid that runs its own seeds (--seeds); replicates need a sampled space, "
+            f"got replicates {spec.replicates}"
+        )
+    numbers = spec.replicate_trials
+    if numbers is None:
+        return None
+    if not spec.replicates:
+        raise ConfigError(f"replicate_trials {list(numbers)!r} needs replicates >= 1, got replicates {spec.replicates}")
+    if (
+        not numbers
+        or any(isinstance(n, bool) or not isinstance(n, int) or not 0 <= n < trials for n in numbers)
+        or len(set(numbers)) != len(numbers)
+    ):
+        raise ConfigError(
+            f"replicate_trials must be distinct trial numbers from 0 to {trials - 1} (the budget is {trials}), "
+            f"got {list(numbers)!r}"
+        )
+    return tuple(numbers)
 
 
 def _check_early_stopping(spec: StudySpec) -> None:

@@ -12,11 +12,12 @@ from typing import Any
 import numpy as np
 
 from mtlstudy._errors import MtlStudyError
-from mtlstudy._schema import OBJECTIVES
+from mtlstudy._schema import OBJECTIVES, ROLES
 from mtlstudy.analysis._frame import METRIC_NAMES
 from mtlstudy.analysis._pareto import pareto_mask
 from mtlstudy.study._lock import lock_owner
 from mtlstudy.study._run import SPEC_FILE
+from mtlstudy.study._searcher import role_of
 from mtlstudy.study._store import _load, _trials
 
 __all__ = ["StudyStatus", "StudySummary", "study_status", "list_studies"]
@@ -35,6 +36,8 @@ class StudyStatus:
         The process running the study, if any.
     states : dict of str to int
         Trials by Optuna state (a retried trial counts once, as its newest attempt).
+    roles : dict of str to int
+        Trials by role (see :data:`~mtlstudy._schema.ROLES`).
     trial_epochs, full_budget_epochs : int
         Epochs trained by all trials, and what they would have trained without early stopping.
     best : dict of str to dict
@@ -54,6 +57,7 @@ class StudyStatus:
     pack: int
     running_pid: int | None
     states: dict[str, int]
+    roles: dict[str, int]
     trial_epochs: int
     full_budget_epochs: int
     best: dict[str, dict[str, Any]]
@@ -75,6 +79,8 @@ class StudyStatus:
             f"trials: {states} (budget {self.budget})",
             f"trial-epochs: {self.trial_epochs:,} spent of {self.full_budget_epochs:,} at full budget{share}",
         ]
+        if set(self.roles) - {ROLES[0]}:  # only studies with replicates or calibration trials
+            lines.insert(2, "roles: " + ", ".join(f"{count} {role}" for role, count in self.roles.items()))
         for metric, best in self.best.items():
             lines.append(f"best {METRIC_NAMES[metric]} {best['value']:.4f} (trial {best['trial_id']})")
         if self.pareto:
@@ -161,6 +167,7 @@ def study_status(name: str, dir: str | os.PathLike = "./mtlstudy-runs", storage:
         pack=spec.pack,
         running_pid=lock_owner(spec.study_dir),
         states=states,
+        roles={role: count for role in ROLES if (count := sum(role_of(trial) == role for trial, _, _ in trials))},
         trial_epochs=sum(len(history) for _, _, history in trials),
         full_budget_epochs=len(trials) * spec.epochs,
         best=best,

@@ -15,7 +15,15 @@ from mtlstudy._errors import ConfigError, StudyError
 from mtlstudy._files import atomic_path
 from mtlstudy._schema import EPOCH_METRICS, OBJECTIVES, PARAM_COLUMNS, RUNG_COLUMNS
 from mtlstudy.study._run import RAY_DIR, open_spec
-from mtlstudy.study._searcher import FAILURE_ATTR, PARAMS_ATTR, RAY_TRIAL_ID, STOPPED_EPOCH_ATTR, rung_records
+from mtlstudy.study._searcher import (
+    FAILURE_ATTR,
+    PARAMS_ATTR,
+    RAY_TRIAL_ID,
+    REPLICATE_OF_ATTR,
+    STOPPED_EPOCH_ATTR,
+    role_of,
+    rung_records,
+)
 from mtlstudy.study._spec import StudySpec
 from mtlstudy.study._storage import load_study
 from mtlstudy.training import summarize_history
@@ -36,6 +44,8 @@ TRIAL_COLUMNS: tuple[str, ...] = (
     "number",
     "state",
     "failure",
+    "role",
+    "replicate_of",
     *PARAM_COLUMNS,
     "epochs",
     "stopped_epoch",
@@ -85,7 +95,9 @@ def load_export(
 
     Trial rows hold :data:`TRIAL_COLUMNS`: ``study`` (its name), ``trial_id`` (Ray's), ``number`` (Optuna's
     creation order), ``state``, ``failure`` (why a FAIL trial failed, e.g. ``"diverged at epoch 3:
-    non-finite training loss"``; missing for any other), the parameters, ``epochs``, ``final_``/``best_``/
+    non-finite training loss"``; missing for any other), ``role`` (``"search"``, ``"replicate"`` or
+    ``"calibration"``, see :data:`~mtlstudy._schema.ROLES`), ``replicate_of`` (a replicate's parent's
+    ``number``; <NA> for any other), the parameters, ``epochs``, ``final_``/``best_``/
     ``best_<m>_epoch`` of every metric (:func:`~mtlstudy.training.summarize_history`
     of the trial's ``metrics.csv``; NaN before its first epoch) and ``duration_s``
     (training plus evaluation seconds). ``epochs`` is the budget, ``epochs_trained``
@@ -117,6 +129,8 @@ def load_export(
                 **base,
                 "state": trial.state.name,
                 "failure": trial.user_attrs.get(FAILURE_ATTR),
+                "role": role_of(trial),
+                "replicate_of": trial.user_attrs.get(REPLICATE_OF_ATTR),
                 "epochs": params["epochs"],
                 "stopped_epoch": trial.user_attrs.get(STOPPED_EPOCH_ATTR),
                 "epochs_trained": len(history),
@@ -127,7 +141,7 @@ def load_export(
     frame = pd.DataFrame.from_records(records, columns=list(EPOCH_COLUMNS if epochs else TRIAL_COLUMNS))
     types = {"trial_id": str, "number": int, "shared": bool, "user_bias": bool, "seed": int}
     if not epochs:
-        types.update(failure="str", stopped_epoch="Int64", epochs_trained=int)
+        types.update(failure="str", role=str, replicate_of="Int64", stopped_epoch="Int64", epochs_trained=int)
     return frame.astype(types)
 
 

@@ -1,0 +1,158 @@
+"""Adding phases to a study that has ended: more sampled trials, replicates, calibration trials."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from mtlstudy._errors import ConfigError, StudyError
+from mtlstudy._schema import ROLES
+from mtlstudy.study._lock import study_lock
+from mtlstudy.study._phases import (
+    add_phases,
+    calibration_draws,
+    current_phase,
+    replicate_parents,
+    running,
+    study_phases,
+    trials_left,
+)
+from mtlstudy.study._ray_log import RAY_LOG_FILE, ray_log_to
+from mtlstudy.study._run import _check_local_gpus, _ray, open_spec, run_phases
+from mtlstudy.study._searcher import PARAMS_ATTR, StudyDatabase
+from mtlstudy.study._spec import StudySpec
+from mtlstudy.study._storage import load_study
+from mtlstudy.study._store import load_export
+
+__all__ = ["extend_study", "calibrate_study"]
+
+_SEARCH, _REPLICATE, _CALIBRATION = ROLES
+
+
+def extend_study(
+    name: str,
+    dir: str | os.PathLike = "./mtlstudy-runs",
+    trials: int | None = None,
+    replicates: int | None = None,
+    replicate_trials: Sequence[int] | None = None,
+    echo: Callable[[str], None] = print,
+) -> dict[str, int]:
+    """Add ``trials`` sampled trials and then ``replicates`` retrains of chosen trials to an ended study.
+
+    The sampled trials come from the study's sampler, as ``study run`` would have sampled them, and
+    train their full budget (no early stopping). The replicates retrain the Pareto-front search
+    trials, or ``replicate_trials`` (Optuna numbers), each ``replicates`` times with seeds the
+    study never used. The study's budget grows by what is added. Returns the trial counts by
+    Optuna state, as :func:`~mtlstudy.study.run_study` does.
+
+    Raises
+    ------
+    ConfigError
+        For a count below 1, nothing to add, or ``replicate_trials`` without ``replicates``.
+    StudyError
+        If the study runs, has not ended (resume it first), or a named trial is not a complete search trial.
+    """
+    if trials is not None:
+        _check_count("trials", trials)
+    if trials is None and not replicates:
+        raise ConfigError("extend adds trials (--trials M), replicates (--replicates N) or both; got neither")
+    spec = open_spec(name, dir, replicates=replicates, replicate_trials=replicate_trials)
+    phases: list[dict[str, Any]] = [{"role": _SEARCH, "trials": trials}] if trials is not None else []
+    if replicates:
+        phases.append({"role": _REPLICATE, "trials": None, "replicates": replicates, "replicate_trials": spec.replicate_trials})
+
+    def check(database: StudyDatabase) -> None:
+        if replicate_trials is not None:  # named now, so a typo fails before anything runs
+            _, refused = replicate_parents(_trials(database), spec.replicate_trials)
+            if refused:
+                raise StudyError(
+                    "cannot replicate " + "; ".join(f"trial {number}: it {why}" for number, why in refused.items())
+                    + "; only complete search trials can be replicated"
+                )
+
+    return _add_and_run(spec, phases, check, echo)
+
+
+def calibrate_study(
+    name: str,
+    dir: str | os.PathLike = "./mtlstudy-runs",
+    trials: int = 12,
+    seed: int = 0,
+    echo: Callable[[str], None] = print,
+):
+    """Train ``trials`` fresh calibration trials between the study's trials, and check the trade-off bands with them.
+
+    The trials' loss weights are drawn with ``seed`` (see :func:`~mtlstudy.study._phases.calibration_draws`),
+    alternating between the shared flags the study has, and each trial gets a seed the study never
+    used. They train their full budget. Returns
+    :func:`~mtlstudy.analysis.calibration_coverage` of the study's export (all its calibration
+    trials), at the study's ``objective``.
+
+    Raises
+    ------
+    ConfigError
+        For ``trials`` below 1 or ``seed`` below 0.
+    StudyError
+        If the study runs, has not ended, samples a grid or has no complete trial, or if the
+        calibration trials did not all finish (``study resume`` finishes them, ``report`` then shows the coverage).
+    """
+    _check_count("trials", trials)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
+    spec = open_spec(name, dir)
+    if spec.search_space.grid is not None:
+        raise StudyError(f"space {spec.space!r} is a grid: there are no loss weights between its points to calibrate at")
+
+    def check(database: StudyDatabase) -> None:
+        calibration_draws(_trials(database), trials, seed)  # raises when there is nothing to draw between
+
+    _add_and_run(spec, [{"role": _CALIBRATION, "trials": trials, "seed": seed}], check, echo)
+    unended = _unended(spec, StudyDatabase(spec))
+    if unended:
+        raise StudyError(
+            f"study {name!r} has {unended}; `mtlstudy study resume {name}` finishes it and "
+            f"`mtlstudy report {name}` then shows the coverage"
+        )
+    from mtlstudy.analysis import calibration_coverage  # imported here: the analysis imports matplotlib
+
+    return calibration_coverage(load_export(name, dir, spec.storage), value=spec.objective)
+
+
+def _check_count(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+def _trials(database: StudyDatabase) -> list:
+    return [trial for trial in database.latest().values() if PARAMS_ATTR in trial.user_attrs]
+
+
+def _add_and_run(
+    spec: StudySpec,
+    phases: Sequence[Mapping[str, Any]],
+    check: Callable[[StudyDatabase], None],
+    echo: Callable[[str], None],
+) -> dict[str, int]:
+    """Check the study has ended and ``check`` passes, append ``phases`` and run them."""
+    _check_local_gpus(spec)
+    load_study(spec.name, spec.storage_url)  # never into a new, empty database
+    with study_lock(spec.study_dir):
+        database = StudyDatabase(spec)
+        unended = _unended(spec, database)
+        if unended:
+            raise StudyError(f"study {spec.name!r} has {unended}; finish it first with `mtlstudy study resume {spec.name}`")
+        check(database)
+        add_phases(database.study, phases)
+        with ray_log_to(spec.study_dir / RAY_LOG_FILE), _ray(spec):
+            return run_phases(spec, echo, {}, start_over=False)
+
+
+def _unended(spec: StudySpec, database: StudyDatabase) -> str | None:
+    """What is left of the study's phases, in words; None when they have all ended."""
+    phases, index = study_phases(database.study), current_phase(database.study)
+    left = trials_left(database, spec, phases[index]["role"]) + running(database)
+    due = len(phases) - 1 - index
+    if not left and not due:
+        return None
+    return f"not ended: {left} trial(s) of phase {index} to run or running" + (f", {due} phase(s) due" if due else "")
