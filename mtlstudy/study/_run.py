@@ -280,7 +280,8 @@ def _new_tuner(
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             verbose=0,
             # Ray's JSON and CSV result logs, without its TensorBoard logger (see _ray).
-            callbacks=[StudyProgress(spec, echo), TensorBoardView(spec), JsonLoggerCallback(), CSVLoggerCallback()],
+            callbacks=[StudyProgress(spec if trials is None else dataclasses.replace(spec, trials=trials), echo),
+                       TensorBoardView(spec), JsonLoggerCallback(), CSVLoggerCallback()],
         ),
     )
 
