@@ -53,6 +53,6 @@ PARAM_COLUMNS: tuple[str, ...] = ("shared", "lambda_f", "lambda_r", "user_bias",
 #: Columns of a study's rung table: one row per trial and early-stopping rung it reached.
 RUNG_COLUMNS: tuple[str, ...] = ("trial_id", "number", "rung", *OBJECTIVES, "order", "promoted")
 
-#: What a trial of a study is for: sampled by the study's sampler, a retrain of another trial
-#: with a new seed, or a fresh trial that checks the trade-off fit's bands (never fitted).
-ROLES: tuple[str, ...] = ("search", "replicate", "calibration")
+#: Why a trial exists: sampled by the study's sampler, retrained from another trial with a new seed,
+#: or trained by ``mtlstudy calibrate`` to check the trade-off bands (never fitted).
+ROLES = ("search", "replicate", "calibration")

@@ -8,7 +8,7 @@ from typing import Any
 
 from mtlstudy._errors import ConfigError, StudyError
 from mtlstudy._schema import ROLES
-from mtlstudy.study._lock import study_lock
+from mtlstudy.study._lock import lock_owner, study_lock
 from mtlstudy.study._phases import (
     add_phases,
     calibration_draws,
@@ -108,10 +108,10 @@ def calibrate_study(
         calibration_draws(_trials(database), trials, seed)  # raises when there is nothing to draw between
 
     _add_and_run(spec, [{"role": _CALIBRATION, "trials": trials, "seed": seed}], check, echo)
-    unended = _unended(spec, StudyDatabase(spec))
-    if unended:
+    left = _left(spec, StudyDatabase(spec))
+    if left:
         raise StudyError(
-            f"study {name!r} has {unended}; `mtlstudy study resume {name}` finishes it and "
+            f"study {name!r} has {left}; `mtlstudy study resume {name}` finishes it and "
             f"`mtlstudy report {name}` then shows the coverage"
         )
     from mtlstudy.analysis import calibration_coverage  # imported here: the analysis imports matplotlib
@@ -134,21 +134,32 @@ def _add_and_run(
     check: Callable[[StudyDatabase], None],
     echo: Callable[[str], None],
 ) -> dict[str, int]:
-    """Check the study has ended and ``check`` passes, append ``phases`` and run them."""
+    """Check the study has ended and ``check`` passes, append ``phases`` and run them.
+
+    Checked before the lock is taken too, so that a refusal leaves the study as it was.
+    """
     _check_local_gpus(spec)
+    owner = lock_owner(spec.study_dir)
+    if owner is not None:
+        raise StudyError(f"study {spec.name!r} is in use by process {owner}")
     load_study(spec.name, spec.storage_url)  # never into a new, empty database
+    database = StudyDatabase(spec)
+    _check_ended(spec, database)
+    check(database)
     with study_lock(spec.study_dir):
-        database = StudyDatabase(spec)
-        unended = _unended(spec, database)
-        if unended:
-            raise StudyError(f"study {spec.name!r} has {unended}; finish it first with `mtlstudy study resume {spec.name}`")
-        check(database)
+        _check_ended(spec, database)  # another driver may have started since
         add_phases(database.study, phases)
         with ray_log_to(spec.study_dir / RAY_LOG_FILE), _ray(spec):
             return run_phases(spec, echo, {}, start_over=False)
 
 
-def _unended(spec: StudySpec, database: StudyDatabase) -> str | None:
+def _check_ended(spec: StudySpec, database: StudyDatabase) -> None:
+    left = _left(spec, database)
+    if left:
+        raise StudyError(f"study {spec.name!r} has {left}; finish it first with `mtlstudy study resume {spec.name}`")
+
+
+def _left(spec: StudySpec, database: StudyDatabase) -> str | None:
     """What is left of the study's phases, in words; None when they have all ended."""
     phases, index = study_phases(database.study), current_phase(database.study)
     left = trials_left(database, spec, phases[index]["role"]) + running(database)

@@ -1,0 +1,170 @@
+"""Study phases without Ray: choosing replicates, drawing calibration trials, making them, handing them out."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+import yaml
+from click.testing import CliRunner
+from ray.tune.search import Searcher
+
+from mtlstudy._errors import ConfigError, StudyError
+from mtlstudy.cli import main
+from mtlstudy.study import calibrate_study, extend_study, resolve_spec, study_status
+from mtlstudy.study._phases import (
+    add_phases,
+    budget,
+    calibration_draws,
+    enter_phase,
+    plan_phase,
+    replicate_parents,
+    unused_seeds,
+)
+from mtlstudy.study._searcher import PARAMS_ATTR, RAY_TRIAL_ID, StudyDatabase, StudySearcher
+
+# (test MSE, test MRR) of the fake study's trials: 0, 2 and 4 are the Pareto front, 3 fails.
+OUTCOMES = [(1.0, 0.10), (1.1, 0.09), (0.9, 0.08), None, (1.2, 0.12), (1.3, 0.05)]
+
+
+def _study(tmp_path, space="simplex", name="p"):
+    """A finished study made without Ray (spec file and Optuna database); returns its spec."""
+    spec = resolve_spec(
+        name=name, dir=str(tmp_path), epochs=2, dataset="synthetic", trials=len(OUTCOMES), sampler="random", space=space
+    )
+    spec.study_dir.mkdir(parents=True)
+    (spec.study_dir / "study.yaml").write_text(yaml.safe_dump(spec.to_dict()), encoding="utf-8")
+    searcher = StudySearcher(spec)
+    for k, outcome in enumerate(OUTCOMES):
+        searcher.suggest(f"t{k}")
+        result = {"epoch": 2} | ({"objective_test_mse": outcome[0], "objective_test_mrr": outcome[1]} if outcome else {})
+        searcher.on_trial_complete(f"t{k}", result)
+    return spec
+
+
+def _trials(spec):
+    return [t for t in StudyDatabase(spec).latest().values()]
+
+
+def _numbers(trials):
+    return [t.number for t in trials]
+
+
+def test_replicates_go_to_the_pareto_front_or_to_the_complete_search_trials_named(tmp_path):
+    trials = _trials(_study(tmp_path))
+    assert _numbers(replicate_parents(trials, None)[0]) == [0, 2, 4]
+    parents, refused = replicate_parents(trials, [5, 3, 9, 1])
+    assert _numbers(parents) == [5, 1]
+    assert refused == {3: "is FAIL", 9: "does not exist"}
+
+
+def test_unused_seeds_come_after_the_highest_seed_used(tmp_path):
+    trials = _trials(_study(tmp_path))
+    assert unused_seeds(trials, 3) == [1, 2, 3]  # every trial of the study used seed 0
+    assert unused_seeds([], 2) == [0, 1]
+
+
+def _x(params):
+    """ln(λ_F/λ_R) from training parameters."""
+    return math.log(params["lambda_f"] / params["lambda_r"])
+
+
+@pytest.mark.parametrize("space", ["simplex", "independent"])
+def test_calibration_draws_lie_between_the_trials_of_their_flag_on_the_sampling_scale(tmp_path, space):
+    trials = [t for t in _trials(_study(tmp_path, space)) if t.state.name == "COMPLETE"]
+    draws = calibration_draws(trials, 60, seed=3)
+    assert draws == calibration_draws(trials, 60, seed=3) and draws != calibration_draws(trials, 60, seed=4)
+    flags = sorted({t.user_attrs["shared"] for t in trials})
+    assert [draw["shared"] for draw in draws] == [flags[k % len(flags)] for k in range(len(draws))]
+    for flag in flags:
+        xs = [_x(t.user_attrs) for t in trials if t.user_attrs["shared"] == flag]
+        # The simplex samples logit(λ_F) = ln(λ_F/λ_R); the independent space each λ on a log scale.
+        drawn = [d["lambda_f_logit"] if space == "simplex" else _x(d) for d in draws if d["shared"] == flag]
+        assert all(min(xs) - 1e-9 <= x <= max(xs) + 1e-9 for x in drawn)
+        if max(xs) > min(xs):  # uniform between them: about half below the middle
+            assert 0.25 < sum(x < (min(xs) + max(xs)) / 2 for x in drawn) / len(drawn) < 0.75
+
+
+def test_calibration_needs_a_complete_trial():
+    with pytest.raises(StudyError, match="no complete trial"):
+        calibration_draws([], 3, 0)
+
+
+def test_a_replicate_phase_makes_waiting_replicates_once_that_only_its_searcher_hands_out(tmp_path):
+    spec = _study(tmp_path)
+    database = StudyDatabase(spec)
+    add_phases(database.study, [{"role": "replicate", "trials": None, "replicates": 2, "replicate_trials": [1, 3]}])
+    enter_phase(database.study, 1)
+    notes = plan_phase(database, spec, 1)
+    assert notes == ["phase 1: trial 3 is FAIL, not replicated", "phase 1: 2 replicate(s) of trial(s) 1, seeds 1 to 2"]
+    assert plan_phase(database, spec, 1)[-1] == notes[-1]  # planned once: a second call makes nothing new
+    assert budget(database.study) == len(OUTCOMES) + 2
+    waiting = [t for t in database.orphans() if PARAMS_ATTR in t.user_attrs]
+    parent = next(t for t in database.study.get_trials() if t.number == 1)
+    assert len(waiting) == 2 and [t.user_attrs["seed"] for t in waiting] == [1, 2]
+    for trial in waiting:
+        assert trial.user_attrs["role"] == "replicate" and trial.user_attrs["replicate_of"] == 1
+        assert trial.params == parent.params  # Optuna sees the same point
+        assert trial.user_attrs[PARAMS_ATTR] == {**parent.user_attrs[PARAMS_ATTR], "seed": trial.user_attrs["seed"]}
+    # The study's own searcher samples new trials and leaves the replicates waiting.
+    grown = resolve_spec(spec.study_dir / "study.yaml", trials=budget(database.study) + 1)
+    search = StudySearcher(grown)
+    assert "seed" not in search.suggest("new")  # the spec's seed
+    newest = database.study.get_trials()[-1]
+    assert (newest.user_attrs[RAY_TRIAL_ID], newest.user_attrs["role"]) == ("new", "search")
+    replicate = StudySearcher(grown, "replicate")
+    assert [replicate.suggest("r1")["seed"], replicate.suggest("r2")["seed"]] == [1, 2]
+    assert replicate.suggest("r3") == Searcher.FINISHED
+
+
+def test_a_calibration_phase_gets_unseen_seeds_and_draws_between_the_trials(tmp_path):
+    spec = _study(tmp_path)
+    database = StudyDatabase(spec)
+    add_phases(database.study, [{"role": "calibration", "trials": 4, "seed": 0}])
+    assert budget(database.study) == len(OUTCOMES) + 4
+    plan_phase(database, spec, 1)
+    made = [t for t in database.orphans() if PARAMS_ATTR in t.user_attrs]
+    assert [t.user_attrs["role"] for t in made] == ["calibration"] * 4
+    assert [t.user_attrs["seed"] for t in made] == [1, 2, 3, 4]
+    expected = calibration_draws(_trials(spec), 4, 0)
+    assert [t.params for t in made] == expected
+    for trial in made:
+        assert trial.user_attrs[PARAMS_ATTR]["lambda_r"] == pytest.approx(1 - trial.user_attrs[PARAMS_ATTR]["lambda_f"])
+
+
+def test_extend_and_calibrate_refuse_a_study_that_has_not_ended_and_change_nothing(tmp_path):
+    spec = _study(tmp_path)
+    database = StudyDatabase(spec)
+    database.study.enqueue_trial({})  # stands in for the trial a killed driver was running
+    trial = database.study.ask()
+    trial.set_user_attr(PARAMS_ATTR, {"seed": 0})
+    trial.set_user_attr(RAY_TRIAL_ID, "t9")
+    before = len(database.study.get_trials())
+    with pytest.raises(StudyError, match=r"not ended: 1 trial\(s\) of phase 0 .*mtlstudy study resume p"):
+        extend_study("p", tmp_path, trials=2)
+    with pytest.raises(StudyError, match="not ended"):
+        calibrate_study("p", tmp_path, trials=2)
+    assert len(database.study.get_trials()) == before and "phases" not in database.study.user_attrs
+
+
+def test_extend_refuses_trials_that_cannot_be_replicated(tmp_path):
+    _study(tmp_path)
+    with pytest.raises(StudyError, match="trial 3: it is FAIL; only complete search trials can be replicated"):
+        extend_study("p", tmp_path, replicates=1, replicate_trials=[0, 3])
+    with pytest.raises(ConfigError, match="got neither"):
+        extend_study("p", tmp_path)
+
+
+def test_status_counts_trials_by_role_once_there_are_others_than_search(tmp_path):
+    spec = _study(tmp_path)
+    runner = CliRunner()
+    plain = runner.invoke(main, ["study", "status", "p", "--dir", str(tmp_path)])
+    assert plain.exit_code == 0 and "roles:" not in plain.output
+    database = StudyDatabase(spec)
+    add_phases(database.study, [{"role": "replicate", "trials": None, "replicates": 1, "replicate_trials": None}])
+    plan_phase(database, spec, 1)
+    status = study_status("p", tmp_path)
+    assert status.roles == {"search": 6, "replicate": 3}
+    text = runner.invoke(main, ["study", "status", "p", "--dir", str(tmp_path)]).output
+    assert "roles: 6 search, 3 replicate" in text
