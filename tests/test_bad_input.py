@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from mtlstudy._schema import EPOCH_METRICS
 from mtlstudy.cli import main
-from mtlstudy.study import list_studies, load_export, resolve_spec, study_status
+from mtlstudy.study import list_studies, load_export, open_spec, resolve_spec, study_status
 from mtlstudy.study._searcher import StudySearcher
 
 # (test MSE, test MRR) of the fake study's three trials, each trained for two epochs.
@@ -63,6 +63,11 @@ def _delete_database(tmp: Path) -> None:
     (tmp / "runs" / "s" / "optuna.db").unlink()
 
 
+def _running_trial(tmp: Path) -> None:
+    """A trial started and never ended, as a killed driver leaves it."""
+    StudySearcher(open_spec("s", tmp / "runs")).suggest("t9")
+
+
 def _data_file(name: str, content: bytes):
     def write(tmp: Path) -> None:
         (tmp / name).write_bytes(content)
@@ -106,6 +111,31 @@ CASES = [
     ("storage-int", _spec_file("storage: 5"), _spec_run(), "storage must be a string, got 5"),
     ("cpus-zero", None, _run("--cpus-per-trial", "0"), "cpus_per_trial must be > 0"),
     ("concurrency-zero", None, _run("--concurrency", "0"), "concurrency must be an integer >= 1, got 0"),
+    # Replicates, extend and calibrate.
+    ("replicates-negative", None, _run("--replicates", "-1"), "replicates must be an integer >= 0, got -1"),
+    ("replicates-float", _spec_file("replicates: 1.5"), _spec_run(), "replicates must be an integer, got 1.5"),
+    ("replicate-trials-alone", None, _run("--replicate-trials", "1"), "replicate_trials [1] needs replicates >= 1"),
+    ("replicate-trials-text", None, _run("--replicates", "1", "--replicate-trials", "1,x"),
+     "--replicate-trials takes trial numbers separated by commas, e.g. 3,7,12, got '1,x'"),
+    ("replicate-trials-beyond", None, _run("--trials", "4", "--replicates", "1", "--replicate-trials", "2,4"),
+     "replicate_trials must be distinct trial numbers from 0 to 3 (the budget is 4), got [2, 4]"),
+    ("replicate-trials-string", _spec_file("replicates: 1\nreplicate_trials: '3'"), _spec_run(),
+     "replicate_trials must be a list of trial numbers, got '3'"),
+    ("replicates-grid", None, _run("--space", "seed-grid", "--replicates", "1"), "replicates need a sampled space"),
+    ("extend-nothing", None, ["study", "extend", "s", "--dir", "{runs}"], "got neither"),
+    ("extend-trials-zero", None, ["study", "extend", "s", "--dir", "{runs}", "--trials", "0"],
+     "trials must be an integer >= 1, got 0"),
+    ("extend-replicate-trials-beyond", None,
+     ["study", "extend", "s", "--dir", "{runs}", "--replicates", "1", "--replicate-trials", "7"], "from 0 to 2"),
+    ("extend-not-ended", _running_trial, ["study", "extend", "s", "--dir", "{runs}", "--trials", "1"],
+     "has not ended: 1 trial(s) of phase 0 to run or running; finish it first with `mtlstudy study resume s`"),
+    ("extend-deleted-db", _delete_database, ["study", "extend", "s", "--dir", "{runs}", "--trials", "1"],
+     "optuna.db' does not exist"),
+    ("calibrate-trials-zero", None, ["calibrate", "s", "--dir", "{runs}", "--trials", "0"],
+     "trials must be an integer >= 1, got 0"),
+    ("calibrate-seed-negative", None, ["calibrate", "s", "--dir", "{runs}", "--seed", "-1"],
+     "seed must be an integer >= 0, got -1"),
+    ("calibrate-not-ended", _running_trial, ["calibrate", "s", "--dir", "{runs}"], "has not ended"),
     # Names, in every command that takes one.
     ("run-name-long", None, ["study", "run", "--name", LONG, "--dir", "{runs}"], "(300 characters)"),
     ("run-name-parent", None, ["study", "run", "--name", "../x", "--dir", "{runs}"], "got '../x'"),
@@ -115,6 +145,8 @@ CASES = [
     ("status-name-long", None, ["study", "status", LONG, "--dir", "{runs}"], "(300 characters)"),
     ("export-name-parent", None, ["export", "../s", "--dir", "{runs}/s"], "got '../s'"),
     ("resume-name-parent", None, ["study", "resume", "../s", "--dir", "{runs}/s"], "got '../s'"),
+    ("extend-name-parent", None, ["study", "extend", "../s", "--dir", "{runs}/s", "--trials", "1"], "got '../s'"),
+    ("calibrate-no-study", None, ["calibrate", "nope", "--dir", "{runs}"], "no study 'nope'"),
     ("report-name-parent", None, ["report", "../s", "--dir", "{runs}/s"], "got '../s'"),
     ("status-no-study", None, ["study", "status", "nope", "--dir", "{runs}"], "no study 'nope'"),
     # Storage URLs are opened before anything is created.
