@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import signal
@@ -15,13 +16,16 @@ import optuna
 import pandas as pd
 import pytest
 import ray
+import yaml
 from click.testing import CliRunner
 from ray import tune
 
+import mtlstudy.analysis
+from mtlstudy._dominance import nondominated_ranks
 from mtlstudy._schema import EPOCH_METRICS, TENSORBOARD_TAGS
 from mtlstudy.cli import main
 from mtlstudy.study import (
-    EPOCH_COLUMNS, HPARAMS_METRICS, TRIAL_COLUMNS, load_export, load_rungs, resolve_spec, run_study,
+    EPOCH_COLUMNS, HPARAMS_METRICS, TRIAL_COLUMNS, calibrate_study, load_export, load_rungs, resolve_spec, run_study,
 )
 from mtlstudy.study._lock import lock_owner
 from mtlstudy.trainables import train_trial
@@ -391,3 +395,68 @@ def test_diverged_trials_fail_with_their_reason_and_the_study_exits_1(local_ray,
     assert [t.user_attrs["failure"] for t in optuna_trials] == trials["failure"].tolist()
     status = CliRunner().invoke(main, ["study", "status", "nan", "--dir", str(tmp_path)])
     assert status.exit_code == 0 and "2 FAIL" in status.output
+
+
+def _x(row):
+    """ln(λ_F/λ_R) of an export row: logit(λ_F) on the simplex."""
+    return math.log(row["lambda_f"] / row["lambda_r"])
+
+
+@pytest.mark.parametrize("pack", ["1", "2"])
+def test_replicates_extend_and_calibrate_add_full_budget_trials(local_ray, tmp_path, monkeypatch, pack):
+    epochs, options = 4, ["--epochs", "4", "--early-stopping", "moasha", "--grace-epochs", "1", "--reduction-factor", "2"]
+    run = CliRunner().invoke(main, ["study", "run", "--name", "ph", "--dir", str(tmp_path), "--trials", "4",
+                                    "--replicates", "2", "--pack", pack, *options, *DATA])
+    assert run.exit_code == 0, run.output
+    trials = load_export("ph", tmp_path)
+    search, replicates = trials[trials["role"] == "search"], trials[trials["role"] == "replicate"]
+    complete = search[search["state"] == "COMPLETE"]
+    front = complete[nondominated_ranks(complete[["final_test_mse", "final_test_mrr"]].to_numpy(), ["min", "max"]) == 0]
+    assert sorted(replicates["replicate_of"]) == sorted(front["number"].tolist() * 2)
+    assert sorted(replicates["seed"]) == list(range(1, 1 + len(replicates)))  # the search used seed 0
+    parents = trials.set_index("number").loc[replicates["replicate_of"]]
+    for column in ("shared", "lambda_f", "lambda_r", "user_bias"):
+        assert replicates[column].tolist() == parents[column].tolist()
+    assert (replicates["state"] == "COMPLETE").all() and (replicates["epochs_trained"] == epochs).all()
+    assert replicates["stopped_epoch"].isna().all()
+    budget = len(trials)
+    assert yaml.safe_load((tmp_path / "ph" / "study.yaml").read_text())["trials"] == budget
+    assert f"{budget}/{budget} trials complete" in run.output
+
+    extended = CliRunner().invoke(main, ["study", "extend", "ph", "--dir", str(tmp_path), "--trials", "2"])
+    assert extended.exit_code == 0, extended.output
+    grown = load_export("ph", tmp_path)
+    extra = grown[~grown["number"].isin(trials["number"])]
+    assert len(extra) == 2 and set(extra["role"]) == {"search"} and (extra["epochs_trained"] == epochs).all()
+    assert yaml.safe_load((tmp_path / "ph" / "study.yaml").read_text())["trials"] == budget + 2
+
+    seen = []
+    monkeypatch.setattr(mtlstudy.analysis, "calibration_coverage", lambda frame, value: seen.append((frame, value)) or "coverage",
+                        raising=False)  # a stand-in until the analysis side is merged: this test checks the trials
+    assert calibrate_study("ph", tmp_path, trials=4, seed=1, echo=lambda line: None) == "coverage"
+    frame, value = seen[0]
+    assert value == "final" and len(frame) == budget + 6
+    fresh, fitted = frame[frame["role"] == "calibration"], frame[(frame["role"] != "calibration") & (frame["state"] == "COMPLETE")]
+    assert (fresh["epochs_trained"] == epochs).all() and not set(fresh["seed"]) & set(grown["seed"])
+    for _, row in fresh.iterrows():
+        same = fitted[fitted["shared"] == row["shared"]].apply(_x, axis=1)
+        assert same.min() - 1e-9 <= _x(row) <= same.max() + 1e-9
+    status = CliRunner().invoke(main, ["study", "status", "ph", "--dir", str(tmp_path)])
+    assert f"roles: {len(search) + 2} search, {len(replicates)} replicate, 4 calibration" in status.output
+
+
+def test_a_study_killed_in_its_replicate_phase_resumes_to_every_replicate_once(local_ray, tmp_path):
+    options = ["--trials", "3", "--epochs", "3", "--concurrency", "1", "--replicates", "2", "--replicate-trials", "0,1", *DATA]
+    study_dir = tmp_path / "rk"
+    _kill_a_driver_after(options, tmp_path, "rk", finished=4)  # the search and one replicate
+    states = Counter((t.user_attrs.get("role"), t.state.name) for t in _optuna_trials(study_dir, "rk") if "params" in t.user_attrs)
+    assert states[("replicate", "COMPLETE")] < 4
+
+    resumed = CliRunner().invoke(main, ["study", "resume", "rk", "--dir", str(tmp_path)])
+    assert resumed.exit_code == 0, resumed.output
+    trials = load_export("rk", tmp_path)
+    replicates = trials[trials["role"] == "replicate"]
+    assert len(trials) == 7 and set(trials["state"]) == {"COMPLETE"} and trials["trial_id"].is_unique
+    assert replicates["replicate_of"].tolist() == [0, 0, 1, 1] and replicates["seed"].tolist() == [1, 2, 3, 4]
+    assert (replicates["epochs_trained"] == 3).all()  # every epoch logged exactly once
+    assert yaml.safe_load((study_dir / "study.yaml").read_text())["trials"] == 7
