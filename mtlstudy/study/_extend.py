@@ -17,10 +17,11 @@ from mtlstudy.study._phases import (
     running,
     study_phases,
     trials_left,
+    trials_with_params,
 )
 from mtlstudy.study._ray_log import RAY_LOG_FILE, ray_log_to
 from mtlstudy.study._run import _check_local_gpus, _ray, open_spec, run_phases
-from mtlstudy.study._searcher import PARAMS_ATTR, StudyDatabase
+from mtlstudy.study._searcher import StudyDatabase
 from mtlstudy.study._spec import StudySpec
 from mtlstudy.study._storage import load_study
 from mtlstudy.study._store import load_export
@@ -64,7 +65,7 @@ def extend_study(
 
     def check(database: StudyDatabase) -> None:
         if replicate_trials is not None:  # named now, so a typo fails before anything runs
-            _, refused = replicate_parents(_trials(database), spec.replicate_trials)
+            _, refused = replicate_parents(trials_with_params(database), spec.replicate_trials)
             if refused:
                 raise StudyError(
                     "cannot replicate " + "; ".join(f"trial {number}: it {why}" for number, why in refused.items())
@@ -105,10 +106,10 @@ def calibrate_study(
         raise StudyError(f"space {spec.space!r} is a grid: there are no loss weights between its points to calibrate at")
 
     def check(database: StudyDatabase) -> None:
-        calibration_draws(_trials(database), trials, seed)  # raises when there is nothing to draw between
+        calibration_draws(trials_with_params(database), trials, seed)  # raises when there is nothing to draw between
 
     _add_and_run(spec, [{"role": _CALIBRATION, "trials": trials, "seed": seed}], check, echo)
-    left = _left(spec, StudyDatabase(spec))
+    left = _left(StudyDatabase(spec))
     if left:
         raise StudyError(
             f"study {name!r} has {left}; `mtlstudy study resume {name}` finishes it and "
@@ -122,10 +123,6 @@ def calibrate_study(
 def _check_count(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
-
-
-def _trials(database: StudyDatabase) -> list:
-    return [trial for trial in database.latest().values() if PARAMS_ATTR in trial.user_attrs]
 
 
 def _add_and_run(
@@ -154,16 +151,16 @@ def _add_and_run(
 
 
 def _check_ended(spec: StudySpec, database: StudyDatabase) -> None:
-    left = _left(spec, database)
+    left = _left(database)
     if left:
         raise StudyError(f"study {spec.name!r} has {left}; finish it first with `mtlstudy study resume {spec.name}`")
 
 
-def _left(spec: StudySpec, database: StudyDatabase) -> str | None:
+def _left(database: StudyDatabase) -> str | None:
     """What is left of the study's phases, in words; None when they have all ended."""
-    phases, index = study_phases(database.study), current_phase(database.study)
-    left = trials_left(database, spec, phases[index]["role"]) + running(database)
-    due = len(phases) - 1 - index
+    index = current_phase(database.study)
+    left = trials_left(database, index) + running(database)
+    due = len(study_phases(database.study)) - 1 - index
     if not left and not due:
         return None
     return f"not ended: {left} trial(s) of phase {index} to run or running" + (f", {due} phase(s) due" if due else "")

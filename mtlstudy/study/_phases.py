@@ -48,6 +48,7 @@ __all__ = [
     "trials_left",
     "running",
     "plan_phase",
+    "trials_with_params",
     "replicate_parents",
     "unused_seeds",
     "calibration_draws",
@@ -83,9 +84,11 @@ def enter_phase(study: optuna.Study, index: int) -> None:
     study.set_user_attr(PHASE_ATTR, index)
 
 
-def budget(study: optuna.Study) -> int:
-    """The study's trial budget: the search's, plus the trials every later phase added."""
-    return study.user_attrs["spec"]["trials"] + sum(phase["trials"] or 0 for phase in study_phases(study)[1:])
+def budget(study: optuna.Study, through: int | None = None) -> int:
+    """The study's trial budget: the search's, plus the trials that every later phase (up to
+    phase ``through``) adds and that are known."""
+    phases = study_phases(study)[1:] if through is None else study_phases(study)[1:through + 1]
+    return study.user_attrs["spec"]["trials"] + sum(phase["trials"] or 0 for phase in phases)
 
 
 def running(database: StudyDatabase) -> int:
@@ -93,11 +96,12 @@ def running(database: StudyDatabase) -> int:
     return sum(trial.state == TrialState.RUNNING for trial in database.latest().values())
 
 
-def trials_left(database: StudyDatabase, spec: StudySpec, role: str) -> int:
-    """Trials of a phase of ``role`` yet to start: of the search, what the budget ``spec.trials``
-    leaves; of any other phase, its waiting trials."""
+def trials_left(database: StudyDatabase, index: int) -> int:
+    """Trials of phase ``index`` yet to start: of a search phase, what the budget up to it
+    leaves; of any other, its waiting trials."""
+    role = study_phases(database.study)[index]["role"]
     if role == _SEARCH:
-        return max(spec.trials - len(database.latest()), 0)
+        return max(budget(database.study, index) - len(database.latest()), 0)
     return sum(PARAMS_ATTR in t.user_attrs and role_of(t) == role for t in database.orphans())
 
 
@@ -116,7 +120,7 @@ def plan_phase(database: StudyDatabase, spec: StudySpec, index: int) -> list[str
         return [f"phase {index}: {phase['trials']} more sampled trial(s)"]
     notes = []
     if "plan" not in phase:
-        trials = _latest_with_params(database)
+        trials = trials_with_params(database)
         if phase["role"] == _REPLICATE:
             parents, refused = replicate_parents(trials, phase["replicate_trials"])
             notes += [f"phase {index}: trial {number} {reason}, not replicated" for number, reason in refused.items()]
@@ -144,14 +148,20 @@ def plan_phase(database: StudyDatabase, spec: StudySpec, index: int) -> list[str
     study.sampler = optuna.samplers.RandomSampler(seed=spec.seed)
     for item in todo:
         _make_waiting(study, spec, item)
-    seeds = [item["seed"] for item in phase["plan"]]
-    what = (
-        f"{len(phase['plan'])} replicate(s) of trial(s) {', '.join(map(str, sorted({i['attrs'][REPLICATE_OF_ATTR] for i in phase['plan']})))}"
-        if phase["role"] == _REPLICATE
-        else f"{len(phase['plan'])} calibration trial(s)"
-    ) if phase["plan"] else f"no {phase['role']} trials"
-    notes.append(f"phase {index}: {what}" + (f", seeds {min(seeds)} to {max(seeds)}" if seeds else ""))
+    notes.append(f"phase {index}: {_described(phase)}")
     return notes
+
+
+def _described(phase: Mapping[str, Any]) -> str:
+    """A planned phase's trials in words."""
+    plan = phase["plan"]
+    if not plan:
+        return f"no {phase['role']} trials"
+    seeds = f", seeds {plan[0]['seed']} to {plan[-1]['seed']}"
+    if phase["role"] == _REPLICATE:
+        parents = sorted({item["attrs"][REPLICATE_OF_ATTR] for item in plan})
+        return f"{len(plan)} replicate(s) of trial(s) {', '.join(map(str, parents))}{seeds}"
+    return f"{len(plan)} calibration trial(s){seeds}"
 
 
 def _make_waiting(study: optuna.Study, spec: StudySpec, item: Mapping[str, Any]) -> None:
@@ -170,7 +180,8 @@ def _make_waiting(study: optuna.Study, spec: StudySpec, item: Mapping[str, Any])
     trial.set_user_attr(PARAMS_ATTR, params)
 
 
-def _latest_with_params(database: StudyDatabase) -> list[FrozenTrial]:
+def trials_with_params(database: StudyDatabase) -> list[FrozenTrial]:
+    """The newest Optuna trial of each Ray trial, if it got its parameters."""
     return [trial for trial in database.latest().values() if PARAMS_ATTR in trial.user_attrs]
 
 

@@ -155,8 +155,7 @@ def run_phases(spec: StudySpec, echo: Callable[[str], None], counts: dict[str, i
     study = database.study
     phases, index = study_phases(study), current_phase(study)
     while not running(database):
-        spec = _with_budget(spec, budget(study))
-        if trials_left(database, spec, phases[index]["role"]):
+        if trials_left(database, index):
             if not start_over:
                 echo(f"study {spec.name}: interrupted; continue with `mtlstudy study resume {spec.name}`")
                 break
@@ -166,13 +165,15 @@ def run_phases(spec: StudySpec, echo: Callable[[str], None], counts: dict[str, i
             for line in plan_phase(database, spec, index):
                 echo(line)
             phases = study_phases(study)
-            spec = _with_budget(spec, budget(study))
         else:
             break
         start_over = False
-        role = phases[index]["role"]
-        scheduler = _scheduler(spec) if index == 0 else None
-        counts = _fit(spec, _new_tuner(spec, echo, scheduler, role, trials_left(database, spec, role)), echo)
+        spec = _with_budget(spec, budget(study))
+        role, scheduler = phases[index]["role"], _scheduler(spec) if index == 0 else None
+        # The phase's own budget: a later phase's known size is no trial for this one to sample.
+        phase_spec = dataclasses.replace(spec, trials=budget(study, index))
+        counts = _fit(phase_spec, _new_tuner(phase_spec, echo, scheduler, role, trials_left(database, index)), echo)
+    _with_budget(spec, budget(study))
     return counts
 
 
