@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import optuna
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -22,7 +21,12 @@ from mtlstudy.study._phases import (
     replicate_parents,
     unused_seeds,
 )
-from mtlstudy.study._searcher import PARAMS_ATTR, RAY_TRIAL_ID, StudyDatabase, StudySearcher
+from mtlstudy.study._searcher import (
+    PARAMS_ATTR,
+    RAY_TRIAL_ID,
+    StudyDatabase,
+    StudySearcher,
+)
 
 # (test MSE, test MRR) of the fake study's trials: 0, 2 and 4 are the Pareto front, 3 fails.
 OUTCOMES = [(1.0, 0.10), (1.1, 0.09), (0.9, 0.08), None, (1.2, 0.12), (1.3, 0.05)]
@@ -168,3 +172,11 @@ def test_status_counts_trials_by_role_once_there_are_others_than_search(tmp_path
     assert status.roles == {"search": 6, "replicate": 3}
     text = runner.invoke(main, ["study", "status", "p", "--dir", str(tmp_path)]).output
     assert "roles: 6 search, 3 replicate" in text
+
+
+def test_a_replicate_phase_with_no_trial_to_replicate_plans_none_and_keeps_the_budget(tmp_path):
+    spec = _study(tmp_path)
+    database = StudyDatabase(spec)
+    add_phases(database.study, [{"role": "replicate", "trials": None, "replicates": 3, "replicate_trials": [3]}])
+    assert plan_phase(database, spec, 1) == ["phase 1: trial 3 is FAIL, not replicated", "phase 1: no replicate trials"]
+    assert budget(database.study) == len(OUTCOMES) and not database.orphans()

@@ -115,7 +115,8 @@ def calibrate_study(
             f"study {name!r} has {left}; `mtlstudy study resume {name}` finishes it and "
             f"`mtlstudy report {name}` then shows the coverage"
         )
-    from mtlstudy.analysis import calibration_coverage  # imported here: the analysis imports matplotlib
+    # Imported here: the analysis imports matplotlib.
+    from mtlstudy.analysis import calibration_coverage
 
     return calibration_coverage(load_export(name, dir, spec.storage), value=spec.objective)
 

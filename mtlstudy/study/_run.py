@@ -155,17 +155,18 @@ def run_phases(spec: StudySpec, echo: Callable[[str], None], counts: dict[str, i
     study = database.study
     phases, index = study_phases(study), current_phase(study)
     while not running(database):
-        if trials_left(database, index):
-            if not start_over:
-                echo(f"study {spec.name}: interrupted; continue with `mtlstudy study resume {spec.name}`")
+        if not trials_left(database, index):
+            if index + 1 == len(phases):
                 break
-        elif index + 1 < len(phases):
             index += 1
             enter_phase(study, index)
             for line in plan_phase(database, spec, index):
                 echo(line)
             phases = study_phases(study)
-        else:
+            if not trials_left(database, index):  # e.g. no trial to replicate
+                continue
+        elif not start_over:
+            echo(f"study {spec.name}: interrupted; continue with `mtlstudy study resume {spec.name}`")
             break
         start_over = False
         spec = _with_budget(spec, budget(study))

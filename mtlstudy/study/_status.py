@@ -41,9 +41,9 @@ class StudyStatus:
     trial_epochs, full_budget_epochs : int
         Epochs trained by all trials, and what they would have trained without early stopping.
     best : dict of str to dict
-        Per objective, the best complete trial's ``trial_id`` and ``value``.
+        Per objective, the best complete trial's ``trial_id`` and ``value`` (calibration trials left out).
     pareto : list of dict
-        The complete trials on the Pareto front, by increasing test MSE: ``trial_id``,
+        The complete trials on the Pareto front (calibration trials left out), by increasing test MSE: ``trial_id``,
         ``shared``, ``lambda_f``, ``lambda_r``, ``seed`` and the two objective values.
     """
 
@@ -135,7 +135,11 @@ def study_status(name: str, dir: str | os.PathLike = "./mtlstudy-runs", storage:
     spec, study = _load(name, dir, storage)
     trials = _trials(spec, study)
     states = dict(Counter(trial.state.name for trial, _, _ in trials))
-    complete = [(trial, params) for trial, params, _ in trials if trial.state.name == "COMPLETE"]
+    # Calibration trials only check the trade-off's bands; like the analysis, best values and the front leave them out.
+    complete = [
+        (trial, params) for trial, params, _ in trials
+        if trial.state.name == "COMPLETE" and role_of(trial) != ROLES[2]
+    ]
     best: dict[str, dict[str, Any]] = {}
     for index, (metric, direction) in enumerate(OBJECTIVES.items()):
         if complete:
