@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
+from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -180,3 +183,28 @@ def test_a_replicate_phase_with_no_trial_to_replicate_plans_none_and_keeps_the_b
     add_phases(database.study, [{"role": "replicate", "trials": None, "replicates": 3, "replicate_trials": [3]}])
     assert plan_phase(database, spec, 1) == ["phase 1: trial 3 is FAIL, not replicated", "phase 1: no replicate trials"]
     assert budget(database.study) == len(OUTCOMES) and not database.orphans()
+
+
+def test_calibrate_prints_the_coverage_table_or_json(monkeypatch):
+    table = pd.DataFrame({"variant": ["shared embeddings"], "metric": ["test_mse"], "n_fresh": [12], "n_inside": [11],
+                          "coverage": [11 / 12], "ci_lower": [0.615], "ci_upper": [0.998]})
+    coverage = SimpleNamespace(value="final", x_name="logit_lambda_f", level=0.95, table=table,
+                               points=pd.DataFrame({"number": [7], "inside": [True]}), notes=("a note",))
+    calls = []
+
+    def calibrate_study(name, dir, trials, seed, echo):
+        calls.append((name, dir, trials, seed))
+        echo("training")
+        return coverage
+
+    monkeypatch.setattr("mtlstudy.study.calibrate_study", calibrate_study)
+    text = CliRunner().invoke(main, ["calibrate", "s", "--dir", "d", "--trials", "3", "--seed", "4"])
+    assert text.exit_code == 0 and calls == [("s", "d", 3, 4)]
+    lines = text.stdout.splitlines()
+    assert lines[:2] == ["training", "coverage of the 95% prediction bands (final values, x = logit_lambda_f):"]
+    assert "shared embeddings test_mse       12        11  0.916667" in lines[3] and lines[-1] == "a note"
+    as_json = CliRunner().invoke(main, ["calibrate", "s", "--dir", "d", "--format", "json"])
+    assert as_json.exit_code == 0 and as_json.stderr == "training\n"  # progress stays off the JSON
+    parsed = json.loads(as_json.stdout)
+    assert parsed["table"] == table.to_dict("records") and parsed["points"] == [{"number": 7, "inside": True}]
+    assert (parsed["value"], parsed["x"], parsed["level"], parsed["notes"]) == ("final", "logit_lambda_f", 0.95, ["a note"])
