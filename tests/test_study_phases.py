@@ -6,6 +6,7 @@ import json
 import math
 from types import SimpleNamespace
 
+import optuna
 import pandas as pd
 import pytest
 import yaml
@@ -15,6 +16,7 @@ from ray.tune.search import Searcher
 from mtlstudy._errors import ConfigError, StudyError
 from mtlstudy.cli import main
 from mtlstudy.study import calibrate_study, extend_study, resolve_spec, study_status
+from mtlstudy.study import _phases
 from mtlstudy.study._phases import (
     add_phases,
     budget,
@@ -208,3 +210,28 @@ def test_calibrate_prints_the_coverage_table_or_json(monkeypatch):
     parsed = json.loads(as_json.stdout)
     assert parsed["table"] == table.to_dict("records") and parsed["points"] == [{"number": 7, "inside": True}]
     assert (parsed["value"], parsed["x"], parsed["level"], parsed["notes"]) == ("final", "logit_lambda_f", 0.95, ["a note"])
+
+
+def test_a_phase_planned_by_a_killed_driver_gets_the_rest_of_its_trials_once(tmp_path, monkeypatch):
+    spec = _study(tmp_path)
+    database = StudyDatabase(spec)
+    add_phases(database.study, [{"role": "replicate", "trials": None, "replicates": 2, "replicate_trials": None}])
+    make_waiting, made = _phases._make_waiting, []
+
+    def killed_at_the_third(study, spec, item):
+        if len(made) == 2:  # enqueued, then killed before its ask
+            study.enqueue_trial(dict(item["optuna"]))
+            raise KeyboardInterrupt
+        made.append(item)
+        make_waiting(study, spec, item)
+
+    monkeypatch.setattr(_phases, "_make_waiting", killed_at_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        plan_phase(database, spec, 1)
+    monkeypatch.setattr(_phases, "_make_waiting", make_waiting)
+    plan_phase(database, spec, 1)
+    waiting = [t for t in database.orphans() if PARAMS_ATTR in t.user_attrs]
+    assert [(t.user_attrs["replicate_of"], t.user_attrs["seed"]) for t in waiting] == [
+        (0, 1), (0, 2), (2, 3), (2, 4), (4, 5), (4, 6)
+    ]
+    assert not database.study.get_trials(states=(optuna.trial.TrialState.WAITING,))

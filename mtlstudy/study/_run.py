@@ -146,14 +146,19 @@ def run_phases(spec: StudySpec, echo: Callable[[str], None], counts: dict[str, i
     the trial counts by Optuna state after the last run (``counts``: those of the run before).
 
     Called inside the study's lock and Ray. The newest phase has ended when no trial runs and
-    it has no trial left to start. With ``start_over`` (a resume), a newest phase with trials
-    left gets a new Ray experiment for them: a driver killed just after it recorded the
-    phase's start left no experiment of it. Otherwise trials left mean the run was
-    interrupted, and the study stops there, to be resumed.
+    it has no trial left to start. With ``start_over`` (a resume), the newest phase is planned
+    again (which makes only the trials a killed driver did not) and, with trials left, gets a
+    new Ray experiment for them: a driver killed just after it recorded the phase's start left
+    no experiment of it. Otherwise trials left mean the run was interrupted, and the study
+    stops there, to be resumed.
     """
     database = StudyDatabase(spec)
     study = database.study
     phases, index = study_phases(study), current_phase(study)
+    if start_over and index:  # a driver killed while it planned the phase left some of its trials unmade
+        for line in plan_phase(database, spec, index):
+            echo(line)
+        phases = study_phases(study)
     while not running(database):
         if not trials_left(database, index):
             if index + 1 == len(phases):
