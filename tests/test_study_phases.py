@@ -21,9 +21,11 @@ from mtlstudy.study._phases import (
     add_phases,
     budget,
     calibration_draws,
+    calibration_phase,
     enter_phase,
     plan_phase,
     replicate_parents,
+    replicate_phase,
     unused_seeds,
 )
 from mtlstudy.study._searcher import (
@@ -103,7 +105,7 @@ def test_calibration_needs_a_complete_trial():
 def test_a_replicate_phase_makes_waiting_replicates_once_that_only_its_searcher_hands_out(tmp_path):
     spec = _study(tmp_path)
     database = StudyDatabase(spec)
-    add_phases(database.study, [{"role": "replicate", "trials": None, "replicates": 2, "replicate_trials": [1, 3]}])
+    add_phases(database.study, [replicate_phase(2, [1, 3])])
     enter_phase(database.study, 1)
     notes = plan_phase(database, spec, 1)
     assert notes == ["phase 1: trial 3 is FAIL, not replicated", "phase 1: 2 replicate(s) of trial(s) 1, seeds 1 to 2"]
@@ -130,7 +132,7 @@ def test_a_replicate_phase_makes_waiting_replicates_once_that_only_its_searcher_
 def test_a_calibration_phase_gets_unseen_seeds_and_draws_between_the_trials(tmp_path):
     spec = _study(tmp_path)
     database = StudyDatabase(spec)
-    add_phases(database.study, [{"role": "calibration", "trials": 4, "seed": 0}])
+    add_phases(database.study, [calibration_phase(4, 0)])
     assert budget(database.study) == len(OUTCOMES) + 4
     plan_phase(database, spec, 1)
     made = [t for t in database.orphans() if PARAMS_ATTR in t.user_attrs]
@@ -171,7 +173,7 @@ def test_status_counts_trials_by_role_once_there_are_others_than_search(tmp_path
     plain = runner.invoke(main, ["study", "status", "p", "--dir", str(tmp_path)])
     assert plain.exit_code == 0 and "roles:" not in plain.output
     database = StudyDatabase(spec)
-    add_phases(database.study, [{"role": "replicate", "trials": None, "replicates": 1, "replicate_trials": None}])
+    add_phases(database.study, [replicate_phase(1, None)])
     plan_phase(database, spec, 1)
     status = study_status("p", tmp_path)
     assert status.roles == {"search": 6, "replicate": 3}
@@ -182,7 +184,7 @@ def test_status_counts_trials_by_role_once_there_are_others_than_search(tmp_path
 def test_a_replicate_phase_with_no_trial_to_replicate_plans_none_and_keeps_the_budget(tmp_path):
     spec = _study(tmp_path)
     database = StudyDatabase(spec)
-    add_phases(database.study, [{"role": "replicate", "trials": None, "replicates": 3, "replicate_trials": [3]}])
+    add_phases(database.study, [replicate_phase(3, [3])])
     assert plan_phase(database, spec, 1) == ["phase 1: trial 3 is FAIL, not replicated", "phase 1: no replicate trials"]
     assert budget(database.study) == len(OUTCOMES) and not database.orphans()
 
@@ -215,7 +217,7 @@ def test_calibrate_prints_the_coverage_table_or_json(monkeypatch):
 def test_a_phase_planned_by_a_killed_driver_gets_the_rest_of_its_trials_once(tmp_path, monkeypatch):
     spec = _study(tmp_path)
     database = StudyDatabase(spec)
-    add_phases(database.study, [{"role": "replicate", "trials": None, "replicates": 2, "replicate_trials": None}])
+    add_phases(database.study, [replicate_phase(2, None)])
     make_waiting, made = _phases._make_waiting, []
 
     def killed_at_the_third(study, spec, item):

@@ -16,7 +16,15 @@ from mtlstudy.study._extend import calibrate_study, extend_study
 from mtlstudy.study._report import report_study
 from mtlstudy.study._reproduce import Reproduction, reproduce
 from mtlstudy.study._run import open_spec, resume_study, run_study
-from mtlstudy.study._spec import EARLY_STOPPING, SAMPLERS, StudySpec, load_spec, parse_key_values, parse_trial_numbers, resolve_spec
+from mtlstudy.study._spec import (
+    EARLY_STOPPING,
+    SAMPLERS,
+    StudySpec,
+    load_spec,
+    parse_key_values,
+    parse_trial_numbers,
+    resolve_spec,
+)
 from mtlstudy.study._store import (
     EPOCH_COLUMNS,
     RUNG_COLUMNS,

@@ -7,14 +7,16 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from mtlstudy._errors import ConfigError, StudyError
-from mtlstudy._schema import ROLES
 from mtlstudy.study._lock import lock_owner, study_lock
 from mtlstudy.study._phases import (
     add_phases,
     calibration_draws,
+    calibration_phase,
     current_phase,
     replicate_parents,
+    replicate_phase,
     running,
+    sampled_phase,
     study_phases,
     trials_left,
     trials_with_params,
@@ -27,8 +29,6 @@ from mtlstudy.study._storage import load_study
 from mtlstudy.study._store import load_export
 
 __all__ = ["extend_study", "calibrate_study"]
-
-_SEARCH, _REPLICATE, _CALIBRATION = ROLES
 
 
 def extend_study(
@@ -59,9 +59,9 @@ def extend_study(
     if trials is None and not replicates:
         raise ConfigError("extend adds trials (--trials M), replicates (--replicates N) or both; got neither")
     spec = open_spec(name, dir, replicates=replicates, replicate_trials=replicate_trials)
-    phases: list[dict[str, Any]] = [{"role": _SEARCH, "trials": trials}] if trials is not None else []
+    phases = [sampled_phase(trials)] if trials is not None else []
     if replicates:
-        phases.append({"role": _REPLICATE, "trials": None, "replicates": replicates, "replicate_trials": spec.replicate_trials})
+        phases.append(replicate_phase(replicates, spec.replicate_trials))
 
     def check(database: StudyDatabase) -> None:
         if replicate_trials is not None:  # named now, so a typo fails before anything runs
@@ -103,12 +103,14 @@ def calibrate_study(
         raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
     spec = open_spec(name, dir)
     if spec.search_space.grid is not None:
-        raise StudyError(f"space {spec.space!r} is a grid: there are no loss weights between its points to calibrate at")
+        raise StudyError(
+            f"space {spec.space!r} is a grid: there are no loss weights between its points to calibrate at"
+        )
 
     def check(database: StudyDatabase) -> None:
         calibration_draws(trials_with_params(database), trials, seed)  # raises when there is nothing to draw between
 
-    _add_and_run(spec, [{"role": _CALIBRATION, "trials": trials, "seed": seed}], check, echo)
+    _add_and_run(spec, [calibration_phase(trials, seed)], check, echo)
     left = _left(StudyDatabase(spec))
     if left:
         raise StudyError(

@@ -42,6 +42,9 @@ __all__ = [
     "PHASE_ATTR",
     "study_phases",
     "add_phases",
+    "sampled_phase",
+    "replicate_phase",
+    "calibration_phase",
     "current_phase",
     "enter_phase",
     "budget",
@@ -71,6 +74,22 @@ def study_phases(study: optuna.Study) -> list[dict[str, Any]]:
 def add_phases(study: optuna.Study, phases: Sequence[Mapping[str, Any]]) -> None:
     """Append ``phases`` (one write, so a killed driver leaves all of them or none)."""
     study.set_user_attr(PHASES_ATTR, [*study.user_attrs.get(PHASES_ATTR, []), *map(dict, phases)])
+
+
+def sampled_phase(trials: int) -> dict[str, Any]:
+    """A phase of ``trials`` more trials from the study's sampler."""
+    return {"role": _SEARCH, "trials": trials}
+
+
+def replicate_phase(replicates: int, replicate_trials: Sequence[int] | None) -> dict[str, Any]:
+    """A phase of ``replicates`` retrains of each trial in ``replicate_trials`` (None: the Pareto front)."""
+    numbers = None if replicate_trials is None else list(replicate_trials)
+    return {"role": _REPLICATE, "trials": None, "replicates": replicates, "replicate_trials": numbers}
+
+
+def calibration_phase(trials: int, seed: int) -> dict[str, Any]:
+    """A phase of ``trials`` calibration trials, their loss weights drawn with ``seed``."""
+    return {"role": _CALIBRATION, "trials": trials, "seed": seed}
 
 
 def current_phase(study: optuna.Study) -> int:
@@ -125,8 +144,9 @@ def plan_phase(database: StudyDatabase, spec: StudySpec, index: int) -> list[str
             parents, refused = replicate_parents(trials, phase["replicate_trials"])
             notes += [f"phase {index}: trial {number} {reason}, not replicated" for number, reason in refused.items()]
             seeds = iter(unused_seeds(trials, len(parents) * phase["replicates"]))
+            attrs = {ROLE_ATTR: _REPLICATE}
             plan = [
-                {"optuna": parent.params, "seed": next(seeds), "attrs": {ROLE_ATTR: _REPLICATE, REPLICATE_OF_ATTR: parent.number}}
+                {"optuna": parent.params, "seed": next(seeds), "attrs": {**attrs, REPLICATE_OF_ATTR: parent.number}}
                 for parent in parents
                 for _ in range(phase["replicates"])
             ]

@@ -31,6 +31,7 @@ from mtlstudy.study._phases import (
     current_phase,
     enter_phase,
     plan_phase,
+    replicate_phase,
     running,
     study_phases,
     trials_left,
@@ -101,8 +102,7 @@ def run_study(spec: StudySpec, echo: Callable[[str], None] = print, scheduler: T
         with study_lock(study_dir):
             (study_dir / SPEC_FILE).write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False), encoding="utf-8")
             if spec.replicates:
-                replicates = {"replicates": spec.replicates, "replicate_trials": spec.replicate_trials}
-                add_phases(StudyDatabase(spec).study, [{"role": ROLES[1], "trials": None, **replicates}])
+                add_phases(StudyDatabase(spec).study, [replicate_phase(spec.replicates, spec.replicate_trials)])
             counts = _fit(spec, _new_tuner(spec, echo, _scheduler(spec, scheduler)), echo)
             return run_phases(spec, echo, counts, start_over=False)
 
