@@ -39,15 +39,15 @@ from mtlstudy.study._searcher import (
 OUTCOMES = [(1.0, 0.10), (1.1, 0.09), (0.9, 0.08), None, (1.2, 0.12), (1.3, 0.05)]
 
 
-def _study(tmp_path, space="simplex", name="p"):
-    """A finished study made without Ray (spec file and Optuna database); returns its spec."""
+def _study(tmp_path, space="simplex", outcomes=OUTCOMES):
+    """A finished study ``p`` made without Ray (spec file and Optuna database); returns its spec."""
     spec = resolve_spec(
-        name=name, dir=str(tmp_path), epochs=2, dataset="synthetic", trials=len(OUTCOMES), sampler="random", space=space
+        name="p", dir=str(tmp_path), epochs=2, dataset="synthetic", trials=len(outcomes), sampler="random", space=space
     )
     spec.study_dir.mkdir(parents=True)
     (spec.study_dir / "study.yaml").write_text(yaml.safe_dump(spec.to_dict()), encoding="utf-8")
     searcher = StudySearcher(spec)
-    for k, outcome in enumerate(OUTCOMES):
+    for k, outcome in enumerate(outcomes):
         searcher.suggest(f"t{k}")
         result = {"epoch": 2} | ({"objective_test_mse": outcome[0], "objective_test_mrr": outcome[1]} if outcome else {})
         searcher.on_trial_complete(f"t{k}", result)
@@ -157,6 +157,16 @@ def test_extend_and_calibrate_refuse_a_study_that_has_not_ended_and_change_nothi
     with pytest.raises(StudyError, match="not ended"):
         calibrate_study("p", tmp_path, trials=2)
     assert len(database.study.get_trials()) == before and "phases" not in database.study.user_attrs
+
+
+def test_a_grid_study_gets_neither_more_sampled_trials_nor_replicates_nor_calibration(tmp_path):
+    _study(tmp_path, "seed-grid", OUTCOMES[:4])
+    with pytest.raises(StudyError, match="its 4 points have all been sampled, got trials 2"):
+        extend_study("p", tmp_path, trials=2)
+    with pytest.raises(ConfigError, match="replicates need a sampled space"):
+        extend_study("p", tmp_path, replicates=1)
+    with pytest.raises(StudyError, match="there are no loss weights between its points"):
+        calibrate_study("p", tmp_path, trials=2)
 
 
 def test_extend_refuses_trials_that_cannot_be_replicated(tmp_path):

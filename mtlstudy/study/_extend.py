@@ -52,13 +52,16 @@ def extend_study(
     ConfigError
         For a count below 1, nothing to add, or ``replicate_trials`` without ``replicates``.
     StudyError
-        If the study runs, has not ended (resume it first), or a named trial is not a complete search trial.
+        If the study runs, has not ended (resume it first), samples a grid and ``trials`` is given,
+        or a named trial is not a complete search trial.
     """
     if trials is not None:
         _check_count("trials", trials)
     if trials is None and not replicates:
         raise ConfigError("extend adds trials (--trials M), replicates (--replicates N) or both; got neither")
     spec = open_spec(name, dir, replicates=replicates, replicate_trials=replicate_trials)
+    if trials is not None and spec.search_space.grid is not None:
+        raise StudyError(f"space {spec.space!r} is a grid: its {spec.trials} points have all been sampled, got trials {trials}")
     phases = [sampled_phase(trials)] if trials is not None else []
     if replicates:
         phases.append(replicate_phase(replicates, spec.replicate_trials))
