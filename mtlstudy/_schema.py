@@ -14,6 +14,7 @@ __all__ = [
     "PARAM_COLUMNS",
     "BEST_DIRECTION",
     "RUNG_COLUMNS",
+    "ROLES",
 ]
 
 #: Metric key -> the TensorBoard tag SPEC.md prescribes for it (step = epoch).
@@ -51,3 +52,7 @@ PARAM_COLUMNS: tuple[str, ...] = ("shared", "lambda_f", "lambda_r", "user_bias",
 
 #: Columns of a study's rung table: one row per trial and early-stopping rung it reached.
 RUNG_COLUMNS: tuple[str, ...] = ("trial_id", "number", "rung", *OBJECTIVES, "order", "promoted")
+
+#: Why a trial exists: sampled by the study's sampler, retrained from another trial with a new seed,
+#: or trained by ``mtlstudy calibrate`` to check the trade-off bands (never fitted).
+ROLES = ("search", "replicate", "calibration")
