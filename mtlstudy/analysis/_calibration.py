@@ -24,6 +24,7 @@ from mtlstudy.analysis._frame import (
     check_value,
     complete_trials,
     group_label,
+    trial_counts,
 )
 from mtlstudy.analysis._tradeoff import fit_points, resolve_x, smooth_curve
 
@@ -101,6 +102,8 @@ def calibration_coverage(
     if not isinstance(level, Real) or not 0 < level < 1:
         raise ConfigError(f"level must be a number in (0, 1); got {level!r}")
     fresh_trials = calibration_trials(trials)
+    if fresh_trials.empty:
+        raise StudyError(f"no complete calibration trial {trial_counts(trials)}; run mtlstudy calibrate first")
     fitted_trials = complete_trials(trials)
     x_name = resolve_x(fitted_trials, "auto" if x is None else x)
     known, _ = fit_points(fitted_trials, value, x_name)

@@ -139,8 +139,8 @@ def _complete(trials: pd.DataFrame) -> pd.DataFrame:
     return complete.sort_values("number", kind="stable").reset_index(drop=True)
 
 
-def _counts(trials: pd.DataFrame) -> str:
-    """``"among 40 trial(s) (states: {...}; roles: {...})"`` for error messages."""
+def trial_counts(trials: pd.DataFrame) -> str:
+    """``"among 40 trial(s) (states: {...}; roles: {...})"``, for error messages."""
     text = f"among {len(trials)} trial(s) (states: {state_counts(trials)}"
     return text + (f"; roles: {role_counts(trials)})" if "role" in trials.columns else ")")
 
@@ -170,23 +170,21 @@ def complete_trials(trials: pd.DataFrame) -> pd.DataFrame:
     analysed = complete[complete["role"] != CALIBRATION].reset_index(drop=True)
     if analysed.empty:
         excluded = " outside calibration" if len(complete) else ""
-        raise StudyError(f"no complete trial{excluded} {_counts(trials)}")
+        raise StudyError(f"no complete trial{excluded} {trial_counts(trials)}")
     return analysed
 
 
 def calibration_trials(trials: pd.DataFrame) -> pd.DataFrame:
-    """The complete calibration trials of a study export, normalised as by :func:`complete_trials`.
+    """The complete calibration trials of a study export (maybe none), normalised as by
+    :func:`complete_trials`.
 
     Raises
     ------
     StudyError
-        As :func:`complete_trials`, and if there is no complete calibration trial.
+        If ``trials`` is not a DataFrame, lacks a required column or holds an unknown role.
     """
     complete = _complete(trials)
-    calibration = complete[complete["role"] == CALIBRATION].reset_index(drop=True)
-    if calibration.empty:
-        raise StudyError(f"no complete calibration trial {_counts(trials)}; run mtlstudy calibrate first")
-    return calibration
+    return complete[complete["role"] == CALIBRATION].reset_index(drop=True)
 
 
 def calibration_ids(trials: pd.DataFrame) -> set[str]:
