@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +11,8 @@ from scipy import stats
 
 from _analysis_fixtures import make_export, make_trials, with_roles
 from mtlstudy import ConfigError, StudyError
-from mtlstudy.analysis import COVERAGE_CONFIDENCE, calibration_coverage, fit_tradeoff
+from mtlstudy.analysis import COVERAGE_CONFIDENCE, calibration_coverage, fit_tradeoff, write_report
+from mtlstudy.analysis._plots import calibration_plot_data
 
 MSE_SD, MRR_SD = 0.01, 0.002
 
@@ -179,3 +182,71 @@ def test_bad_arguments_are_refused(options, error, match):
     trials, _ = with_roles(*make_export())
     with pytest.raises(error, match=match):
         calibration_coverage(trials, **options)
+
+
+@pytest.fixture(scope="module")
+def small_roled(tmp_path_factory):
+    """A small export with replicates and calibration trials, read back from CSV as a study export travels."""
+    trials, epochs = with_roles(
+        *make_export(lambdas=(0.1, 0.3, 0.5, 0.7, 0.9, 0.99), seeds=(0, 1), n_epochs=12),
+        calibration_lambdas=(0.2, 0.6, 0.95),
+    )
+    folder = tmp_path_factory.mktemp("export")
+    trials.to_csv(folder / "trials.csv", index=False)
+    epochs.to_csv(folder / "epochs.csv", index=False)
+    return pd.read_csv(folder / "trials.csv"), pd.read_csv(folder / "epochs.csv")
+
+
+def test_the_report_has_a_calibration_section(tmp_path, small_roled):
+    trials, epochs = small_roled
+    out = write_report(trials, epochs, tmp_path / "r", title="roles")
+    fresh = trials[trials["role"] == "calibration"]
+    coverage = calibration_coverage(trials)
+
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["calibration"]["coverage"] == coverage.table.to_dict(orient="records")
+    assert (summary["calibration"]["level"], summary["calibration"]["confidence"]) == (0.95, COVERAGE_CONFIDENCE)
+    assert summary["counts"]["trials_by_role"] == trials["role"].value_counts().to_dict()
+    assert summary["counts"]["complete"] == int(((trials["state"] == "COMPLETE") & (trials["role"] != "calibration")).sum())
+    assert "figures/calibration.png" in summary["figures"] and (out / "figures" / "calibration.png").is_file()
+    pd.testing.assert_frame_equal(pd.read_csv(out / "calibration.csv"), coverage.table, check_dtype=False)
+    assert len(pd.read_csv(out / "calibration_points.csv")) == 2 * len(fresh)
+
+    # Calibration trials are on no front and in no epoch table.
+    fresh_ids = set(fresh["trial_id"])
+    assert not fresh_ids & set(pd.read_csv(out / "pareto.csv")["trial_id"])
+    assert not fresh_ids & set(pd.read_csv(out / "epochs_best_vs_final.csv")["trial_id"])
+
+    page = (out / "index.html").read_text(encoding="utf-8")
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    assert "<h2>Calibration</h2>" in page and "## Calibration" in markdown
+    assert f"{len(fresh)} fresh trial(s)" in markdown
+    assert "(figures/calibration.png)" in markdown
+    replicates = int((trials["role"] == "replicate").sum())
+    assert f"{replicates} of the trials are replicates" in markdown
+    assert f"{len(fresh)} calibration trial(s) enter no fit" in markdown
+    assert "6 of them run with more than one seed" in markdown  # 6 weights x 2 seeds per embedding variant
+
+
+def test_a_report_without_calibration_trials_has_no_calibration_section(tmp_path, small_roled):
+    trials, epochs = small_roled
+    out = write_report(trials[trials["role"] != "calibration"], epochs, tmp_path / "r", title="replicates only")
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert "calibration" not in summary and not (out / "figures" / "calibration.png").exists()
+    assert "Calibration" not in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_calibration_plot_data_keeps_the_checked_variants(small_roled):
+    trials, _ = small_roled
+    coverage = calibration_coverage(trials)
+    plot = calibration_plot_data(fit_tradeoff(trials), coverage)
+    checked = {(False, False), (True, False)}  # the user-bias variant has no fresh trial
+    for frame in (plot.curves, plot.fitted):
+        assert set(zip(frame["shared"], frame["user_bias"])) == checked
+    assert len(plot.fitted) == int(((trials["role"] != "calibration") & (trials["state"] == "COMPLETE")
+                                    & ~trials["user_bias"]).sum())
+    for row in coverage.table[coverage.table["variant"] == "all variants"].itertuples():
+        assert plot.titles[row.metric].endswith(
+            f"{row.n_inside} of {row.n_fresh} inside ({row.coverage:.0%}; 95% CI {row.ci_lower:.0%} to "
+            f"{row.ci_upper:.0%})"
+        )

@@ -706,13 +706,6 @@ def _calibration_summary(calibration: CalibrationCoverage) -> dict:
 
 def _calibration_blocks(calibration: CalibrationCoverage, images: dict[str, str]) -> list[Block]:
     table = calibration.table
-    sentences = tuple(
-        texts.CALIBRATION_SENTENCE.format(
-            variant=row.variant, metric=METRIC_NAMES[row.metric], n_inside=row.n_inside, n_fresh=row.n_fresh,
-            coverage=row.coverage, confidence=COVERAGE_CONFIDENCE, ci_lower=row.ci_lower, ci_upper=row.ci_upper,
-        )
-        for row in table.itertuples()
-    )
     shown = pd.DataFrame(
         {
             "variant": table["variant"],
@@ -730,8 +723,8 @@ def _calibration_blocks(calibration: CalibrationCoverage, images: dict[str, str]
         Heading(texts.CALIBRATION_HEADING),
         Paragraph(texts.CALIBRATION_INTRO.format(n_fresh=n_fresh, level=calibration.level,
                                                  confidence=COVERAGE_CONFIDENCE)),
-        Bullets(sentences + calibration.notes),
         Table(shown, texts.CALIBRATION_TABLE.format(level=calibration.level)),
+        *([Bullets(calibration.notes)] if calibration.notes else ()),
         Image(images["calibration"], texts.CALIBRATION_FIGURE),
     ]
 

@@ -111,10 +111,6 @@ CALIBRATION_INTRO = (
     "which never saw them. If the bands are honest, about {level:.0%} fall inside. Each share comes with its "
     "{confidence:.0%} Clopper-Pearson interval: with a dozen trials that interval is wide."
 )
-CALIBRATION_SENTENCE = (
-    "{variant}, {metric}: {n_inside} of {n_fresh} inside ({coverage:.0%}; {confidence:.0%} interval "
-    "{ci_lower:.0%} to {ci_upper:.0%})."
-)
 CALIBRATION_TABLE = "Fresh trials inside the {level:.0%} prediction band, per variant and metric (calibration.csv)"
 CALIBRATION_FIGURE = (
     "Fresh trials against the prediction bands of the fit: filled inside their band, crossed out in red outside "
