@@ -130,7 +130,7 @@ def _complete(trials: pd.DataFrame) -> pd.DataFrame:
         raise StudyError(f"the trials table lacks the column(s) {', '.join(missing)}")
     roles = trial_roles(trials)
     states = trials["state"].astype(str).str.upper()
-    complete = trials.loc[states == "COMPLETE"].assign(role=roles)
+    complete = trials.assign(role=roles).loc[states == "COMPLETE"]
     complete["trial_id"] = complete["trial_id"].astype(str)
     for column in ("shared", "user_bias"):
         complete[column] = to_bool(complete[column], column)
