@@ -225,7 +225,9 @@ def test_the_report_has_a_calibration_section(tmp_path, small_roled):
     replicates = int((trials["role"] == "replicate").sum())
     assert f"{replicates} of the trials are replicates" in markdown
     assert f"{len(fresh)} calibration trial(s) enter no fit" in markdown
-    assert "6 of them run with more than one seed" in markdown  # 6 weights x 2 seeds per embedding variant
+    # 6 weights x 2 seeds per embedding variant: 6 replicate degrees of freedom, enough to measure the noise.
+    assert "the noise is set by the 6 weights run with more than one seed" in markdown
+    assert "2 of them run with more than one seed" in markdown  # the user-bias variant: 2 weights x 2 seeds
 
 
 def test_a_report_without_calibration_trials_has_no_calibration_section(tmp_path, small_roled):

@@ -404,7 +404,7 @@ def calibration_plot_data(tradeoff: TradeOff, coverage: CalibrationCoverage) -> 
 
 def draw_calibration(plot: CalibrationPlot) -> Figure:
     """Per metric, each variant's prediction band and fitted line, the fitted trials faintly,
-    and the fresh trials: filled when inside their band, crossed out in red when not."""
+    and the fresh trials with their own band: filled when inside it, crossed out in red when not."""
     with matplotlib.rc_context(_STYLE):
         figure, axes = _figure(2)
         for axis, metric in zip(axes, ("test_mse", "test_mrr")):
@@ -415,9 +415,13 @@ def draw_calibration(plot: CalibrationPlot) -> Figure:
                                   color=colour, alpha=0.15, linewidth=0)
                 axis.plot(curve["x"], curve[metric], color=colour, linewidth=1.6, label=label)
                 fitted = _of_variant(plot.fitted, *key)
-                axis.scatter(fitted["x"], fitted[metric], s=10, c=colour, marker=marker, alpha=0.35, linewidths=0,
+                axis.scatter(fitted["x"], fitted[metric], s=16, c=colour, marker=marker, alpha=0.55, linewidths=0,
                              zorder=3)
                 mine = _of_variant(fresh, *key)
+                # Each fresh trial's own band, the one it is checked against; it also shows
+                # the band of a trial beyond the fitted range, where no curve is drawn.
+                axis.vlines(mine["x"], mine["pred_lower"], mine["pred_upper"], color=colour, linewidth=1.3,
+                            alpha=0.9, zorder=4)
                 inside, outside = mine[mine["inside"]], mine[~mine["inside"]]
                 axis.scatter(inside["x"], inside["observed"], s=48, c=colour, marker=marker, edgecolors="black",
                              linewidths=0.8, zorder=5)
@@ -433,12 +437,14 @@ def draw_calibration(plot: CalibrationPlot) -> Figure:
         handles += [
             Line2D([], [], color="grey", linewidth=8, alpha=0.2),
             Line2D([], [], color="grey", marker="o", markersize=4, alpha=0.5, linestyle=""),
+            Line2D([], [], color="grey", marker="|", markersize=14, markeredgewidth=1.3, linestyle=""),
             Line2D([], [], color="grey", marker="o", markersize=8, markeredgecolor="black", linestyle=""),
             Line2D([], [], color="#D55E00", marker="x", markersize=9, markeredgewidth=1.6, linestyle=""),
         ]
         labels += [
             f"{plot.level:.0%} band of a new trial",
             "trial of the study (fitted)",
+            "the band at a fresh trial's weight",
             "fresh trial inside its band",
             "fresh trial outside its band",
         ]

@@ -629,7 +629,7 @@ def _hypervolume_blocks(content: ReportContent) -> list[Block]:
 def _tradeoff_blocks(content: ReportContent) -> list[Block]:
     tradeoff = content.tradeoff
     fits = tuple(
-        texts.TRADEOFF_FIT.format(
+        (texts.TRADEOFF_FIT_MEASURED if row.noise_source == "replicates" else texts.TRADEOFF_FIT).format(
             variant=group_label(bool(row.shared), bool(row.user_bias)),
             metric=METRIC_NAMES[row.metric],
             note=row.note,

@@ -80,6 +80,10 @@ TRADEOFF_FIT = (
     "{variant}, {metric}: {note} ({n_points} trials, {n_distinct} distinct weights, "
     "{replicate_groups} of them run with more than one seed)."
 )
+TRADEOFF_FIT_MEASURED = (
+    "{variant}, {metric}: {note} ({n_points} trials, {n_distinct} distinct weights; the noise is set by the "
+    "{replicate_groups} weights run with more than one seed)."
+)
 TRADEOFF_RESPONSE_FIGURE = (
     "Test MSE and test MRR against the loss weight: fitted curves, 95% bands of the mean and of a new trial "
     "(the axes follow the trials; bands wider than that run off them)"
