@@ -107,8 +107,8 @@ def calibration_coverage(
     fitted_trials = complete_trials(trials)
     x_name = resolve_x(fitted_trials, "auto" if x is None else x)
     known, _ = fit_points(fitted_trials, value, x_name)
-    fresh, notes = fit_points(fresh_trials, value, x_name, use="calibration check")
-    notes = list(notes)
+    fresh, left_out = fit_points(fresh_trials, value, x_name, use="calibration check")
+    notes = list(left_out)
     parts = []
     for (shared, user_bias), group in fresh.groupby(["shared", "user_bias"], sort=True):
         variant = group_label(bool(shared), bool(user_bias))

@@ -113,12 +113,12 @@ CALIBRATION_INTRO = (
     "{n_fresh} fresh trial(s), trained at loss weights between the study's trials with seeds the study never "
     "used (mtlstudy calibrate), checked against the {level:.0%} prediction band of the trade-off fit above, "
     "which never saw them. If the bands are honest, about {level:.0%} fall inside. Each share comes with its "
-    "{confidence:.0%} Clopper-Pearson interval: with a dozen trials that interval is wide."
+    "{confidence:.0%} Clopper-Pearson interval, wide when there are few fresh trials."
 )
 CALIBRATION_TABLE = "Fresh trials inside the {level:.0%} prediction band, per variant and metric (calibration.csv)"
 CALIBRATION_FIGURE = (
-    "Fresh trials against the prediction bands of the fit: filled inside their band, crossed out in red outside "
-    "(every fresh trial and its band: calibration_points.csv)"
+    "Fresh trials against the prediction bands of the fit, each with its own band as a vertical line: filled "
+    "inside it, crossed out in red outside (every fresh trial and its band: calibration_points.csv)"
 )
 
 EPOCHS_HEADING = "Epochs: best against final"
