@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from numbers import Real
 
-import numpy as np
 import pandas as pd
 from scipy import stats
 

@@ -24,14 +24,10 @@ PARAMS: tuple[str, ...] = PARAM_COLUMNS
 #: Label of a row that pools every model variant.
 ALL_VARIANTS = "all variants"
 
-#: The role of a trial that is never fitted: it only checks the trade-off bands.
-CALIBRATION = "calibration"
-
-#: The role of a trial retrained from another one (its ``replicate_of``) with a new seed.
-REPLICATE = "replicate"
-
-#: The role of every trial of an export without a ``role`` column (sampled by the search).
-SEARCH = "search"
+#: The roles of a trial: sampled by the study (every trial of an export without a
+#: ``role`` column), retrained from another one (its ``replicate_of``) with a new
+#: seed, or trained only to check the trade-off bands (never fitted).
+SEARCH, REPLICATE, CALIBRATION = ROLES
 
 #: Display names of the metrics.
 METRIC_NAMES: dict[str, str] = {
