@@ -133,7 +133,8 @@ def write_report(
     Parameters
     ----------
     trials, epochs : pandas.DataFrame
-        The study export: one row per trial, and one row per trial and epoch.
+        The study export: one row per trial, and one row per trial and epoch
+        (those of calibration trials are left out of the epoch figure and table).
     out_dir : str or pathlib.Path
         Must not exist, be empty, or hold an earlier report (which is replaced).
     title : str
