@@ -216,3 +216,44 @@ def make_trials(rows: list[dict]) -> pd.DataFrame:
         record.update(row)
         records.append(record)
     return pd.DataFrame(records)
+
+
+def with_roles(
+    trials: pd.DataFrame, epochs: pd.DataFrame, *, calibration_lambdas=(0.1, 0.3, 0.6, 0.8, 0.92, 0.97), seed: int = 1
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The export of :func:`make_export` as a study with trial roles would give it.
+
+    At each setting the trial with the lowest seed is the searched one and the
+    others are its replicates (``replicate_of`` its number). Fresh calibration
+    trials follow, shared and separate, at ``calibration_lambdas`` with seed 100,
+    drawn from the same truth and noise (``seed`` seeds that noise).
+
+    Returns
+    -------
+    (trials, epochs) : tuple of pandas.DataFrame
+        With the columns ``role`` and ``replicate_of`` after ``failure``.
+    """
+    settings = ["shared", "lambda_f", "user_bias"]
+    complete = trials[trials["state"] == "COMPLETE"].sort_values("seed")
+    parent = complete.groupby(settings)["number"].transform("first").reindex(trials.index)
+    replicate_of = parent.where(parent != trials["number"]).astype("Int64")
+    roles = trials.assign(
+        role=np.where(replicate_of.notna(), "replicate", "search"), replicate_of=replicate_of
+    )
+    fresh, fresh_epochs = make_export(
+        lambdas=calibration_lambdas, seeds=(100,), n_epochs=int(epochs["epoch"].max()), user_bias_lambdas=(),
+        n_failed=0, seed=seed,
+    )
+    offset = int(trials["number"].max()) + 1
+    renumber = {old: f"t{old + offset:04d}" for old in fresh["number"]}
+    fresh = fresh.assign(
+        trial_id=fresh["number"].map(renumber), number=fresh["number"] + offset, role="calibration",
+        replicate_of=pd.Series(pd.NA, index=fresh.index, dtype="Int64"),
+    )
+    fresh_epochs = fresh_epochs.assign(trial_id=fresh_epochs["number"].map(renumber),
+                                       number=fresh_epochs["number"] + offset)
+    combined = pd.concat([roles, fresh], ignore_index=True)
+    order = list(trials.columns)
+    at = order.index("failure") + 1
+    combined = combined[order[:at] + ["role", "replicate_of"] + order[at:]]
+    return combined, pd.concat([epochs, fresh_epochs], ignore_index=True)

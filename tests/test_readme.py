@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from _analysis_fixtures import make_export
+from _analysis_fixtures import make_export, with_roles
 from mtlstudy.analysis import hypervolume_table
 from mtlstudy.data import make_synthetic, random_train_test_split
 
@@ -23,7 +23,7 @@ def _python_block(marker: str) -> str:
 
 def test_the_python_example_runs(monkeypatch, capsys):
     block = _python_block("load_export")
-    trials, _ = make_export(lambdas=(0.1, 0.5, 0.9, 0.99), seeds=(0, 1), n_epochs=12)
+    trials, _ = with_roles(*make_export(lambdas=(0.1, 0.5, 0.9, 0.99), seeds=(0, 1), n_epochs=12))
     loaded = []
 
     def load_export(name, *args, **kwargs):

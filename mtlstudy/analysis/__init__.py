@@ -4,7 +4,8 @@ original questions, early stopping, and a self-contained report of all of them.
 Every function takes the study export (see ``mtlstudy.study``):
 
 ``trials``
-    One row per trial: ``trial_id, number, state``, the parameters ``shared,
+    One row per trial: ``trial_id, number, state``, optionally ``role`` and
+    ``replicate_of`` (see below), the parameters ``shared,
     lambda_f, lambda_r, user_bias, seed, epochs``, for each metric ``m`` of
     :data:`mtlstudy._schema.EPOCH_METRICS` the columns ``final_<m>``, ``best_<m>``
     and ``best_<m>_epoch``, and ``duration_s``. Only ``COMPLETE`` rows are analysed.
@@ -18,12 +19,19 @@ Every function takes the study export (see ``mtlstudy.study``):
     Under early stopping only: one row per trial and rung it reached, see
     :func:`early_stopping_summary`.
 
+A trial's ``role`` is ``"search"`` (sampled by the study; every trial of an export
+without the column), ``"replicate"`` (a retrain of trial ``replicate_of`` with a new
+seed: ordinary data, whose spread measures the noise) or ``"calibration"`` (a fresh
+trial that only checks the trade-off bands, see :func:`calibration_coverage`).
+Calibration trials never enter a fit, front, hypervolume, question or epoch figure.
+
 The objectives are test MSE (minimised) and test MRR (maximised), read either at
 the last epoch (``"final"``) or at each metric's best epoch (``"best"``).
 """
 
 from __future__ import annotations
 
+from mtlstudy.analysis._calibration import COVERAGE_CONFIDENCE, CalibrationCoverage, calibration_coverage
 from mtlstudy.analysis._epochs import best_vs_final, epoch_view
 from mtlstudy.analysis._hypervolume import hypervolume_2d, hypervolume_history, hypervolume_table, reference_point
 from mtlstudy.analysis._pareto import pareto_front, pareto_mask, pareto_table
@@ -71,6 +79,10 @@ __all__ = [
     "find_knee",
     "BudgetAnswer",
     "best_under_budget",
+    # checking the trade-off bands against fresh trials
+    "CalibrationCoverage",
+    "COVERAGE_CONFIDENCE",
+    "calibration_coverage",
     # epochs
     "epoch_view",
     "best_vs_final",

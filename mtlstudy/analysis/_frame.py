@@ -2,7 +2,9 @@
 
 A study export is one row per trial (see the package docstring for its columns).
 Every analysis works on the *complete* trials only, with the boolean parameters
-coerced to real booleans and the rows in creation (``number``) order.
+coerced to real booleans and the rows in creation (``number``) order. This module
+is also the one place that reads a trial's ``role``: calibration trials are kept
+out of every fit, front and table, and only :func:`calibration_trials` returns them.
 """
 
 from __future__ import annotations
@@ -11,13 +13,21 @@ import numpy as np
 import pandas as pd
 
 from mtlstudy._errors import ConfigError, StudyError
-from mtlstudy._schema import BEST_DIRECTION, OBJECTIVES, PARAM_COLUMNS
+from mtlstudy._schema import BEST_DIRECTION, OBJECTIVES, PARAM_COLUMNS, ROLES
 
 #: The two ways of reading a trial's metric: its last epoch or its best epoch.
 VALUES: tuple[str, ...] = ("final", "best")
 
 #: Trial parameters the analyses group and label by.
 PARAMS: tuple[str, ...] = PARAM_COLUMNS
+
+#: Label of a row that pools every model variant.
+ALL_VARIANTS = "all variants"
+
+#: The roles of a trial: sampled by the study (every trial of an export without a
+#: ``role`` column), retrained from another one (its ``replicate_of``) with a new
+#: seed, or trained only to check the trade-off bands (never fitted).
+SEARCH, REPLICATE, CALIBRATION = ROLES
 
 #: Display names of the metrics.
 METRIC_NAMES: dict[str, str] = {
@@ -85,8 +95,54 @@ def to_bool(series: pd.Series, name: str) -> pd.Series:
     return series.map(convert).astype(bool)
 
 
+def trial_roles(trials: pd.DataFrame) -> pd.Series:
+    """The role of each trial (one of :data:`mtlstudy._schema.ROLES`).
+
+    Exports written before trials had roles lack the ``role`` column, and a
+    missing value (an empty CSV cell) is a searched trial too.
+
+    Raises
+    ------
+    StudyError
+        If a role is not one of :data:`~mtlstudy._schema.ROLES`.
+    """
+    if "role" not in trials.columns:
+        return pd.Series(SEARCH, index=trials.index, dtype=object)
+    roles = trials["role"].astype(object).where(trials["role"].notna(), SEARCH).astype(str)
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown:
+        raise StudyError(f"column 'role' holds {unknown[0]!r}; expected one of {', '.join(ROLES)}")
+    return roles
+
+
+def _complete(trials: pd.DataFrame) -> pd.DataFrame:
+    """Every ``COMPLETE`` row, validated and normalised, with its ``role``; may be empty."""
+    if not isinstance(trials, pd.DataFrame):
+        raise StudyError(f"trials must be a pandas DataFrame; got {type(trials).__name__}")
+    required = ["trial_id", "number", "state", *PARAMS]
+    required += [column for value in VALUES for column in objective_columns(value)]
+    missing = [column for column in required if column not in trials.columns]
+    if missing:
+        raise StudyError(f"the trials table lacks the column(s) {', '.join(missing)}")
+    roles = trial_roles(trials)
+    states = trials["state"].astype(str).str.upper()
+    complete = trials.assign(role=roles).loc[states == "COMPLETE"]
+    complete["trial_id"] = complete["trial_id"].astype(str)
+    for column in ("shared", "user_bias"):
+        complete[column] = to_bool(complete[column], column)
+    for column in ("lambda_f", "lambda_r"):
+        complete[column] = pd.to_numeric(complete[column], errors="coerce").astype(float)
+    return complete.sort_values("number", kind="stable").reset_index(drop=True)
+
+
+def trial_counts(trials: pd.DataFrame) -> str:
+    """``"among 40 trial(s) (states: {...}; roles: {...})"``, for error messages."""
+    text = f"among {len(trials)} trial(s) (states: {state_counts(trials)}"
+    return text + (f"; roles: {role_counts(trials)})" if "role" in trials.columns else ")")
+
+
 def complete_trials(trials: pd.DataFrame) -> pd.DataFrame:
-    """The ``COMPLETE`` rows of a study export, validated and in ``number`` order.
+    """The analysed rows of a study export: ``COMPLETE`` and not calibration, in ``number`` order.
 
     Parameters
     ----------
@@ -96,39 +152,52 @@ def complete_trials(trials: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        A copy holding the complete trials only, ``shared``/``user_bias`` as bool,
-        ``lambda_f``/``lambda_r`` as float, sorted by ``number``.
+        A copy holding the complete search and replicate trials only, ``shared``/
+        ``user_bias`` as bool, ``lambda_f``/``lambda_r`` as float, ``role`` filled
+        in (``"search"`` for an export without roles), sorted by ``number``.
 
     Raises
     ------
     StudyError
-        If ``trials`` is not a DataFrame, lacks a required column or holds no
-        complete trial.
+        If ``trials`` is not a DataFrame, lacks a required column, holds an unknown
+        role or no complete trial outside calibration.
     """
-    if not isinstance(trials, pd.DataFrame):
-        raise StudyError(f"trials must be a pandas DataFrame; got {type(trials).__name__}")
-    required = ["trial_id", "number", "state", *PARAMS]
-    required += [column for value in VALUES for column in objective_columns(value)]
-    missing = [column for column in required if column not in trials.columns]
-    if missing:
-        raise StudyError(f"the trials table lacks the column(s) {', '.join(missing)}")
-    states = trials["state"].astype(str).str.upper()
-    complete = trials.loc[states == "COMPLETE"].copy()
-    if complete.empty:
-        counts = states.value_counts().to_dict()
-        raise StudyError(f"no complete trial among {len(trials)} trial(s) (states: {counts})")
-    complete["trial_id"] = complete["trial_id"].astype(str)
-    for column in ("shared", "user_bias"):
-        complete[column] = to_bool(complete[column], column)
-    for column in ("lambda_f", "lambda_r"):
-        complete[column] = pd.to_numeric(complete[column], errors="coerce").astype(float)
-    return complete.sort_values("number", kind="stable").reset_index(drop=True)
+    complete = _complete(trials)
+    analysed = complete[complete["role"] != CALIBRATION].reset_index(drop=True)
+    if analysed.empty:
+        excluded = " outside calibration" if len(complete) else ""
+        raise StudyError(f"no complete trial{excluded} {trial_counts(trials)}")
+    return analysed
+
+
+def calibration_trials(trials: pd.DataFrame) -> pd.DataFrame:
+    """The complete calibration trials of a study export (maybe none), normalised as by
+    :func:`complete_trials`.
+
+    Raises
+    ------
+    StudyError
+        If ``trials`` is not a DataFrame, lacks a required column or holds an unknown role.
+    """
+    complete = _complete(trials)
+    return complete[complete["role"] == CALIBRATION].reset_index(drop=True)
+
+
+def calibration_ids(trials: pd.DataFrame) -> set[str]:
+    """``trial_id`` of every calibration trial, whatever its state."""
+    return set(trials.loc[trial_roles(trials) == CALIBRATION, "trial_id"].astype(str))
 
 
 def state_counts(trials: pd.DataFrame) -> dict[str, int]:
     """Number of trials per state, e.g. ``{"COMPLETE": 40, "FAIL": 2}``."""
     counts = trials["state"].astype(str).str.upper().value_counts()
     return {str(state): int(count) for state, count in counts.items()}
+
+
+def role_counts(trials: pd.DataFrame) -> dict[str, int]:
+    """Number of trials per role, in :data:`~mtlstudy._schema.ROLES` order, e.g. ``{"search": 40}``."""
+    counts = trial_roles(trials).value_counts()
+    return {role: int(counts[role]) for role in ROLES if role in counts}
 
 
 def diverged_count(trials: pd.DataFrame) -> int:

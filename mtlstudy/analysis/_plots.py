@@ -18,8 +18,17 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import PercentFormatter
 
+from mtlstudy.analysis._calibration import COVERAGE_CONFIDENCE, CalibrationCoverage
 from mtlstudy.analysis._epochs import epoch_view
-from mtlstudy.analysis._frame import METRIC_NAMES, axis_label, complete_trials, group_label, objective_columns
+from mtlstudy.analysis._frame import (
+    ALL_VARIANTS,
+    METRIC_NAMES,
+    REPLICATE,
+    axis_label,
+    complete_trials,
+    group_label,
+    objective_columns,
+)
 from mtlstudy.analysis._stopping import EarlyStopping
 from mtlstudy.analysis._tradeoff import BudgetAnswer, TradeOff, lambda_f_share
 
@@ -217,8 +226,13 @@ def draw_response(tradeoff: TradeOff) -> Figure:
                     axis.errorbar(curve["x"], curve[metric], color=colour, marker="o", label=label,
                                   yerr=np.abs(curve[[f"{metric}_lower", f"{metric}_upper"]].to_numpy().T
                                               - curve[metric].to_numpy()))
-                axis.scatter(points["x"], points[metric], s=22, c=colour, marker=marker, edgecolors="black",
+                searched = points[points["role"] != REPLICATE]
+                axis.scatter(searched["x"], searched[metric], s=22, c=colour, marker=marker, edgecolors="black",
                              linewidths=0.4, alpha=0.9, zorder=4)
+                # Hollow: a retrain with a new seed; its distance from its parent is the noise.
+                replicates = points[points["role"] == REPLICATE]
+                axis.scatter(replicates["x"], replicates[metric], s=26, facecolors="white", edgecolors=colour,
+                             marker=marker, linewidths=1.1, zorder=4)
             _weight_axis(axis, tradeoff.x_name, wide["x"].min(), wide["x"].max())
             axis.set_ylim(*_around(tradeoff.points[metric], wide[metric]))
             axis.set_ylabel(axis_label(metric, tradeoff.value))
@@ -233,6 +247,9 @@ def draw_response(tradeoff: TradeOff) -> Figure:
             labels.append("no trial nearby")
         handles.append(Line2D([], [], color="grey", marker="o", markeredgecolor="black", linestyle=""))
         labels.append("one trial")
+        if (tradeoff.points["role"] == REPLICATE).any():
+            handles.append(Line2D([], [], color="grey", marker="o", markerfacecolor="white", linestyle=""))
+            labels.append("replicate (a trial retrained with a new seed)")
         # Below the axes, so that it never covers a curve or a trial.
         figure.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), frameon=False)
         figure.suptitle(f"Response to the loss weight ({tradeoff.value} values; lines: fitted, dots: trials)")
@@ -342,6 +359,100 @@ def draw_tradeoff(plot: TradeoffPlot) -> Figure:
         axis.set_ylabel(f"fitted {axis_label('test_mrr', tradeoff.value)}")
         axis.set_title(f"Fitted trade-off as the loss weight varies ({tradeoff.value} values; dots: trials; "
                        "dashed: no trial nearby; [95% interval])", fontsize=10)
+        return figure
+
+
+# --- calibration -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CalibrationPlot:
+    """Fresh (calibration) trials against the prediction bands of the fit that never saw them.
+
+    ``curves`` is :meth:`TradeOff.wide` and ``fitted`` :attr:`TradeOff.points`, both
+    for the variants that have fresh trials; ``points`` is
+    :attr:`CalibrationCoverage.points`; ``titles`` holds, per metric, the panel title
+    with the coverage over every variant and its interval.
+    """
+
+    x_name: str
+    value: str
+    level: float
+    curves: pd.DataFrame
+    fitted: pd.DataFrame
+    points: pd.DataFrame
+    titles: dict[str, str]
+
+
+def calibration_plot_data(tradeoff: TradeOff, coverage: CalibrationCoverage) -> CalibrationPlot:
+    """The bands of ``tradeoff`` and the fresh trials of ``coverage`` (the same value and scale)."""
+    checked = coverage.points[["shared", "user_bias"]].drop_duplicates()
+    curves = tradeoff.wide().merge(checked, on=["shared", "user_bias"])
+    fitted = tradeoff.points.merge(checked, on=["shared", "user_bias"])
+    table = coverage.table
+    pooled = table[table["variant"] == ALL_VARIANTS]
+    overall = pooled if len(pooled) else table
+    titles = {
+        row.metric: (
+            f"{METRIC_NAMES[row.metric]}: {row.n_inside} of {row.n_fresh} inside ({row.coverage:.0%}; "
+            f"{COVERAGE_CONFIDENCE:.0%} CI {row.ci_lower:.0%} to {row.ci_upper:.0%})"
+        )
+        for row in overall.itertuples()
+    }
+    return CalibrationPlot(tradeoff.x_name, tradeoff.value, coverage.level, curves, fitted, coverage.points, titles)
+
+
+def draw_calibration(plot: CalibrationPlot) -> Figure:
+    """Per metric, each variant's prediction band and fitted line, the fitted trials faintly,
+    and the fresh trials with their own band: filled when inside it, crossed out in red when not."""
+    with matplotlib.rc_context(_STYLE):
+        figure, axes = _figure(2)
+        for axis, metric in zip(axes, ("test_mse", "test_mrr")):
+            fresh = plot.points[plot.points["metric"] == metric]
+            for label, colour, marker, curve in _variants(plot.curves):
+                key = (curve["shared"].iloc[0], curve["user_bias"].iloc[0])
+                axis.fill_between(curve["x"], curve[f"{metric}_pred_lower"], curve[f"{metric}_pred_upper"],
+                                  color=colour, alpha=0.15, linewidth=0)
+                axis.plot(curve["x"], curve[metric], color=colour, linewidth=1.6, label=label)
+                fitted = _of_variant(plot.fitted, *key)
+                axis.scatter(fitted["x"], fitted[metric], s=16, c=colour, marker=marker, alpha=0.55, linewidths=0,
+                             zorder=3)
+                mine = _of_variant(fresh, *key)
+                # Each fresh trial's own band, the one it is checked against; it also shows
+                # the band of a trial beyond the fitted range, where no curve is drawn.
+                axis.vlines(mine["x"], mine["pred_lower"], mine["pred_upper"], color=colour, linewidth=1.3,
+                            alpha=0.9, zorder=4)
+                inside, outside = mine[mine["inside"]], mine[~mine["inside"]]
+                axis.scatter(inside["x"], inside["observed"], s=48, c=colour, marker=marker, edgecolors="black",
+                             linewidths=0.8, zorder=5)
+                axis.scatter(outside["x"], outside["observed"], s=48, c=colour, marker=marker, edgecolors="#D55E00",
+                             linewidths=1.6, zorder=5)
+                axis.scatter(outside["x"], outside["observed"], s=90, c="#D55E00", marker="x", linewidths=1.6,
+                             zorder=6)
+            _weight_axis(axis, plot.x_name, plot.curves["x"].min(), plot.curves["x"].max())
+            axis.set_ylim(*_around(fresh["observed"], plot.curves[metric], plot.fitted[metric]))
+            axis.set_ylabel(axis_label(metric, plot.value))
+            axis.set_title(plot.titles[metric])
+        handles, labels = axes[0].get_legend_handles_labels()
+        handles += [
+            Line2D([], [], color="grey", linewidth=8, alpha=0.2),
+            Line2D([], [], color="grey", marker="o", markersize=4, alpha=0.5, linestyle=""),
+            Line2D([], [], color="grey", marker="|", markersize=14, markeredgewidth=1.3, linestyle=""),
+            Line2D([], [], color="grey", marker="o", markersize=8, markeredgecolor="black", linestyle=""),
+            Line2D([], [], color="#D55E00", marker="x", markersize=9, markeredgewidth=1.6, linestyle=""),
+        ]
+        labels += [
+            f"{plot.level:.0%} band of a new trial",
+            "trial of the study (fitted)",
+            "the band at a fresh trial's weight",
+            "fresh trial inside its band",
+            "fresh trial outside its band",
+        ]
+        figure.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 3), frameon=False)
+        figure.suptitle(
+            f"Calibration: fresh trials the fit never saw, against its {plot.level:.0%} prediction bands "
+            f"({plot.value} values)"
+        )
         return figure
 
 

@@ -27,15 +27,21 @@ from mtlstudy.analysis._document import (
     render_html,
     render_markdown,
 )
+from mtlstudy.analysis._calibration import COVERAGE_CONFIDENCE, CalibrationCoverage, calibration_coverage
 from mtlstudy.analysis._epochs import best_vs_final
 from mtlstudy.analysis._frame import (
+    CALIBRATION,
     METRIC_NAMES,
+    REPLICATE,
     VALUES,
+    calibration_ids,
+    calibration_trials,
     check_value,
     complete_trials,
     diverged_count,
     group_label,
     objective_columns,
+    role_counts,
     state_counts,
 )
 from mtlstudy.analysis._hypervolume import check_reference, hypervolume_history, hypervolume_table, reference_point
@@ -43,6 +49,8 @@ from mtlstudy.analysis._pareto import pareto_table
 from mtlstudy.analysis._plots import (
     FIGURE_FORMATS,
     HypervolumePlot,
+    calibration_plot_data,
+    draw_calibration,
     draw_epochs,
     draw_hypervolume,
     draw_interactive,
@@ -113,14 +121,20 @@ def write_report(
     ``published_vs_ours.csv``) and ``summary.json``. A study that stopped trials
     early also gets an "Early stopping" section, ``figures/early_stopping.png``,
     ``stopping_compute.csv``, ``stopping_rungs.csv``, ``stopping_front.csv`` and
-    the key ``early_stopping`` in ``summary.json``. Everything is written to a
+    the key ``early_stopping`` in ``summary.json``. A study with complete
+    calibration trials (role ``"calibration"``, which no fit, front or table uses)
+    gets a "Calibration" section: the share of them inside the trade-off fit's 95%
+    prediction band (:func:`~mtlstudy.analysis.calibration_coverage`),
+    ``figures/calibration.png``, ``calibration.csv``, ``calibration_points.csv`` and
+    the key ``calibration`` in ``summary.json``. Everything is written to a
     temporary sibling folder first and moved into place at the end, so a failure
     leaves ``out_dir`` as it was.
 
     Parameters
     ----------
     trials, epochs : pandas.DataFrame
-        The study export: one row per trial, and one row per trial and epoch.
+        The study export: one row per trial, and one row per trial and epoch
+        (those of calibration trials are left out of the epoch figure and table).
     out_dir : str or pathlib.Path
         Must not exist, be empty, or hold an earlier report (which is replaced).
     title : str
@@ -179,6 +193,8 @@ def write_report(
         raise StudyError(f"epochs must be a pandas DataFrame; got {type(epochs).__name__}")
     analysed = trials.assign(state=trials["state"].replace("PRUNED", "COMPLETE")) if include_stopped else trials
     complete = complete_trials(analysed)
+    calibration = None if calibration_trials(analysed).empty else calibration_coverage(analysed, value=objective)
+    epochs = epochs[~epochs["trial_id"].astype(str).isin(calibration_ids(trials))]
     stopping = early_stopping_summary(trials, rungs, objective)
     target = Path(out_dir)
     _check_target(target)
@@ -193,6 +209,8 @@ def write_report(
             "mse_budget": budget,
             "reference": reference,
             "states": state_counts(trials),
+            "roles": role_counts(trials),
+            "calibration": calibration,
             "diverged": diverged_count(trials),
             "stopping": stopping,
             "include_stopped": include_stopped,
@@ -276,6 +294,8 @@ class ReportContent:
         The reading of the metrics that the trade-off, knee, budget and epoch figure use.
     states : dict of str to int
         Trials per state, all of them.
+    roles : dict of str to int
+        Trials per role, all of them (``{"search": n}`` for an export without roles).
     diverged : int
         Trials that failed because their model diverged (on no front).
     include_stopped : bool
@@ -293,6 +313,8 @@ class ReportContent:
     epoch_summary : pandas.DataFrame
         :func:`best_vs_final` of the epochs table (empty without epochs).
     stopping : EarlyStopping or None
+    calibration : CalibrationCoverage or None
+        The fresh trials checked against the trade-off's prediction bands, if any.
     images : dict of str to str
         Figure name to its PNG's path relative to the report folder.
     interactive : str or None
@@ -305,6 +327,7 @@ class ReportContent:
     title: str
     objective: str
     states: dict[str, int]
+    roles: dict[str, int]
     diverged: int
     include_stopped: bool
     complete: pd.DataFrame
@@ -317,6 +340,7 @@ class ReportContent:
     answers: OriginalAnswers | None
     epoch_summary: pd.DataFrame
     stopping: EarlyStopping | None
+    calibration: CalibrationCoverage | None
     images: dict[str, str]
     interactive: str | None
     provenance: dict[str, object]
@@ -332,7 +356,7 @@ def _write_contents(
     context: dict,
 ) -> None:
     objective, budget, reference = context["objective"], context["mse_budget"], context["reference"]
-    stopping = context["stopping"]
+    stopping, calibration = context["stopping"], context["calibration"]
     figures = folder / "figures"
     figures.mkdir()
     notes: list[str] = []
@@ -363,6 +387,8 @@ def _write_contents(
     }
     if stopping is not None:
         images["stopping"] = save(draw_stopping(stopping), "early_stopping")
+    if calibration is not None:
+        images["calibration"] = save(draw_calibration(calibration_plot_data(tradeoff, calibration)), "calibration")
     front = pareto[(pareto["value"] == objective) & (pareto["scope"] == "overall")]
     epoch_summary = pd.DataFrame()
     if len(epochs):
@@ -385,6 +411,7 @@ def _write_contents(
         title=context["title"],
         objective=objective,
         states=context["states"],
+        roles=context["roles"],
         diverged=context["diverged"],
         include_stopped=context["include_stopped"],
         complete=complete,
@@ -397,6 +424,7 @@ def _write_contents(
         answers=answers,
         epoch_summary=epoch_summary,
         stopping=stopping,
+        calibration=calibration,
         images={name: path.relative_to(folder).as_posix() for name, path in images.items()},
         interactive=interactive_page,
         provenance=context["provenance"],
@@ -416,6 +444,9 @@ def _write_contents(
         stopping.compute.to_csv(folder / "stopping_compute.csv", index=False)
         stopping.rungs.to_csv(folder / "stopping_rungs.csv", index=False)
         stopping.front.to_csv(folder / "stopping_front.csv", index=False)
+    if calibration is not None:
+        calibration.table.to_csv(folder / "calibration.csv", index=False)
+        calibration.points.to_csv(folder / "calibration_points.csv", index=False)
     summary = _summary(content)
     (folder / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
     blocks = _blocks(content)
@@ -427,7 +458,7 @@ def _write_contents(
 
 def _summary(content: ReportContent) -> dict:
     """``summary.json``: the report's numbers for scripts."""
-    stopping, tradeoff = content.stopping, content.tradeoff
+    stopping, tradeoff, calibration = content.stopping, content.tradeoff, content.calibration
     return {
         "generator": GENERATOR,
         "title": content.title,
@@ -435,6 +466,7 @@ def _summary(content: ReportContent) -> dict:
         "objective": content.objective,
         "counts": {
             "trials_by_state": content.states,
+            "trials_by_role": content.roles,
             "diverged": content.diverged,
             "complete": len(content.complete),
             "complete_by_variant": {
@@ -447,6 +479,7 @@ def _summary(content: ReportContent) -> dict:
         "hypervolume": _records(content.hypervolumes),
         "tradeoff": {"x": tradeoff.x_name, "value": content.objective, "fits": _records(tradeoff.fits)},
         "knee": {"method": KNEE_METHOD, "per_variant": _records(tradeoff.knees)},
+        **({} if calibration is None else {"calibration": _calibration_summary(calibration)}),
         "mse_budget": {
             "budget": content.mse_budget,
             "answers": [jsonable(vars(answer)) for answer in content.budget_answers],
@@ -597,12 +630,13 @@ def _hypervolume_blocks(content: ReportContent) -> list[Block]:
 def _tradeoff_blocks(content: ReportContent) -> list[Block]:
     tradeoff = content.tradeoff
     fits = tuple(
-        texts.TRADEOFF_FIT.format(
+        (texts.TRADEOFF_FIT_MEASURED if row.noise_source == "replicates" else texts.TRADEOFF_FIT).format(
             variant=group_label(bool(row.shared), bool(row.user_bias)),
             metric=METRIC_NAMES[row.metric],
             note=row.note,
             n_points=row.n_points,
             n_distinct=row.n_distinct,
+            replicate_groups=row.replicate_groups,
         )
         for row in tradeoff.fits.itertuples()
     )
@@ -658,6 +692,42 @@ def _budget_sentence(tradeoff: TradeOff, answer: BudgetAnswer) -> str:
         weight=weight_phrase(tradeoff.x_name, answer.x),
         test_mse=format_cell(answer.test_mse),
     )
+
+
+def _calibration_summary(calibration: CalibrationCoverage) -> dict:
+    return {
+        "value": calibration.value,
+        "x": calibration.x_name,
+        "level": calibration.level,
+        "confidence": COVERAGE_CONFIDENCE,
+        "coverage": _records(calibration.table),
+        "notes": list(calibration.notes),
+    }
+
+
+def _calibration_blocks(calibration: CalibrationCoverage, images: dict[str, str]) -> list[Block]:
+    table = calibration.table
+    shown = pd.DataFrame(
+        {
+            "variant": table["variant"],
+            "metric": table["metric"].map(METRIC_NAMES),
+            "fresh trials": table["n_fresh"],
+            "inside": table["n_inside"],
+            "coverage": table["coverage"].map("{:.0%}".format),
+            f"{COVERAGE_CONFIDENCE:.0%} interval": [
+                f"{low:.0%} to {high:.0%}" for low, high in zip(table["ci_lower"], table["ci_upper"])
+            ],
+        }
+    )
+    n_fresh = calibration.points["trial_id"].nunique()
+    return [
+        Heading(texts.CALIBRATION_HEADING),
+        Paragraph(texts.CALIBRATION_INTRO.format(n_fresh=n_fresh, level=calibration.level,
+                                                 confidence=COVERAGE_CONFIDENCE)),
+        Table(shown, texts.CALIBRATION_TABLE.format(level=calibration.level)),
+        *([Bullets(calibration.notes)] if calibration.notes else ()),
+        Image(images["calibration"], texts.CALIBRATION_FIGURE),
+    ]
 
 
 def _epoch_blocks(content: ReportContent) -> list[Block]:
@@ -770,6 +840,10 @@ def _blocks(content: ReportContent) -> list[Block]:
         variants=variants,
         objective=content.objective,
     )
+    if content.roles.get(REPLICATE):
+        overview += " " + texts.ROLES_REPLICATES.format(n_replicates=content.roles[REPLICATE])
+    if content.roles.get(CALIBRATION):
+        overview += " " + texts.ROLES_CALIBRATION.format(n_calibration=content.roles[CALIBRATION])
     blocks: list[Block] = [
         *_provenance_blocks(content.provenance),
         Paragraph(overview),
@@ -778,6 +852,7 @@ def _blocks(content: ReportContent) -> list[Block]:
         *(_stopping_blocks(content.stopping, content.images) if content.stopping is not None else ()),
         *_hypervolume_blocks(content),
         *_tradeoff_blocks(content),
+        *(_calibration_blocks(content.calibration, content.images) if content.calibration is not None else ()),
         *_epoch_blocks(content),
         *(_question_blocks(content.answers) if content.answers is not None else ()),
     ]

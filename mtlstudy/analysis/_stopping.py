@@ -10,13 +10,17 @@ import pandas as pd
 
 from mtlstudy._errors import StudyError
 from mtlstudy._schema import OBJECTIVES, RUNG_COLUMNS
-from mtlstudy.analysis._frame import check_value, complete_trials, group_label, objective_columns, to_bool
+from mtlstudy.analysis._frame import (
+    ALL_VARIANTS,
+    check_value,
+    complete_trials,
+    group_label,
+    objective_columns,
+    to_bool,
+)
 from mtlstudy.analysis._pareto import pareto_front, pareto_mask
 
 __all__ = ["EarlyStopping", "early_stopping_summary", "ALL_VARIANTS"]
-
-#: Label of the compute table's total row.
-ALL_VARIANTS = "all variants"
 
 # Trials that finished training: the full budget (COMPLETE) or stopped at a rung (PRUNED).
 _FINISHED = ("COMPLETE", "PRUNED")

@@ -11,6 +11,13 @@ OVERVIEW = (
     "Trade-off, knee, budget and epoch figure use the {objective} values."
 )
 ANALYSED_COMPLETE = "complete ones"
+ROLES_REPLICATES = (
+    "{n_replicates} of the trials are replicates: trials retrained with a new seed, analysed like any other."
+)
+ROLES_CALIBRATION = (
+    "{n_calibration} calibration trial(s) enter no fit, front, hypervolume or question: they only check the "
+    "trade-off's bands."
+)
 INTERACTIVE_LINK = "Interactive Pareto scatter: hover over a trial for its λ_F, λ_R, shared flag and seed"
 
 PROVENANCE_HEADING = "How this study was made"
@@ -69,7 +76,14 @@ TRADEOFF_INTRO = (
     "The two fits evaluated on one grid trace the MRR-against-MSE curve; the knee and the budget answer "
     "carry the 95% range of λ_F over joint draws of the two fitted curves."
 )
-TRADEOFF_FIT = "{variant}, {metric}: {note} ({n_points} trials, {n_distinct} distinct weights)."
+TRADEOFF_FIT = (
+    "{variant}, {metric}: {note} ({n_points} trials, {n_distinct} distinct weights, "
+    "{replicate_groups} of them run with more than one seed)."
+)
+TRADEOFF_FIT_MEASURED = (
+    "{variant}, {metric}: {note} ({n_points} trials, {n_distinct} distinct weights; the noise is set by the "
+    "{replicate_groups} weights run with more than one seed)."
+)
 TRADEOFF_RESPONSE_FIGURE = (
     "Test MSE and test MRR against the loss weight: fitted curves, 95% bands of the mean and of a new trial "
     "(the axes follow the trials; bands wider than that run off them)"
@@ -93,6 +107,19 @@ BUDGET_FOUND = (
 )
 BUDGET_DRAWS = "of the draws meet the budget"
 BUDGET_NOT_MET = "{variant}: none; {reason}."
+
+CALIBRATION_HEADING = "Calibration"
+CALIBRATION_INTRO = (
+    "{n_fresh} fresh trial(s), trained at loss weights between the study's trials with seeds the study never "
+    "used (mtlstudy calibrate), checked against the {level:.0%} prediction band of the trade-off fit above, "
+    "which never saw them. If the bands are honest, about {level:.0%} fall inside. Each share comes with its "
+    "{confidence:.0%} Clopper-Pearson interval, wide when there are few fresh trials."
+)
+CALIBRATION_TABLE = "Fresh trials inside the {level:.0%} prediction band, per variant and metric (calibration.csv)"
+CALIBRATION_FIGURE = (
+    "Fresh trials against the prediction bands of the fit, each with its own band as a vertical line: filled "
+    "inside it, crossed out in red outside (every fresh trial and its band: calibration_points.csv)"
+)
 
 EPOCHS_HEADING = "Epochs: best against final"
 EPOCHS_FIGURE = "Test MSE and test MRR per epoch of the {objective}-value Pareto trials"

@@ -99,6 +99,8 @@ class SmoothCurve:
         How the curve and its bands were obtained, or why there are none.
     n_points, n_distinct : int
         Samples used and distinct ``x`` among them.
+    replicate_groups : int
+        Distinct ``x`` with more than one sample (runs of other seeds at the same weight).
     noise_sd : float or None
         Standard deviation of one run about the curve.
     noise_source : str or None
@@ -119,6 +121,7 @@ class SmoothCurve:
     note: str
     n_points: int
     n_distinct: int
+    replicate_groups: int
     noise_sd: float | None
     noise_source: str | None
     length_scale: float | None
@@ -164,7 +167,7 @@ def smooth_curve(x: np.ndarray, y: np.ndarray, grid: np.ndarray, *, level: float
     means = np.bincount(inverse, weights=y) / counts
     replicate_dof = len(y) - len(distinct)
     replicate_variance = float(np.sum((y - means[inverse]) ** 2) / replicate_dof) if replicate_dof else None
-    sizes = {"n_points": len(x), "n_distinct": len(distinct)}
+    sizes = {"n_points": len(x), "n_distinct": len(distinct), "replicate_groups": int(np.sum(counts > 1))}
     if len(distinct) == 1:
         return _constant(y, grid, level, replicate_variance, replicate_dof, sizes)
     return _gaussian_process(x, y, grid, level, replicate_variance, replicate_dof, sizes)
@@ -311,11 +314,13 @@ class TradeOff:
         trial; ``n_trials_near`` counts the trials within :data:`NEAR_FRACTION` of
         the variant's range of ``x``).
     points : pandas.DataFrame
-        The observed trials: ``trial_id, number, shared, user_bias, seed, x,
-        lambda_f, test_mse, test_mrr``.
+        The observed trials: ``trial_id, number, role, shared, user_bias, seed, x,
+        lambda_f, test_mse, test_mrr`` (``role`` is ``"search"`` or ``"replicate"``;
+        calibration trials are never fitted).
     fits : pandas.DataFrame
         One row per variant and objective: ``shared, user_bias, metric, method,
-        note, n_points, n_distinct, noise_sd, noise_source, length_scale``.
+        note, n_points, n_distinct, replicate_groups, noise_sd, noise_source,
+        length_scale``.
     knees : pandas.DataFrame
         One row per variant: ``shared, user_bias, variant, x, lambda_f, test_mse,
         test_mrr, distance, reason``, and the interval ``x_lower, x_upper,
@@ -412,7 +417,8 @@ def fit_tradeoff(
     Parameters
     ----------
     trials : pandas.DataFrame
-        The study export.
+        The study export. Its calibration trials are left out: they exist to check
+        the fit (see :func:`~mtlstudy.analysis.calibration_coverage`).
     value : {"final", "best"}
         Which reading of the metrics to fit.
     x : {"auto", "logit_lambda_f", "log_ratio", "lambda_f"}
@@ -440,29 +446,7 @@ def fit_tradeoff(
         raise ConfigError(f"n_draws must be an integer of at least 10; got {n_draws!r}")
     complete = complete_trials(trials)
     x_name = resolve_x(complete, x)
-    frame = complete.assign(x=_weight_variable(complete, x_name))
-    notes = []
-    invalid = ~np.isfinite(frame["x"])
-    if invalid.any():
-        notes.append(f"{int(invalid.sum())} trial(s) with a loss weight of 0 or λ_F = 1 left out of the fit")
-    unusable = ~np.isfinite(frame[[f"{value}_{metric}" for metric in _OBJECTIVES]]).all(axis=1) & ~invalid
-    if unusable.any():
-        notes.append(f"{int(unusable.sum())} trial(s) with a non-finite {value} test MSE or MRR left out of the fit")
-    frame = frame[~invalid & ~unusable]
-    if frame.empty:
-        raise StudyError(f"no complete trial has a usable loss weight and finite {value} test MSE and MRR")
-    points = pd.DataFrame(
-        {
-            "trial_id": frame["trial_id"],
-            "number": frame["number"],
-            "shared": frame["shared"],
-            "user_bias": frame["user_bias"],
-            "seed": frame["seed"],
-            "x": frame["x"],
-            "lambda_f": lambda_f_share(frame["x"].to_numpy(), x_name),
-            **{metric: frame[f"{value}_{metric}"].astype(float) for metric in _OBJECTIVES},
-        }
-    ).reset_index(drop=True)
+    points, notes = fit_points(complete, value, x_name)
 
     rng = np.random.default_rng(seed)
     curves, fits, knees, draws = [], [], [], {}
@@ -504,6 +488,7 @@ def fit_tradeoff(
                     "note": fit.note,
                     "n_points": fit.n_points,
                     "n_distinct": fit.n_distinct,
+                    "replicate_groups": fit.replicate_groups,
                     "noise_sd": fit.noise_sd,
                     "noise_source": fit.noise_source,
                     "length_scale": fit.length_scale,
@@ -520,8 +505,63 @@ def fit_tradeoff(
         fits=pd.DataFrame(fits),
         knees=pd.DataFrame(knees),
         draws=draws,
-        notes=tuple(notes),
+        notes=notes,
     )
+
+
+def fit_points(
+    complete: pd.DataFrame, value: str, x_name: str, use: str = "fit"
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """The trials a fit (or its check) can use, as :attr:`TradeOff.points`, and notes on those it cannot.
+
+    Parameters
+    ----------
+    complete : pandas.DataFrame
+        Complete trials, as :func:`~mtlstudy.analysis._frame.complete_trials` returns them.
+    value : {"final", "best"}
+        Which reading of the metrics (already checked).
+    x_name : str
+        The fitted variable, as :func:`resolve_x` returns it.
+    use : str
+        What the trials are for, in the notes and the error: ``"fit"`` or ``"calibration check"``.
+
+    Returns
+    -------
+    (points, notes) : (pandas.DataFrame, tuple of str)
+        ``notes`` count the trials left out and say why.
+
+    Raises
+    ------
+    StudyError
+        If no trial is usable.
+    """
+    frame = complete.assign(x=_weight_variable(complete, x_name))
+    notes = []
+    invalid = ~np.isfinite(frame["x"])
+    if invalid.any():
+        notes.append(f"{int(invalid.sum())} trial(s) with a loss weight of 0 or λ_F = 1 left out of the {use}")
+    unusable = ~np.isfinite(frame[[f"{value}_{metric}" for metric in _OBJECTIVES]]).all(axis=1) & ~invalid
+    if unusable.any():
+        notes.append(f"{int(unusable.sum())} trial(s) with a non-finite {value} test MSE or MRR left out of the {use}")
+    frame = frame[~invalid & ~unusable]
+    if frame.empty:
+        raise StudyError(
+            f"no complete trial for the {use} has a usable loss weight and finite {value} test MSE and MRR"
+        )
+    points = pd.DataFrame(
+        {
+            "trial_id": frame["trial_id"],
+            "number": frame["number"],
+            "role": frame["role"],
+            "shared": frame["shared"],
+            "user_bias": frame["user_bias"],
+            "seed": frame["seed"],
+            "x": frame["x"],
+            "lambda_f": lambda_f_share(frame["x"].to_numpy(), x_name),
+            **{metric: frame[f"{value}_{metric}"].astype(float) for metric in _OBJECTIVES},
+        }
+    ).reset_index(drop=True)
+    return points, tuple(notes)
 
 
 def _or_nan(band: np.ndarray | None, grid: np.ndarray) -> np.ndarray:
