@@ -258,7 +258,7 @@ def calibrate(name: str, dir: str, trials: int, seed: int, format_: str) -> None
     if format_ == "json":
         click.echo(json.dumps(
             {"value": coverage.value, "x": coverage.x_name, "level": coverage.level,
-             "table": coverage.table.to_dict("records"), "points": coverage.points.to_dict("records"),
+             "table": _records(coverage.table), "points": _records(coverage.points),
              "notes": list(coverage.notes)},
             indent=2,
         ))
@@ -267,6 +267,11 @@ def calibrate(name: str, dir: str, trials: int, seed: int, format_: str) -> None
     click.echo(coverage.table.to_string(index=False))
     for note in coverage.notes:
         click.echo(note)
+
+
+def _records(frame) -> list[dict]:
+    """A DataFrame's rows as JSON-ready dicts, a missing value as null."""
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
 def _to_stderr(line: str) -> None:

@@ -20,12 +20,11 @@ import yaml
 from click.testing import CliRunner
 from ray import tune
 
-import mtlstudy.analysis
 from mtlstudy._dominance import nondominated_ranks
 from mtlstudy._schema import EPOCH_METRICS, TENSORBOARD_TAGS
 from mtlstudy.cli import main
 from mtlstudy.study import (
-    EPOCH_COLUMNS, HPARAMS_METRICS, TRIAL_COLUMNS, calibrate_study, load_export, load_rungs, resolve_spec, run_study,
+    EPOCH_COLUMNS, HPARAMS_METRICS, TRIAL_COLUMNS, load_export, load_rungs, resolve_spec, run_study,
 )
 from mtlstudy.study._lock import lock_owner
 from mtlstudy.trainables import train_trial
@@ -403,7 +402,7 @@ def _x(row):
 
 
 @pytest.mark.parametrize("pack", ["1", "2"])
-def test_replicates_extend_and_calibrate_add_full_budget_trials(local_ray, tmp_path, monkeypatch, pack):
+def test_replicates_extend_and_calibrate_add_full_budget_trials(local_ray, tmp_path, pack):
     epochs, options = 4, ["--epochs", "4", "--early-stopping", "moasha", "--grace-epochs", "1", "--reduction-factor", "2"]
     run = CliRunner().invoke(main, ["study", "run", "--name", "ph", "--dir", str(tmp_path), "--trials", "4",
                                     "--replicates", "2", "--pack", pack, *options, *DATA])
@@ -430,14 +429,16 @@ def test_replicates_extend_and_calibrate_add_full_budget_trials(local_ray, tmp_p
     assert len(extra) == 2 and set(extra["role"]) == {"search"} and (extra["epochs_trained"] == epochs).all()
     assert yaml.safe_load((tmp_path / "ph" / "study.yaml").read_text())["trials"] == budget + 2
 
-    seen = []
-    monkeypatch.setattr(mtlstudy.analysis, "calibration_coverage", lambda frame, value: seen.append((frame, value)) or "coverage",
-                        raising=False)  # a stand-in until the analysis side is merged: this test checks the trials
-    assert calibrate_study("ph", tmp_path, trials=4, seed=1, echo=lambda line: None) == "coverage"
-    frame, value = seen[0]
-    assert value == "final" and len(frame) == budget + 6
-    fresh, fitted = frame[frame["role"] == "calibration"], frame[(frame["role"] != "calibration") & (frame["state"] == "COMPLETE")]
+    calibrated = CliRunner().invoke(main, ["calibrate", "ph", "--dir", str(tmp_path), "--trials", "4", "--seed", "1",
+                                           "--format", "json"])
+    assert calibrated.exit_code == 0, calibrated.output
+    coverage = json.loads(calibrated.stdout)
+    frame = load_export("ph", tmp_path)
+    assert len(frame) == budget + 6
+    fresh = frame[frame["role"] == "calibration"]
+    fitted = frame[(frame["role"] != "calibration") & (frame["state"] == "COMPLETE")]
     assert (fresh["epochs_trained"] == epochs).all() and not set(fresh["seed"]) & set(grown["seed"])
+    assert sorted({point["number"] for point in coverage["points"]}) == sorted(fresh["number"])
     for _, row in fresh.iterrows():
         same = fitted[fitted["shared"] == row["shared"]].apply(_x, axis=1)
         assert same.min() - 1e-9 <= _x(row) <= same.max() + 1e-9
