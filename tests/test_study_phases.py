@@ -87,7 +87,8 @@ def test_calibration_draws_lie_between_the_trials_of_their_flag_on_the_sampling_
     draws = calibration_draws(trials, 60, seed=3)
     assert draws == calibration_draws(trials, 60, seed=3) and draws != calibration_draws(trials, 60, seed=4)
     flags = sorted({t.user_attrs["shared"] for t in trials})
-    assert [draw["shared"] for draw in draws] == [flags[k % len(flags)] for k in range(len(draws))]
+    # Split evenly, flag by flag (so that packs hold trials of one flag).
+    assert [draw["shared"] for draw in draws] == sorted(flags * (len(draws) // len(flags)))
     for flag in flags:
         xs = [_x(t.user_attrs) for t in trials if t.user_attrs["shared"] == flag]
         # The simplex samples logit(λ_F) = ln(λ_F/λ_R); the independent space each λ on a log scale.
@@ -243,7 +244,9 @@ def test_a_phase_planned_by_a_killed_driver_gets_the_rest_of_its_trials_once(tmp
     monkeypatch.setattr(_phases, "_make_waiting", make_waiting)
     plan_phase(database, spec, 1)
     waiting = [t for t in database.orphans() if PARAMS_ATTR in t.user_attrs]
+    flag = {t.number: t.user_attrs["shared"] for t in database.study.get_trials()}
+    parents = sorted([0, 2, 4], key=flag.get)  # the front, flag by flag
     assert [(t.user_attrs["replicate_of"], t.user_attrs["seed"]) for t in waiting] == [
-        (0, 1), (0, 2), (2, 3), (2, 4), (4, 5), (4, 6)
+        (parent, 1 + 2 * k + j) for k, parent in enumerate(parents) for j in range(2)
     ]
     assert not database.study.get_trials(states=(optuna.trial.TrialState.WAITING,))

@@ -403,7 +403,8 @@ def _x(row):
 
 @pytest.mark.parametrize("pack", ["1", "2"])
 def test_replicates_extend_and_calibrate_add_full_budget_trials(local_ray, tmp_path, pack):
-    epochs, options = 4, ["--epochs", "4", "--early-stopping", "moasha", "--grace-epochs", "1", "--reduction-factor", "2"]
+    epochs, options = 4, ["--epochs", "4", "--early-stopping", "moasha", "--grace-epochs", "1", "--reduction-factor", "2",
+                          "--concurrency", "1"]
     run = CliRunner().invoke(main, ["study", "run", "--name", "ph", "--dir", str(tmp_path), "--trials", "4",
                                     "--replicates", "2", "--pack", pack, *options, *DATA])
     assert run.exit_code == 0, run.output

@@ -144,6 +144,7 @@ def plan_phase(database: StudyDatabase, spec: StudySpec, index: int) -> list[str
             parents, refused = replicate_parents(trials, phase["replicate_trials"])
             notes += [f"phase {index}: trial {number} {reason}, not replicated" for number, reason in refused.items()]
             seeds = iter(unused_seeds(trials, len(parents) * phase["replicates"]))
+            parents.sort(key=lambda parent: parent.user_attrs["shared"])  # flag by flag, for packs
             attrs = {ROLE_ATTR: _REPLICATE}
             plan = [
                 {"optuna": parent.params, "seed": next(seeds), "attrs": {**attrs, REPLICATE_OF_ATTR: parent.number}}
@@ -247,7 +248,9 @@ def _log_ratio(trial: FrozenTrial) -> float:
 def calibration_draws(trials: Sequence[FrozenTrial], count: int, seed: int) -> list[dict[str, Any]]:
     """The Optuna parameters of ``count`` fresh trials between the complete non-calibration ``trials``.
 
-    The draws alternate between the shared flags the trials have (in sorted order). Each draws
+    The draws are split between the shared flags the trials have as evenly as they divide, the
+    first flags (in sorted order) getting one more, and come flag by flag, so that a packed study
+    packs them together. Each draws
     x = ln(λ_F/λ_R) uniformly between the flag's smallest and largest, which is uniform on the
     scale the space samples (logit λ_F on the simplex, log10 λ_F/λ_R in the independent space),
     and sets every float parameter between the two trials around x, on its distribution's scale
@@ -268,7 +271,8 @@ def calibration_draws(trials: Sequence[FrozenTrial], count: int, seed: int) -> l
     rng = np.random.default_rng(seed)
     draws = []
     for k in range(count):
-        group = sorted(groups[flags[k % len(flags)]], key=_log_ratio)
+        flag = flags[k * len(flags) // count]
+        group = sorted(groups[flag], key=_log_ratio)
         xs = [_log_ratio(t) for t in group]
         x = rng.uniform(xs[0], xs[-1])
         right = min(bisect.bisect_left(xs, x), len(xs) - 1)
