@@ -423,19 +423,26 @@ def test_replicates_extend_and_calibrate_add_full_budget_trials(local_ray, tmp_p
     assert yaml.safe_load((tmp_path / "ph" / "study.yaml").read_text())["trials"] == budget
     assert f"{budget}/{budget} trials complete" in run.output
 
-    extended = CliRunner().invoke(main, ["study", "extend", "ph", "--dir", str(tmp_path), "--trials", "2"])
+    # Sampled trials, then a replicate of every complete search trial (so every variant has measured noise).
+    named = complete["number"].tolist()
+    extended = CliRunner().invoke(main, ["study", "extend", "ph", "--dir", str(tmp_path), "--trials", "2",
+                                         "--replicates", "1", "--replicate-trials", ",".join(map(str, named))])
     assert extended.exit_code == 0, extended.output
     grown = load_export("ph", tmp_path)
-    extra = grown[~grown["number"].isin(trials["number"])]
-    assert len(extra) == 2 and set(extra["role"]) == {"search"} and (extra["epochs_trained"] == epochs).all()
-    assert yaml.safe_load((tmp_path / "ph" / "study.yaml").read_text())["trials"] == budget + 2
+    added = grown[~grown["number"].isin(trials["number"])]
+    extra, more = added[added["role"] == "search"], added[added["role"] == "replicate"]
+    assert len(extra) == 2 and (extra["epochs_trained"] == epochs).all() and extra["number"].max() < more["number"].min()
+    assert sorted(more["replicate_of"]) == named and (more["epochs_trained"] == epochs).all()
+    assert sorted(more["seed"]) == list(range(1 + len(replicates), 1 + len(replicates) + len(named)))
+    budget += 2 + len(named)
+    assert yaml.safe_load((tmp_path / "ph" / "study.yaml").read_text())["trials"] == budget == len(grown)
 
     calibrated = CliRunner().invoke(main, ["calibrate", "ph", "--dir", str(tmp_path), "--trials", "4", "--seed", "1",
                                            "--format", "json"])
     assert calibrated.exit_code == 0, calibrated.output
     coverage = json.loads(calibrated.stdout)
     frame = load_export("ph", tmp_path)
-    assert len(frame) == budget + 6
+    assert len(frame) == budget + 4
     fresh = frame[frame["role"] == "calibration"]
     fitted = frame[(frame["role"] != "calibration") & (frame["state"] == "COMPLETE")]
     assert (fresh["epochs_trained"] == epochs).all() and not set(fresh["seed"]) & set(grown["seed"])
@@ -444,7 +451,7 @@ def test_replicates_extend_and_calibrate_add_full_budget_trials(local_ray, tmp_p
         same = fitted[fitted["shared"] == row["shared"]].apply(_x, axis=1)
         assert same.min() - 1e-9 <= _x(row) <= same.max() + 1e-9
     status = CliRunner().invoke(main, ["study", "status", "ph", "--dir", str(tmp_path)])
-    assert f"roles: {len(search) + 2} search, {len(replicates)} replicate, 4 calibration" in status.output
+    assert f"roles: {len(search) + 2} search, {len(replicates) + len(named)} replicate, 4 calibration" in status.output
 
 
 def test_a_study_killed_in_its_replicate_phase_resumes_to_every_replicate_once(local_ray, tmp_path):
