@@ -143,7 +143,8 @@ def open_dashboard(
     if optuna_port and optuna_port == tensorboard_port:
         raise ConfigError(f"optuna_port and tensorboard_port must differ, got {optuna_port} for both")
     optuna_port, tensorboard_port = (_free_port(option, port) for option, port in ports.items())
-    (spec.study_dir / TENSORBOARD_DIR).mkdir(exist_ok=True)  # a study whose first trial has not started yet
+    # A study whose first trial has not started yet; a remote study's working folder may not exist here.
+    (spec.study_dir / TENSORBOARD_DIR).mkdir(parents=True, exist_ok=True)
     log = spec.study_dir / DASHBOARD_LOG
     commands = {
         "optuna-dashboard": [
