@@ -124,6 +124,8 @@ class StudyFiles:
         target = self.path(*parts)
         temporary = target if self.remote else f"{target}.{os.getpid()}.part"
         try:
+            if not self.remote:  # an object store has no folders to make
+                self.filesystem.create_dir(str(PurePosixPath(target).parent))
             with self.filesystem.open_output_stream(temporary) as stream:
                 stream.write(data)
             if temporary != target:
@@ -150,8 +152,8 @@ class StudyFiles:
         if self.remote:
             self.filesystem.copy_file(source, target)
             return
-        self.filesystem.create_dir(str(PurePosixPath(target).parent))
         temporary = f"{target}.{os.getpid()}.part"
+        self.filesystem.create_dir(str(PurePosixPath(target).parent))
         self.filesystem.copy_file(source, temporary)
         self.filesystem.move(temporary, target)
 

@@ -73,15 +73,15 @@ def run_study(spec: StudySpec, echo: Callable[[str], None] = print, scheduler: T
     schedulers, for example); a trial it stops early is recorded as PRUNED.
     """
     _check_local_gpus(spec)
-    if spec.storage is not None:
-        open_storage(spec.storage)  # a bad URL or an unwritable database fails before anything exists
     files, study_dir = StudyFiles(spec.dir, spec.name), spec.study_dir
+    files.check_writable()  # a missing bucket fails before anything exists
+    if spec.storage is not None:
+        open_storage(spec.storage)  # a bad URL or an unwritable database, too
     owner = lock_owner(study_dir)
     if owner is not None:
         raise StudyError(f"study {spec.name!r} is in use by process {owner}")
     if files.exists():
         raise _exists(spec)
-    files.check_writable()
     with ray_log_to(study_dir / RAY_LOG_FILE), _ray(spec):
         try:
             # A remote study's local folder is only its working folder, which an earlier study of the name may have left.
