@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -144,7 +145,8 @@ KILLED = ["--trials", "2", "--epochs", "10", "--concurrency", "1", "--checkpoint
 
 
 @pytest.mark.slow
-def test_a_study_in_s3_killed_mid_trial_resumes_with_every_epoch_once(s3_ray, s3_server, tmp_path):
+@pytest.mark.parametrize("cut", ["mid-trial", "mid-trial-corrupt-checkpoint"])
+def test_a_study_in_s3_killed_mid_trial_resumes_with_every_epoch_once(s3_ray, s3_server, tmp_path, cut):
     whole = _invoke("study", "run", "--name", "k", "--dir", str(tmp_path / "local"), *KILLED)
     uninterrupted = load_export("k", tmp_path / "local", epochs=True)
 
@@ -155,9 +157,19 @@ def test_a_study_in_s3_killed_mid_trial_resumes_with_every_epoch_once(s3_ray, s3
     study = optuna.load_study(study_name="k", storage=open_storage(storage))
     assert sum(trial.state.name == "COMPLETE" for trial in study.get_trials()) < 2, whole.output
     shutil.rmtree(open_spec("k", DIR).study_dir)  # resumed from another machine: only S3 and the database
+    if cut == "mid-trial-corrupt-checkpoint":
+        newest = max(key for key in s3_keys("runs/k/ray/") if key.endswith("/trainer.pt"))
+        boto3.client("s3").put_object(Bucket=BUCKET, Key=newest, Body=_read(newest)[:1000])
 
     resumed = _invoke("study", "resume", "k", "--dir", DIR)
-    assert "unfinished, resumes from its checkpoint at epoch" in resumed.output and "2/2 trials complete" in resumed.output
+    assert "2/2 trials complete" in resumed.output
+    if cut == "mid-trial":
+        assert "unfinished, resumes from its checkpoint at epoch" in resumed.output
+    else:  # named as the object it is, then the previous checkpoint if Ray had not deleted it yet, else a fresh start
+        assert re.search(
+            rf"checkpoint 's3://{BUCKET}/{re.escape(newest)}'.*; (it restarts from epoch 1|resumes from its checkpoint at epoch 2)\n",
+            resumed.output,
+        ), resumed.output
     states = Counter(trial.state.name for trial in study.get_trials())
     assert states["COMPLETE"] == 2 and set(states) <= {"COMPLETE", "FAIL"}  # a trial being asked for stays FAIL
     epochs = load_export("k", DIR, epochs=True)

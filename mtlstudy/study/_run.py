@@ -391,7 +391,8 @@ def _newest_checkpoint(spec: StudySpec, files: StudyFiles, ray_id: str) -> _Save
                 _, histories = saved_histories(local.parent, ray_id, packed=spec.pack > 1)
             return _Saved(path, histories, unreadable)
         except CheckpointError as error:
-            unreadable = unreadable or str(error)
+            # Named as the user knows it, not as the downloaded copy of a remote one.
+            unreadable = unreadable or str(error).replace(str(local), files.uri(RAY_DIR, ray_id, name, file))
     return _Saved(None, {}, unreadable)
 
 
