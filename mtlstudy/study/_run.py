@@ -24,7 +24,7 @@ from mtlstudy.schedulers import MOASHAScheduler
 from mtlstudy.study._lock import lock_owner, study_lock
 from mtlstudy.study._progress import StudyProgress
 from mtlstudy.study._ray_log import RAY_LOG_FILE, ray_log_to
-from mtlstudy.study._remote import StudyFiles
+from mtlstudy.study._remote import StudyFiles, is_remote
 from mtlstudy.study._searcher import FAILURE_ATTR, PARAMS_ATTR, OptunaRungStore, StudyDatabase, StudySearcher
 from mtlstudy.study._spec import StudySpec, check_name, resolve_spec
 from mtlstudy.study._storage import load_study, open_storage
@@ -215,6 +215,8 @@ def _new_tuner(spec: StudySpec, echo: Callable[[str], None], scheduler: TrialSch
             storage_path=StudyFiles(spec.dir, spec.name).uri(),
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            # The trials of a study in an object store upload their logs themselves (``upload_logs``).
+            sync_config=tune.SyncConfig(sync_artifacts=is_remote(spec.dir)),
             verbose=0,
             # Ray's JSON and CSV result logs, without its TensorBoard logger (see _ray).
             callbacks=[StudyProgress(spec, echo), TensorBoardView(spec), JsonLoggerCallback(), CSVLoggerCallback()],

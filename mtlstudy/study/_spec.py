@@ -203,6 +203,8 @@ class StudySpec:
             "seed": self.seed,
             "objective": self.objective,
             "checkpoint_every": self.checkpoint_every,
+            # In an object store, trials on any node upload their own logs (see StudyFiles).
+            "upload_logs": is_remote(self.dir),
         }
 
     def to_dict(self) -> dict[str, Any]:
