@@ -41,6 +41,8 @@ setup(
         "interactive": ["plotly>=5"],
         # Tested minor versions, as for the install requirements.
         "dashboard": ["tensorboard>=2.21,<2.22", "optuna-dashboard>=0.21,<0.22"],
+        # TensorBoard (the dashboard) reads a study in S3 through boto3; mtlstudy itself needs no more than pyarrow.
+        "s3": ["boto3>=1.34,<2"],
         # SQLAlchemy 2.1 reads postgresql:// URLs with psycopg (version 3).
         "postgres": ["psycopg[binary]>=3.2,<3.4"],
     },

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 
 import boto3
@@ -22,7 +24,7 @@ from _s3 import BUCKET, s3_endpoint, s3_environment, s3_keys, s3_server  # noqa:
 from mtlstudy._errors import ConfigError, StudyError
 from mtlstudy._schema import EPOCH_METRICS
 from mtlstudy.cli import main
-from mtlstudy.study import load_export, open_spec, resolve_spec, study_status
+from mtlstudy.study import load_export, open_dashboard, open_spec, resolve_spec, study_status
 from mtlstudy.study._remote import StudyFiles, local_study_dir, study_names
 from mtlstudy.study._storage import open_storage
 
@@ -123,6 +125,18 @@ def test_a_study_in_s3_is_read_back_with_no_local_study_folder(s3_ray, s3_server
     reported = _invoke("report", "r", "--dir", DIR)
     assert (spec.study_dir / "report" / "index.html").is_file(), reported.output  # the default: the working folder
     assert _invoke("study", "resume", "r", "--dir", DIR).output.startswith("reconcile: database and Ray agree")
+
+    with open_dashboard("r", DIR, optuna_port=0, tensorboard_port=0) as board:  # TensorBoard reads the bucket
+        deadline = time.monotonic() + 60
+        while not (runs := _get(f"{board.tensorboard_url}data/runs")) and time.monotonic() < deadline:
+            time.sleep(1)  # TensorBoard loads in the background
+        assert sorted(runs) == sorted(trials["trial_id"])
+        assert _get(f"{board.optuna_url}api/studies")["study_summaries"][0]["study_name"] == "r"
+
+
+def _get(url: str):
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
 
 
 def _driver_mid_trial(name: str, storage: str) -> subprocess.Popen:
