@@ -166,9 +166,13 @@ class StudyFiles:
             return
         with tempfile.TemporaryDirectory() as folder:
             local = Path(folder, PurePosixPath(path).name)
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 with self.filesystem.open_input_stream(path) as stream:
                     local.write_bytes(stream.read())
+            except FileNotFoundError:
+                pass
+            except OSError as error:
+                raise _error("read", f"{self.filesystem.type_name}://{path}", error) from None
             yield local
 
     def check_writable(self) -> None:
