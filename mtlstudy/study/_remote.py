@@ -31,7 +31,7 @@ __all__ = ["REMOTE_SCHEMES", "is_remote", "check_remote_dir", "local_study_dir",
 #: URI schemes a study's ``dir`` may have besides a local path (tested against S3).
 REMOTE_SCHEMES: tuple[str, ...] = ("s3://",)
 
-#: The object a writability check writes, and deletes, in the study's folder.
+#: The object a writability check writes, and deletes, in the studies' folder (``dir``).
 _PROBE = ".mtlstudy-write-check"
 
 
@@ -64,7 +64,7 @@ def local_study_dir(dir: str | os.PathLike, name: str) -> Path:
 
 def study_names(dir: str | os.PathLike, spec_file: str) -> list[str]:
     """The studies in ``dir``, local or remote: the names of its folders that hold ``spec_file``, sorted."""
-    studies = StudyFiles(dir, "")
+    studies = StudyFiles(dir, "")  # the folder of studies itself
     return [name for name in studies.folders() if studies.exists(name, spec_file)]
 
 
@@ -88,7 +88,7 @@ class StudyFiles:
     def __init__(self, dir: str | os.PathLike, name: str) -> None:
         self.remote = is_remote(dir)
         if self.remote:
-            self.dir = str(dir).rstrip("/")
+            self.dir = check_remote_dir(str(dir))
             self.filesystem, parent = pyarrow.fs.FileSystem.from_uri(self.dir)
         else:
             self.dir = parent = str(Path(dir).resolve())
