@@ -26,7 +26,11 @@ from mtlstudy._schema import EPOCH_METRICS
 from mtlstudy.cli import main
 from mtlstudy.study import load_export, open_dashboard, open_spec, resolve_spec, study_status
 from mtlstudy.study._remote import StudyFiles, local_study_dir, study_names
+from mtlstudy.study._run import _reconcile
+from mtlstudy.study._searcher import StudySearcher
 from mtlstudy.study._storage import open_storage
+from mtlstudy.trainables import CHECKPOINT_FILE, TRIAL_OPTIONS
+from mtlstudy.training import TrainConfig, Trainer, load_split
 
 DIR = f"s3://{BUCKET}/runs"
 
@@ -69,6 +73,36 @@ def test_a_remote_dir_needs_a_storage_and_keeps_its_local_pieces_in_the_cache(da
         resolve_spec(name="s", dir="s3://b/p?endpoint_override=x", storage="sqlite:///x.db", dataset="synthetic")
     spec = resolve_spec(name="s", dir=f"{DIR}/", storage=f"sqlite:///{tmp_path}/s.db", dataset="synthetic")
     assert spec.dir == DIR and spec.study_dir == local_study_dir(DIR, "s") == data_dir / "remote" / BUCKET / "runs" / "s"
+
+
+def test_reconcile_reads_checkpoints_in_s3_and_copies_the_newest_readable_one_where_ray_restores(s3_server, tmp_path):
+    spec = resolve_spec(name="c", dir=DIR, storage=f"sqlite:///{tmp_path / 'c.db'}", epochs=3, dataset="synthetic",
+                        dataset_options={"num_users": 30, "num_items": 40}, embedding_dim=4)
+    StudySearcher(spec).suggest("cut")
+    files = StudyFiles(DIR, "c")
+    config = TrainConfig.from_mapping({
+        **{k: v for k, v in spec.fixed_params().items() if k not in TRIAL_OPTIONS}, "lambda_f": 0.5, "lambda_r": 0.5,
+    })
+    trainer = Trainer(config, *load_split(config)[:2])
+    states = []
+    for epoch in (1, 2):  # two checkpoints in the bucket, as a trial uploads them
+        trainer.train_epoch()
+        trainer.save(tmp_path / CHECKPOINT_FILE)
+        states.append((tmp_path / CHECKPOINT_FILE).read_bytes())
+        files.write_bytes(states[-1], "ray", "cut", f"checkpoint_00000{epoch}", CHECKPOINT_FILE)
+    first, second = (files.path("ray", "cut", f"checkpoint_00000{epoch}") for epoch in (1, 2))
+    assert _reconcile(spec, {"cut": ("RUNNING", {}, first)}) == [
+        "Optuna trial 0 (Ray cut): unfinished, resumes from its checkpoint at epoch 2"
+    ]
+    assert _read(f"runs/c/ray/cut/checkpoint_000001/{CHECKPOINT_FILE}") == states[1]  # where Ray restores from
+
+    files.write_bytes(states[1][:1000], "ray", "cut", "checkpoint_000002", CHECKPOINT_FILE)
+    files.write_bytes(states[0], "ray", "cut", "checkpoint_000001", CHECKPOINT_FILE)
+    (note,) = _reconcile(spec, {"cut": ("RUNNING", {}, second)})
+    assert f"cannot read checkpoint '{DIR}/c/ray/cut/checkpoint_000002/{CHECKPOINT_FILE}'" in note
+    assert note.endswith("resumes from its checkpoint at epoch 1")
+    assert _read(f"runs/c/ray/cut/checkpoint_000002/{CHECKPOINT_FILE}") == states[0]
+    assert not spec.study_dir.exists()  # read and copied within the bucket, nothing local
 
 
 # --- Real-Ray studies ----------------------------------------------------------------------------
