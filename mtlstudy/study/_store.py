@@ -15,8 +15,8 @@ import pandas as pd
 from mtlstudy._errors import ConfigError, StudyError
 from mtlstudy._files import atomic_path
 from mtlstudy._schema import EPOCH_METRICS, OBJECTIVES, PARAM_COLUMNS, RUNG_COLUMNS
-from mtlstudy.study._run import RAY_DIR, open_spec
 from mtlstudy.study._remote import StudyFiles, local_study_dir
+from mtlstudy.study._run import RAY_DIR, open_spec
 from mtlstudy.study._searcher import FAILURE_ATTR, PARAMS_ATTR, RAY_TRIAL_ID, STOPPED_EPOCH_ATTR, rung_records
 from mtlstudy.study._spec import StudySpec
 from mtlstudy.study._storage import load_study
