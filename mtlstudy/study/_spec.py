@@ -203,7 +203,7 @@ class StudySpec:
             "seed": self.seed,
             "objective": self.objective,
             "checkpoint_every": self.checkpoint_every,
-            # In an object store, trials on any node upload their own logs (see StudyFiles).
+            # In an object store, trials upload their own logs from any node (see trainables._ray_api.trial_dir).
             "upload_logs": is_remote(self.dir),
         }
 
@@ -361,7 +361,7 @@ def _validated(spec: StudySpec) -> StudySpec:
 
 
 def _checked_dir(spec: StudySpec) -> str:
-    """``spec.dir`` resolved; a remote one needs a storage that is not in the study directory."""
+    """``spec.dir`` resolved, or checked as a URI: a study in an object store needs a ``storage`` (ConfigError)."""
     if not is_remote(spec.dir):
         return str(Path(spec.dir).resolve())
     if spec.storage is None:

@@ -9,7 +9,7 @@ as HParams.
 
 A remote study (``--dir s3://...``) has no view: its trial folders are objects, which
 links cannot point to. Its HParams go into the driver's copy of the trial folder,
-which Ray uploads with the trial's other files.
+which Ray uploads with its experiment state.
 """
 
 from __future__ import annotations
