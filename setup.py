@@ -15,6 +15,8 @@ setup(
         "ray[tune]>=2.60,<2.61",
         "optuna>=5.0,<5.1",
         "sqlalchemy>=2.0,<2.2",
+        # Study folders, local or in S3 (--dir s3://...), are read through pyarrow.fs, as Ray writes them.
+        "pyarrow>=26,<27",
         "pandas>=2.0",
         "numpy>=1.24",
         "scipy>=1.10",
@@ -32,10 +34,15 @@ setup(
             "tensorboard>=2.21,<2.22",
             "optuna-dashboard>=0.21,<0.22",
             "psycopg[binary]>=3.2,<3.4",
+            # A local S3 server (moto's server mode) for the --dir s3://... tests, and a client to inspect it.
+            "moto[server]>=5.2,<5.3",
+            "boto3>=1.34,<2",
         ],
         "interactive": ["plotly>=5"],
         # Tested minor versions, as for the install requirements.
         "dashboard": ["tensorboard>=2.21,<2.22", "optuna-dashboard>=0.21,<0.22"],
+        # TensorBoard (the dashboard) reads a study in S3 through boto3; mtlstudy itself needs no more than pyarrow.
+        "s3": ["boto3>=1.34,<2"],
         # SQLAlchemy 2.1 reads postgresql:// URLs with psycopg (version 3).
         "postgres": ["psycopg[binary]>=3.2,<3.4"],
     },

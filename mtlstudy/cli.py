@@ -176,7 +176,7 @@ def study() -> None:
 @click.option("--epochs", type=int, help="Epochs per trial [200].")
 @click.option("--seeds", type=int, help="Seeds per point of a grid space [1].")
 @click.option("--user-bias-point/--no-user-bias-point", default=None, help="seed-grid: add shared 0.99/0.01 with a user bias.")
-@click.option("--dir", help="Parent directory of studies [./mtlstudy-runs].")
+@click.option("--dir", help="Parent directory of studies, or s3://bucket/prefix (needs --storage) [./mtlstudy-runs].")
 @_replicate_options
 @_study_options
 def study_run(spec_file: str | None, **options) -> None:

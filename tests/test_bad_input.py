@@ -1,4 +1,4 @@
-"""Every bad input is one line on stderr, exit code 2, and leaves the directory tree as it was."""
+"""Every bad input is one line on stderr, exit code 2, and leaves the directory tree (and the S3 bucket) as it was."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from _s3 import BUCKET, s3_endpoint, s3_keys, s3_server  # noqa: F401  (fixtures)
 from mtlstudy._schema import EPOCH_METRICS
 from mtlstudy.cli import main
 from mtlstudy.study import list_studies, load_export, open_spec, resolve_spec, study_status
@@ -174,6 +175,17 @@ CASES = [
      "notes.txt/report"),
     ("report-reference-beaten-by-none", None, ["report", "s", "--dir", "{runs}", "--reference-point", "-1", "-1"],
      "reference point (MSE -1, MRR -1) is beaten by no trial"),
+    # Object-store dirs: the database needs a storage of its own, and the bucket is checked first.
+    ("s3-without-storage", None, ["study", "run", "--name", "b", "--dir", f"s3://{BUCKET}/runs", "--dataset", "synthetic"],
+     f"a study in 's3://{BUCKET}/runs' needs --storage"),
+    ("s3-missing-bucket", None, ["study", "run", "--name", "b", "--dir", "s3://no-such-bucket/runs", "--storage",
+                                 "sqlite:///{tmp}/b.db", "--dataset", "synthetic"], "bucket 'no-such-bucket' does not exist"),
+    ("s3-endpoint-in-uri", None, ["study", "run", "--name", "b", "--dir", f"s3://{BUCKET}/runs?endpoint_override=x",
+                                  "--storage", "sqlite:///{tmp}/b.db"], "set the endpoint with AWS_ENDPOINT_URL"),
+    ("s3-status-no-study", None, ["study", "status", "s", "--dir", f"s3://{BUCKET}/runs"],
+     f"no study 's' in 's3://{BUCKET}/runs'"),
+    ("s3-resume-missing-bucket", None, ["study", "resume", "s", "--dir", "s3://no-such-bucket/runs"],
+     "no study 's' in 's3://no-such-bucket/runs'"),
     # Data files.
     ("data-binary", _data_file("bin.data", bytes(range(256)) * 8), ["data", "info", "--data", "{tmp}/bin.data"],
      "bin.data:1:"),
@@ -196,17 +208,17 @@ def _case_id(case) -> str:
 
 
 @pytest.mark.parametrize(("name", "setup", "arguments", "message"), CASES, ids=[_case_id(case) for case in CASES])
-def test_bad_input_is_one_line_exit_2_and_changes_nothing(tmp_path, runs, name, setup, arguments, message):
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(tmp_path, runs, s3_server, name, setup, arguments, message):
     if setup is not None:
         setup(tmp_path)
-    before = _tree(tmp_path)
+    before, objects = _tree(tmp_path), s3_keys()
     filled = [argument.format(tmp=tmp_path, runs=runs) for argument in arguments]
     result = CliRunner().invoke(main, filled)
     assert result.exit_code == 2, (result.output, result.exception)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
     assert result.stdout == ""
-    assert _tree(tmp_path) == before
+    assert _tree(tmp_path) == before and s3_keys() == objects
 
 
 def test_the_matrix_holds_at_least_40_cases():

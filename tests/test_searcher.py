@@ -250,7 +250,7 @@ def test_reconcile_finishes_a_trial_its_final_checkpoint_says_finished_though_ra
         searcher.on_trial_complete("done", {"epoch": 2, "objective_test_mse": summary["final_test_mse"],
                                             "objective_test_mrr": summary["final_test_mrr"]})
     shutil.rmtree(first)  # Ray's saved state names the first checkpoint, deleted once the final one was kept
-    notes = _reconcile(spec, {"done": ("RUNNING", {}, first)})
+    notes = _reconcile(spec, {"done": ("RUNNING", {}, str(first))})
     assert "restores the final checkpoint and ends without training" in notes[-1]
     assert (optuna_state == "RUNNING") == any("finished per its final checkpoint, marked COMPLETE" in n for n in notes)
     (trial,) = searcher.database.study.get_trials()
@@ -265,12 +265,12 @@ def test_reconcile_falls_back_to_the_newest_readable_checkpoint_and_names_unread
     spec = _spec(tmp_path, epochs=3, dataset_options={"num_users": 30, "num_items": 40}, embedding_dim=4)
     StudySearcher(spec).suggest("cut")
     _, (first, second) = _checkpoints(spec, "cut", 2)
-    assert _reconcile(spec, {"cut": ("RUNNING", {}, second)}) == [
+    assert _reconcile(spec, {"cut": ("RUNNING", {}, str(second))}) == [
         "Optuna trial 0 (Ray cut): unfinished, resumes from its checkpoint at epoch 2"
     ]
     state = (second / CHECKPOINT_FILE).read_bytes()
     (second / CHECKPOINT_FILE).write_bytes(state[: len(state) // 2])
-    (note,) = _reconcile(spec, {"cut": ("RUNNING", {}, second)})
+    (note,) = _reconcile(spec, {"cut": ("RUNNING", {}, str(second))})
     assert f"cannot read checkpoint '{second / CHECKPOINT_FILE}'" in note
     assert note.endswith("resumes from its checkpoint at epoch 1")
     # Ray restores the checkpoint it knows, which now holds the readable state.
@@ -278,7 +278,7 @@ def test_reconcile_falls_back_to_the_newest_readable_checkpoint_and_names_unread
 
     for path in (first, second):
         (path / CHECKPOINT_FILE).write_bytes(b"not a checkpoint")
-    (note,) = _reconcile(spec, {"cut": ("RUNNING", {}, second)})
+    (note,) = _reconcile(spec, {"cut": ("RUNNING", {}, str(second))})
     assert f"refused checkpoint '{second / CHECKPOINT_FILE}'" in note and note.endswith("; it restarts from epoch 1")
 
 

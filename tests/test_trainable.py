@@ -38,7 +38,7 @@ class FakeSession:
         self.reports: list[tuple[dict, bool]] = []
 
     def install(self, monkeypatch):
-        monkeypatch.setattr(_ray_api, "trial_dir", lambda: self.trial_dir)
+        monkeypatch.setattr(_ray_api, "trial_dir", lambda uploaded=False: self.trial_dir)
         monkeypatch.setattr(_ray_api, "trial_cpus", lambda: 1)
         monkeypatch.setattr(_ray_api, "trial_id", lambda: "t")
         monkeypatch.setattr(_ray_api, "restored_checkpoint", self._restored)

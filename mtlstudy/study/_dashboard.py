@@ -14,7 +14,8 @@ import urllib.request
 from pathlib import Path
 
 from mtlstudy._errors import ConfigError, DependencyError, StudyError
-from mtlstudy.study._run import open_spec
+from mtlstudy.study._remote import StudyFiles
+from mtlstudy.study._run import RAY_DIR, open_spec
 from mtlstudy.study._tensorboard import TENSORBOARD_DIR
 
 __all__ = ["Dashboard", "open_dashboard", "DASHBOARD_LOG"]
@@ -112,8 +113,10 @@ def open_dashboard(
 ) -> Dashboard:
     """Start optuna-dashboard on study ``name``'s database and TensorBoard on its ``tensorboard/`` view.
 
-    Both listen on 127.0.0.1 only. Returns once both answer HTTP; their output goes
-    to ``dashboard.log`` in the study directory. Use the result as a context
+    For a study in S3, TensorBoard reads the trial folders from the bucket (through
+    boto3), under their Ray trial ids. Both listen on 127.0.0.1 only. Returns once
+    both answer HTTP; their output goes to ``dashboard.log`` in the study directory
+    (a remote study's local working folder). Use the result as a context
     manager, or call :meth:`Dashboard.stop`, to stop them.
 
     Parameters
@@ -130,7 +133,7 @@ def open_dashboard(
     Raises
     ------
     DependencyError
-        optuna-dashboard or tensorboard is not installed.
+        optuna-dashboard or tensorboard is not installed, or boto3 for a study in S3.
     ConfigError
         A port is out of range or in use.
     StudyError
@@ -139,18 +142,26 @@ def open_dashboard(
     """
     executables = _executables()
     spec = open_spec(name, dir, storage=storage)
+    files = StudyFiles(spec.dir, spec.name)
+    if files.remote and importlib.util.find_spec("boto3") is None:
+        raise DependencyError("TensorBoard reads a study in S3 through boto3, which is not installed: pip install 'mtlstudy[s3]'")
     ports = {"optuna_port": optuna_port, "tensorboard_port": tensorboard_port}
     if optuna_port and optuna_port == tensorboard_port:
         raise ConfigError(f"optuna_port and tensorboard_port must differ, got {optuna_port} for both")
     optuna_port, tensorboard_port = (_free_port(option, port) for option, port in ports.items())
-    (spec.study_dir / TENSORBOARD_DIR).mkdir(exist_ok=True)  # a study whose first trial has not started yet
+    spec.study_dir.mkdir(parents=True, exist_ok=True)  # a remote study's working folder may not exist here
+    if files.remote:  # links cannot point into a bucket
+        logdir = files.uri(RAY_DIR)
+    else:
+        logdir = str(spec.study_dir / TENSORBOARD_DIR)
+        Path(logdir).mkdir(exist_ok=True)  # a study whose first trial has not started yet
     log = spec.study_dir / DASHBOARD_LOG
     commands = {
         "optuna-dashboard": [
             executables["optuna-dashboard"], spec.storage_url, "--host", _HOST, "--port", str(optuna_port),
         ],
         "tensorboard": [
-            executables["tensorboard"], "--logdir", str(spec.study_dir / TENSORBOARD_DIR),
+            executables["tensorboard"], "--logdir", logdir,
             "--host", _HOST, "--port", str(tensorboard_port),
         ],
     }

@@ -149,6 +149,7 @@ def _add_and_run(
     database = StudyDatabase(spec)
     _check_ended(spec, database)
     check(database)
+    spec.study_dir.mkdir(parents=True, exist_ok=True)  # a remote study's working folder may be gone
     with study_lock(spec.study_dir):
         _check_ended(spec, database)  # another driver may have started since
         add_phases(database.study, phases)

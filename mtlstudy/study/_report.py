@@ -15,6 +15,7 @@ import pandas as pd
 from mtlstudy._errors import ConfigError, StudyError
 from mtlstudy.analysis import FORMATS, write_report
 from mtlstudy.data import ML100K_SHA256
+from mtlstudy.study._remote import local_study_dir
 from mtlstudy.study._spec import StudySpec
 from mtlstudy.study._storage import load_study
 from mtlstudy.study._store import _load, load_export, load_rungs
@@ -43,7 +44,8 @@ def report_study(
     figure_formats: Sequence[str] = ("png",),
     storage: str | None = None,
 ) -> Path:
-    """Write the report of study ``name`` into ``output`` (default ``<dir>/<name>/report``).
+    """Write the report of study ``name`` into ``output`` (default ``<dir>/<name>/report``; for a
+    remote study, ``report`` in its local working folder).
 
     The original questions are answered for reproduction studies (space
     ``seed-grid``) and wherever ``questions`` is set. See
@@ -60,7 +62,7 @@ def report_study(
         spec,
         trials,
         epochs,
-        output if output is not None else Path(dir) / name / REPORT_DIR,
+        output if output is not None else local_study_dir(dir, name) / REPORT_DIR,
         study=study,
         rungs=load_rungs(name, dir, storage=storage),
         formats=formats,

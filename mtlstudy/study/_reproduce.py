@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 from mtlstudy.analysis import compare_published
+from mtlstudy.study._remote import StudyFiles
 from mtlstudy.study._report import REPORT_DIR, write_study_report
 from mtlstudy.study._run import SPEC_FILE, resume_study, run_study
 from mtlstudy.study._spec import resolve_spec
@@ -46,7 +47,7 @@ def reproduce(
     spec = resolve_spec(
         name=name, space="seed-grid", user_bias_point=True, seeds=seeds, epochs=epochs, dir=str(dir), **options
     )
-    if (spec.study_dir / SPEC_FILE).exists():
+    if StudyFiles(spec.dir, spec.name).exists(SPEC_FILE):
         resume_study(name, dir, echo=echo)
     else:
         run_study(spec, echo=echo)

@@ -7,10 +7,9 @@ import dataclasses
 import functools
 import logging
 import os
-import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Any, NamedTuple
 
 import optuna
@@ -21,7 +20,6 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.schedulers import TrialScheduler
 
 from mtlstudy._errors import CheckpointError, StudyError
-from mtlstudy._files import atomic_path
 from mtlstudy._schema import OBJECTIVES, ROLES
 from mtlstudy.schedulers import MOASHAScheduler
 from mtlstudy.study._lock import lock_owner, study_lock
@@ -38,12 +36,15 @@ from mtlstudy.study._phases import (
 )
 from mtlstudy.study._progress import StudyProgress
 from mtlstudy.study._ray_log import RAY_LOG_FILE, ray_log_to
+from mtlstudy.study._remote import StudyFiles, is_remote
 from mtlstudy.study._searcher import FAILURE_ATTR, PARAMS_ATTR, OptunaRungStore, StudyDatabase, StudySearcher
 from mtlstudy.study._spec import StudySpec, check_name, resolve_spec
 from mtlstudy.study._storage import load_study, open_storage
 from mtlstudy.study._tensorboard import TensorBoardView
 from mtlstudy.trainables import (
+    CHECKPOINT_FILE,
     OBJECTIVE_KEYS,
+    PACK_CHECKPOINT_FILE,
     objective_key,
     ray_trial_of,
     run_result,
@@ -65,10 +66,11 @@ _UNFINISHED = {"PENDING", "RUNNING", "PAUSED", "ERROR"}
 
 def open_spec(name: str, dir: str | os.PathLike = "./mtlstudy-runs", **overrides: Any) -> StudySpec:
     """The saved spec of study ``name`` in ``dir`` (``overrides`` replace its values)."""
-    path = Path(dir) / check_name(name) / SPEC_FILE
-    if not path.exists():
-        raise StudyError(f"no study {name!r} in {str(Path(dir).resolve())!r} (missing {SPEC_FILE})")
-    return resolve_spec(path, dir=str(dir), **overrides)
+    files = StudyFiles(dir, check_name(name))
+    with files.local_file(files.path(SPEC_FILE)) as path:
+        if not path.exists():
+            raise StudyError(f"no study {name!r} in {files.dir!r} (missing {SPEC_FILE})")
+        return resolve_spec(path, dir=str(dir), **overrides)
 
 
 def run_study(spec: StudySpec, echo: Callable[[str], None] = print, scheduler: TrialScheduler | None = None) -> dict[str, int]:
@@ -84,23 +86,25 @@ def run_study(spec: StudySpec, echo: Callable[[str], None] = print, scheduler: T
     ``spec.replicates``, the replicates follow the search (see :mod:`mtlstudy.study._phases`).
     """
     _check_local_gpus(spec)
+    files, study_dir = StudyFiles(spec.dir, spec.name), spec.study_dir
+    files.check_writable()  # a missing bucket fails before anything exists
     if spec.storage is not None:
-        open_storage(spec.storage)  # a bad URL or an unwritable database fails before anything exists
-    study_dir = spec.study_dir
+        open_storage(spec.storage)  # a bad URL or an unwritable database, too
     owner = lock_owner(study_dir)
     if owner is not None:
         raise StudyError(f"study {spec.name!r} is in use by process {owner}")
-    if study_dir.exists():
+    if files.exists():
         raise _exists(spec)
     with ray_log_to(study_dir / RAY_LOG_FILE), _ray(spec):
         try:
-            study_dir.mkdir(parents=True)
+            # A remote study's local folder is only its working folder, which an earlier study of the name may have left.
+            study_dir.mkdir(parents=True, exist_ok=files.remote)
         except FileExistsError:
             raise _exists(spec) from None
         except OSError as error:
             raise StudyError(f"cannot create the study directory {str(study_dir)!r}: {error.strerror}") from None
         with study_lock(study_dir):
-            (study_dir / SPEC_FILE).write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False), encoding="utf-8")
+            files.write_bytes(yaml.safe_dump(spec.to_dict(), sort_keys=False).encode(), SPEC_FILE)
             if spec.replicates:
                 add_phases(StudyDatabase(spec).study, [replicate_phase(spec.replicates, spec.replicate_trials)])
             counts = _fit(spec, _new_tuner(spec, echo, _scheduler(spec, scheduler)), echo)
@@ -125,10 +129,11 @@ def resume_study(name: str, dir: str | os.PathLike = "./mtlstudy-runs", echo: Ca
     spec = open_spec(name, dir)
     _check_local_gpus(spec)
     load_study(spec.name, spec.storage_url)  # never resume into a new, empty database
+    spec.study_dir.mkdir(parents=True, exist_ok=True)  # a remote study's working folder may be gone
     with study_lock(spec.study_dir):
         with ray_log_to(spec.study_dir / RAY_LOG_FILE), _ray(spec):
-            experiment = spec.study_dir / RAY_DIR
-            restorable = tune.Tuner.can_restore(str(experiment))
+            experiment = StudyFiles(spec.dir, spec.name).uri(RAY_DIR)
+            restorable = tune.Tuner.can_restore(experiment)
             ray_trials = _ray_trials(experiment) if restorable else {}
             for line in _reconcile(spec, ray_trials):
                 echo(f"reconcile: {line}")
@@ -136,7 +141,7 @@ def resume_study(name: str, dir: str | os.PathLike = "./mtlstudy-runs", echo: Ca
             if restorable:
                 scheduler = _scheduler(spec) if current_phase(StudyDatabase(spec).study) == 0 else None
                 counts = _fit(spec, tune.Tuner.restore(
-                    str(experiment), _trainable(spec, scheduler), resume_unfinished=True, resume_errored=True
+                    experiment, _trainable(spec, scheduler), resume_unfinished=True, resume_errored=True
                 ), echo)
             return run_phases(spec, echo, counts, start_over=True)
 
@@ -185,11 +190,10 @@ def run_phases(spec: StudySpec, echo: Callable[[str], None], counts: dict[str, i
 
 def _with_budget(spec: StudySpec, trials: int) -> StudySpec:
     """``spec`` with the budget ``trials``, written to the study's spec file if it holds another."""
-    path = spec.study_dir / SPEC_FILE
-    saved = yaml.safe_load(path.read_text(encoding="utf-8"))
+    files = StudyFiles(spec.dir, spec.name)
+    saved = yaml.safe_load(files.read_bytes(SPEC_FILE))
     if saved.get("trials") != trials:
-        with atomic_path(path) as temporary:
-            temporary.write_text(yaml.safe_dump({**saved, "trials": trials}, sort_keys=False), encoding="utf-8")
+        files.write_bytes(yaml.safe_dump({**saved, "trials": trials}, sort_keys=False).encode(), SPEC_FILE)
     return dataclasses.replace(spec, trials=trials)
 
 
@@ -282,9 +286,11 @@ def _new_tuner(
         ),
         run_config=tune.RunConfig(
             name=RAY_DIR,
-            storage_path=str(spec.study_dir.resolve()),
+            storage_path=StudyFiles(spec.dir, spec.name).uri(),
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            # The trials of a study in an object store upload their logs themselves (``upload_logs``).
+            sync_config=tune.SyncConfig(sync_artifacts=is_remote(spec.dir)),
             verbose=0,
             # Ray's JSON and CSV result logs, without its TensorBoard logger (see _ray).
             callbacks=[StudyProgress(spec if trials is None else dataclasses.replace(spec, trials=trials), echo),
@@ -336,7 +342,7 @@ def _fit(spec: StudySpec, tuner, echo: Callable[[str], None]) -> dict[str, int]:
             f"{len(failed)} trial(s) failed: "
             + "; ".join(
                 f"{ray_id} ({trial.user_attrs.get(FAILURE_ATTR, 'no reason recorded')}, logs in "
-                f"{str(spec.study_dir / RAY_DIR / ray_id)})"
+                f"{StudyFiles(spec.dir, spec.name).uri(RAY_DIR, ray_id)})"
                 for ray_id, trial in failed.items()
             )
         )
@@ -348,16 +354,16 @@ class _RayTrial(NamedTuple):
 
     status: str | None
     last_result: dict
-    checkpoint: Path | None  # the directory Ray restores it from
+    checkpoint: str | None  # the directory Ray restores it from, on the study's file system
 
 
-def _ray_trials(experiment: Path) -> dict[str, _RayTrial]:
+def _ray_trials(experiment: str) -> dict[str, _RayTrial]:
     """Ray trial id -> its status, last result and checkpoint in Ray's saved experiment state."""
-    analysis = tune.ExperimentAnalysis(str(experiment))
+    analysis = tune.ExperimentAnalysis(experiment)
     trials = {}
     for trial in analysis.trials:
         checkpoint = analysis.get_last_checkpoint(trial)
-        path = None if checkpoint is None else Path(checkpoint.path)
+        path = None if checkpoint is None else checkpoint.path
         trials[trial.trial_id] = _RayTrial(trial.status, trial.last_result or {}, path)
     return trials
 
@@ -387,17 +393,18 @@ def _reconcile(spec: StudySpec, ray_trials: dict[str, _RayTrial]) -> list[str]:
     """
     database = StudyDatabase(spec)
     study = database.study
+    files = StudyFiles(spec.dir, spec.name)
     notes: list[str] = []
 
     # Once per Ray trial, however many runs (pack members) it holds.
     @functools.cache
     def saved(ray_id: str) -> _Saved:
-        return _newest_checkpoint(spec, ray_id)
+        return _newest_checkpoint(spec, files, ray_id)
 
     @functools.cache
     def restore_from_newest(ray_id: str) -> str | None:
         _, _, checkpoint = ray_trials[ray_id]
-        return _restore_from(saved(ray_id), checkpoint)
+        return _restore_from(files, saved(ray_id), checkpoint)
 
     for run_id, trial in database.latest().items():
         ray_id = ray_trial_of(run_id)
@@ -445,23 +452,28 @@ def _reconcile(spec: StudySpec, ray_trials: dict[str, _RayTrial]) -> list[str]:
 class _Saved(NamedTuple):
     """A Ray trial's newest readable checkpoint in the study directory."""
 
-    path: Path | None  # None: none can be read
+    path: str | None  # on the study's file system; None: none can be read
     histories: dict[str, list[dict]]  # run id -> its epoch history there
     unreadable: str | None  # why a newer checkpoint cannot be read
 
 
-def _newest_checkpoint(spec: StudySpec, ray_id: str) -> _Saved:
+def _newest_checkpoint(spec: StudySpec, files: StudyFiles, ray_id: str) -> _Saved:
     """The Ray trial's own newest checkpoint that can be read, and why any newer one cannot."""
     unreadable = None
-    for directory in sorted((spec.study_dir / RAY_DIR / ray_id).glob("checkpoint_*"), reverse=True):
+    file = PACK_CHECKPOINT_FILE if spec.pack > 1 else CHECKPOINT_FILE
+    for name in reversed(files.folders(RAY_DIR, ray_id, prefix="checkpoint_")):
+        path = files.path(RAY_DIR, ray_id, name, file)
         try:
-            return _Saved(*saved_histories(directory, ray_id, packed=spec.pack > 1), unreadable)
+            with files.local_file(path) as local:
+                _, histories = saved_histories(local.parent, ray_id, packed=spec.pack > 1)
+            return _Saved(path, histories, unreadable)
         except CheckpointError as error:
-            unreadable = unreadable or str(error)
+            # Named as the user knows it, not as the downloaded copy of a remote one.
+            unreadable = unreadable or str(error).replace(str(local), files.uri(RAY_DIR, ray_id, name, file))
     return _Saved(None, {}, unreadable)
 
 
-def _restore_from(saved: _Saved, restored: Path | None) -> str | None:
+def _restore_from(files: StudyFiles, saved: _Saved, restored: str | None) -> str | None:
     """Make Ray's restore (from ``restored``) load ``saved``; None if it will, else why the
     trial starts from epoch 1.
 
@@ -473,14 +485,12 @@ def _restore_from(saved: _Saved, restored: Path | None) -> str | None:
     """
     if saved.path is None:
         if restored is not None:
-            restored.mkdir(parents=True, exist_ok=True)
+            files.filesystem.create_dir(restored)
         return "it restarts from epoch 1" if saved.unreadable else "no checkpoint yet: it starts from epoch 1"
     if restored is None:
         return "no checkpoint in Ray's saved state: it restarts from epoch 1"
-    target = restored / saved.path.name
+    target = str(PurePosixPath(restored, PurePosixPath(saved.path).name))
     if target != saved.path:
-        restored.mkdir(parents=True, exist_ok=True)
-        with atomic_path(target) as temporary:
-            shutil.copyfile(saved.path, temporary)
+        files.copy_file(saved.path, target)
     return None
 

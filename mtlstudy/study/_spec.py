@@ -19,6 +19,7 @@ import yaml
 from mtlstudy._errors import ConfigError
 from mtlstudy.data import check_dataset
 from mtlstudy.search_spaces import SearchSpace, get_space
+from mtlstudy.study._remote import check_remote_dir, is_remote, local_study_dir
 from mtlstudy.trainables import TRIAL_OPTIONS
 from mtlstudy.training import TrainConfig
 
@@ -104,7 +105,8 @@ class StudySpec:
     storage : str or None
         SQLAlchemy URL of the Optuna database; None: SQLite in the study directory.
     dir : str
-        Parent directory of studies.
+        Parent directory of studies: a local path, or ``s3://bucket/prefix`` (which
+        needs a ``storage``: the Optuna database cannot live in an object store).
     max_failures, checkpoint_every : int
         Retries of a failed trial; epochs between checkpoints (0: only at the end).
     early_stopping : str
@@ -161,8 +163,13 @@ class StudySpec:
 
     @property
     def study_dir(self) -> Path:
-        """``<dir>/<name>``: spec, lock, Ray results, checkpoints, logs and the SQLite database."""
-        return Path(self.dir) / self.name
+        """``<dir>/<name>``: spec, lock, Ray results, checkpoints, logs and the SQLite database.
+
+        For a remote ``dir`` it is the study's local working folder (lock and logs, see
+        :func:`~mtlstudy.study._remote.local_study_dir`); the shared files are in
+        :class:`~mtlstudy.study._remote.StudyFiles`.
+        """
+        return local_study_dir(self.dir, self.name)
 
     @property
     def storage_url(self) -> str:
@@ -205,6 +212,8 @@ class StudySpec:
             "seed": self.seed,
             "objective": self.objective,
             "checkpoint_every": self.checkpoint_every,
+            # In an object store, trials upload their own logs from any node (see trainables._ray_api.trial_dir).
+            "upload_logs": is_remote(self.dir),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -372,7 +381,7 @@ def _validated(spec: StudySpec) -> StudySpec:
     if points is not None and trials > points:
         raise ConfigError(f"space {spec.space!r} has {points} points, so trials must be <= {points}, got {trials}")
     spec = dataclasses.replace(
-        spec, trials=trials, dir=str(Path(spec.dir).resolve()), replicate_trials=_replicate_trials(spec, trials)
+        spec, trials=trials, dir=_checked_dir(spec), replicate_trials=_replicate_trials(spec, trials)
     )
     _check_space_samples(spec)
     return spec
@@ -400,6 +409,18 @@ def _replicate_trials(spec: StudySpec, trials: int) -> tuple[int, ...] | None:
             f"got {list(numbers)!r}"
         )
     return tuple(numbers)
+
+
+def _checked_dir(spec: StudySpec) -> str:
+    """``spec.dir`` resolved, or checked as a URI: a study in an object store needs a ``storage`` (ConfigError)."""
+    if not is_remote(spec.dir):
+        return str(Path(spec.dir).resolve())
+    if spec.storage is None:
+        raise ConfigError(
+            f"a study in {spec.dir!r} needs --storage (postgresql://..., sqlite:///local/path.db or "
+            "journal:///shared/path.log): the Optuna database cannot live in an object store"
+        )
+    return check_remote_dir(spec.dir)
 
 
 def _check_early_stopping(spec: StudySpec) -> None:

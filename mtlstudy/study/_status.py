@@ -6,7 +6,6 @@ import dataclasses
 import os
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +15,7 @@ from mtlstudy._schema import OBJECTIVES, ROLES
 from mtlstudy.analysis._frame import METRIC_NAMES
 from mtlstudy.analysis._pareto import pareto_mask
 from mtlstudy.study._lock import lock_owner
+from mtlstudy.study._remote import study_names
 from mtlstudy.study._run import SPEC_FILE
 from mtlstudy.study._searcher import role_of
 from mtlstudy.study._store import _load, _trials
@@ -182,11 +182,11 @@ def study_status(name: str, dir: str | os.PathLike = "./mtlstudy-runs", storage:
 def list_studies(dir: str | os.PathLike = "./mtlstudy-runs") -> list[StudySummary]:
     """One :class:`StudySummary` per study in ``dir``, by name."""
     summaries = []
-    for spec_file in sorted(Path(dir).glob(f"*/{SPEC_FILE}")):
+    for name in study_names(dir, SPEC_FILE):
         try:
-            spec, study = _load(spec_file.parent.name, dir, None)
+            spec, study = _load(name, dir, None)
         except MtlStudyError as error:  # one broken study does not hide the others
-            summaries.append(StudySummary(name=spec_file.parent.name, problem=str(error)))
+            summaries.append(StudySummary(name=name, problem=str(error)))
             continue
         trials = study.get_trials(deepcopy=False)
         complete = [t for t in trials if t.state.name == "COMPLETE"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import sys
@@ -14,6 +15,7 @@ import pandas as pd
 from mtlstudy._errors import ConfigError, StudyError
 from mtlstudy._files import atomic_path
 from mtlstudy._schema import EPOCH_METRICS, OBJECTIVES, PARAM_COLUMNS, RUNG_COLUMNS
+from mtlstudy.study._remote import StudyFiles, local_study_dir
 from mtlstudy.study._run import RAY_DIR, open_spec
 from mtlstudy.study._searcher import (
     FAILURE_ATTR,
@@ -62,11 +64,13 @@ def _load(name: str, dir: str | os.PathLike, storage: str | None) -> tuple[Study
     return spec, load_study(spec.name, spec.storage_url)
 
 
-def _history(path: Path) -> list[dict]:
-    """The epoch rows of a trial's ``metrics.csv``; none before its first epoch (an empty or header-only file)."""
+def _history(files: StudyFiles, run_id: str) -> list[dict]:
+    """The epoch rows of a trial's ``metrics.csv``; none before its first epoch (no file, an empty or
+    header-only one)."""
+    content = files.read_bytes(RAY_DIR, run_id, "metrics.csv")
     try:
-        return pd.read_csv(path).to_dict("records")
-    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return pd.read_csv(io.BytesIO(content)).to_dict("records") if content else []
+    except pd.errors.EmptyDataError:
         return []
 
 
@@ -80,11 +84,10 @@ def _trials(spec: StudySpec, study: optuna.Study) -> list[tuple[optuna.trial.Fro
         if PARAMS_ATTR not in trial.user_attrs:
             continue
         newest[trial.user_attrs.get(RAY_TRIAL_ID) or f"optuna-{trial.number}"] = trial
-    rows = []
+    files, rows = StudyFiles(spec.dir, spec.name), []
     for ray_id, trial in sorted(newest.items(), key=lambda item: item[1].number):
         params = {**spec.fixed_params(), **trial.user_attrs.get(PARAMS_ATTR, {})}
-        path = spec.study_dir / RAY_DIR / str(ray_id) / "metrics.csv"
-        rows.append((trial, {"trial_id": str(ray_id), **params}, _history(path)))
+        rows.append((trial, {"trial_id": str(ray_id), **params}, _history(files, str(ray_id))))
     return rows
 
 
@@ -172,7 +175,8 @@ def export_study(
     epochs: bool = False,
     storage: str | None = None,
 ) -> Path | None:
-    """Write :func:`load_export` to ``output`` (default ``<study dir>/<name>[-epochs].<format>``), atomically.
+    """Write :func:`load_export` to ``output`` (default ``<study dir>/<name>[-epochs].<format>``; for a
+    remote study, its local working folder), atomically.
 
     ``output="-"`` writes to standard output instead and returns None.
     """
@@ -186,8 +190,10 @@ def export_study(
             frame.to_parquet(sys.stdout.buffer, index=False)
         return None
     suffix = "-epochs" if epochs else ""
-    path = Path(output) if output else Path(dir) / name / f"{name}{suffix}.{format}"
+    path = Path(output) if output else local_study_dir(dir, name) / f"{name}{suffix}.{format}"
     try:
+        if not output:
+            path.parent.mkdir(parents=True, exist_ok=True)  # a remote study's working folder may not exist here
         with atomic_path(path) as temporary:
             if format == "csv":
                 frame.to_csv(temporary, index=False)

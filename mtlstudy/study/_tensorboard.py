@@ -6,6 +6,10 @@ link per trial, named by :func:`run_name`, to that directory, so TensorBoard
 pointed at it shows ``0007-shared-lf0.990-s0`` instead of ``ray/1a2b3c4d``. When a
 trial ends, its parameters and its final and best test metrics are written there
 as HParams.
+
+A remote study (``--dir s3://...``) has no view: its trial folders are objects, which
+links cannot point to. Its HParams go into the driver's copy of the trial folder,
+which Ray uploads with its experiment state.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 from ray import tune
 
 from mtlstudy._schema import PARAM_COLUMNS
+from mtlstudy.study._remote import is_remote
 from mtlstudy.study._searcher import StudyDatabase
 from mtlstudy.study._spec import StudySpec
 from mtlstudy.trainables import trial_runs
@@ -63,8 +68,11 @@ class TensorBoardView(tune.Callback):
     def __init__(self, spec: StudySpec) -> None:
         self.spec = spec
         self.view = spec.study_dir / TENSORBOARD_DIR
+        self.remote = is_remote(spec.dir)
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        if self.remote:
+            return
         latest = StudyDatabase(self.spec).latest()
         for run_id, (config, _) in trial_runs(trial.trial_id, trial.config, None).items():
             optuna_trial = latest.get(run_id)
@@ -76,16 +84,17 @@ class TensorBoardView(tune.Callback):
         for run_id, (config, result) in trial_runs(trial.trial_id, trial.config, trial.last_result).items():
             if result:
                 write_hparams(
-                    _run_dir(trial, run_id),
+                    _run_dir(trial, run_id, staged=self.remote),
                     {key: config[key] for key in HPARAMS},
                     {name: result[name] for name in HPARAMS_METRICS},
                     step=int(result["epoch"]),
                 )
 
 
-def _run_dir(trial, run_id: str) -> Path:
-    """Where run ``run_id`` of Ray trial ``trial`` logs: the trial's folder, or a member's inside it."""
-    return Path(trial.path, *run_id.split("/")[1:])
+def _run_dir(trial, run_id: str, staged: bool = False) -> Path:
+    """Where run ``run_id`` of Ray trial ``trial`` logs: the trial's folder, or a member's inside it;
+    with ``staged``, in the driver's copy of the trial's folder that Ray uploads."""
+    return Path(trial.local_path if staged else trial.path, *run_id.split("/")[1:])
 
 
 def _link(link: Path, target: Path) -> None:

@@ -155,7 +155,7 @@ def train_pack(
     report_first = trainer.epoch > 0
     trial_id, epochs, every = _ray_api.trial_id(), configs[0].epochs, options["checkpoint_every"]
     loggers = {
-        member: RunLogger(_ray_api.trial_dir() / f"m{member}", history=trainer.histories[member])
+        member: RunLogger(_ray_api.trial_dir(options["upload_logs"]) / f"m{member}", history=trainer.histories[member])
         for member in trainer.members
     }
 

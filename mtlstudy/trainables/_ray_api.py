@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -17,9 +18,14 @@ def trial_id() -> str:
     return tune.get_context().get_trial_id()
 
 
-def trial_dir() -> Path:
-    """The directory of the running trial (under the study directory)."""
-    return Path(tune.get_context().get_trial_dir())
+def trial_dir(uploaded: bool = False) -> Path:
+    """The directory of the running trial, where it writes its logs.
+
+    Ray's trial folder, which the driver uploads to the study from its own machine; with
+    ``uploaded``, the trial's working directory, which Ray changes into and uploads from
+    whichever node runs the trial (``SyncConfig(sync_artifacts=True)``).
+    """
+    return Path(os.getcwd()) if uploaded else Path(tune.get_context().get_trial_dir())
 
 
 def trial_cpus() -> int:

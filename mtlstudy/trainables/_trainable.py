@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 #: Trial-config keys the trainable reads itself; every other key is a TrainConfig option.
-TRIAL_OPTIONS: dict[str, Any] = {"objective": "final", "checkpoint_every": 0}
+TRIAL_OPTIONS: dict[str, Any] = {"objective": "final", "checkpoint_every": 0, "upload_logs": False}
 
 #: The metrics whose final or best value a trial reports as its objectives.
 OBJECTIVE_KEYS: tuple[str, ...] = ("test_mse", "test_mrr")
@@ -48,11 +48,12 @@ def train_trial(config: Mapping[str, Any]) -> None:
 
     ``config`` holds :class:`TrainConfig` options plus :data:`TRIAL_OPTIONS`:
     ``objective`` (``"final"`` or ``"best"``: which value of each metric is reported
-    as ``objective_<metric>``) and ``checkpoint_every`` (epochs between checkpoints;
-    0 = only at the end). Every epoch reports the epoch's metrics, the run's final
-    and best-so-far values with their epochs, and the objectives. TensorBoard events
-    and ``metrics.csv`` go to the trial directory, rewritten from the checkpoint's
-    history on a restore; torch uses the trial's CPUs.
+    as ``objective_<metric>``), ``checkpoint_every`` (epochs between checkpoints;
+    0 = only at the end) and ``upload_logs`` (see :func:`_ray_api.trial_dir`). Every
+    epoch reports the epoch's metrics, the run's final and best-so-far values with
+    their epochs, and the objectives. TensorBoard events and ``metrics.csv`` go to
+    the trial directory, rewritten from the checkpoint's history on a restore; torch
+    uses the trial's CPUs.
 
     A diverged epoch (see :func:`~mtlstudy.training.divergence`) ends the trial: its
     last report carries the reason under :data:`FAILURE_KEY` and no checkpoint. A
@@ -70,7 +71,7 @@ def train_trial(config: Mapping[str, Any]) -> None:
     # finished trial end, and a rung decision taken (or not yet taken) there applies to it.
     report_first = trainer.epoch > 0
     every = options["checkpoint_every"]
-    with RunLogger(_ray_api.trial_dir(), history=trainer.history) as logger:
+    with RunLogger(_ray_api.trial_dir(options["upload_logs"]), history=trainer.history) as logger:
         while True:
             if trainer.epoch < train_config.epochs and not report_first:
                 logger.log(trainer.train_epoch())
