@@ -18,6 +18,7 @@ import optuna
 import pandas as pd
 import pytest
 import ray
+import yaml
 from click.testing import CliRunner
 
 from _s3 import BUCKET, s3_endpoint, s3_environment, s3_keys, s3_server  # noqa: F401  (fixtures)
@@ -228,3 +229,14 @@ def test_a_study_in_s3_killed_mid_trial_resumes_with_every_epoch_once(s3_ray, s3
         epochs[columns].sort_values(["lambda_f", "epoch"]).reset_index(drop=True),
         uninterrupted[columns].sort_values(["lambda_f", "epoch"]).reset_index(drop=True),
     )
+
+
+@pytest.mark.slow
+def test_a_study_in_s3_gets_its_replicates_and_its_grown_budget_in_the_bucket(s3_ray, s3_server, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'p.db'}"
+    _invoke("study", "run", "--name", "p", "--dir", DIR, "--storage", storage, "--trials", "2", "--epochs", "2",
+            "--replicates", "1", *DATA)
+    trials = load_export("p", DIR)
+    replicates = trials[trials["role"] == "replicate"]
+    assert len(replicates) >= 1 and (replicates["epochs_trained"] == 2).all() and (replicates["seed"] > 0).all()
+    assert yaml.safe_load(_read("runs/p/study.yaml"))["trials"] == len(trials) == 2 + len(replicates)
