@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mtlstudy._errors import ConfigError, StudyError
 from mtlstudy.study._lock import lock_owner, study_lock
@@ -27,6 +27,9 @@ from mtlstudy.study._searcher import StudyDatabase
 from mtlstudy.study._spec import StudySpec
 from mtlstudy.study._storage import load_study
 from mtlstudy.study._store import load_export
+
+if TYPE_CHECKING:
+    from mtlstudy.analysis import CalibrationCoverage
 
 __all__ = ["extend_study", "calibrate_study"]
 
@@ -61,7 +64,9 @@ def extend_study(
         raise ConfigError("extend adds trials (--trials M), replicates (--replicates N) or both; got neither")
     spec = open_spec(name, dir, replicates=replicates, replicate_trials=replicate_trials)
     if trials is not None and spec.search_space.grid is not None:
-        raise StudyError(f"space {spec.space!r} is a grid: its {spec.trials} points have all been sampled, got trials {trials}")
+        raise StudyError(
+            f"space {spec.space!r} is a grid: its {spec.trials} points have all been sampled, got trials {trials}"
+        )
     phases = [sampled_phase(trials)] if trials is not None else []
     if replicates:
         phases.append(replicate_phase(replicates, spec.replicate_trials))
@@ -84,11 +89,11 @@ def calibrate_study(
     trials: int = 12,
     seed: int = 0,
     echo: Callable[[str], None] = print,
-):
+) -> CalibrationCoverage:
     """Train ``trials`` fresh calibration trials between the study's trials, and check the trade-off bands with them.
 
     The trials' loss weights are drawn with ``seed`` (see :func:`~mtlstudy.study._phases.calibration_draws`),
-    alternating between the shared flags the study has, and each trial gets a seed the study never
+    split evenly between the shared flags the study has, and each trial gets a seed the study never
     used. They train their full budget. Returns
     :func:`~mtlstudy.analysis.calibration_coverage` of the study's export (all its calibration
     trials), at the study's ``objective``.
