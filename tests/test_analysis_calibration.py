@@ -156,8 +156,24 @@ def test_a_calibration_trial_of_an_unfitted_variant_is_left_out_with_a_note():
         "1 calibration trial(s) of separate embeddings + user bias, which no fitted trial has, left out",
     )
     trials.loc[fresh, ["shared", "user_bias"]] = [False, True]
-    with pytest.raises(StudyError, match="no calibration trial belongs to a model variant the study fitted"):
+    with pytest.raises(StudyError, match="no calibration trial can be checked against a prediction band: 12 calibration"):
         calibration_coverage(trials)
+
+
+def test_a_variant_fitted_without_a_band_is_left_out_with_a_note():
+    # One weight run once per variant: the fit is a constant without any band to check against.
+    trials, _ = with_roles(*make_export(lambdas=(0.5,), seeds=(0,), user_bias_lambdas=(), n_failed=0),
+                           calibration_lambdas=(0.5,))
+    with pytest.raises(StudyError, match="can be checked against a prediction band: .*single run gives no noise estimate"):
+        calibration_coverage(trials)
+    replicate = trials[trials["shared"] & (trials["role"] == "search")].assign(role="replicate", seed=7)
+    replicate["final_test_mse"] += 0.01
+    replicate["final_test_mrr"] += 0.001
+    coverage = calibration_coverage(pd.concat([trials, replicate], ignore_index=True))
+    assert set(coverage.points["variant"]) == {"shared embeddings"}
+    assert [note.split(":")[0] for note in coverage.notes] == [
+        f"1 calibration trial(s) of separate embeddings left out for test_{metric}" for metric in ("mse", "mrr")
+    ]
 
 
 def test_a_fresh_trial_outside_the_fitted_weights_is_checked_with_a_note():

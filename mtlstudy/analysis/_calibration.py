@@ -123,6 +123,9 @@ def calibration_coverage(
             )
         for metric in _OBJECTIVES:
             curve = smooth_curve(basis["x"], basis[metric], group["x"].to_numpy(), level=level)
+            if curve.pred_lower is None:
+                notes.append(f"{len(group)} calibration trial(s) of {variant} left out for {metric}: {curve.note}")
+                continue
             observed = group[metric].to_numpy()
             parts.append(
                 group[["trial_id", "number", "shared", "user_bias"]].assign(
@@ -138,7 +141,7 @@ def calibration_coverage(
                 )
             )
     if not parts:
-        raise StudyError("no calibration trial belongs to a model variant the study fitted: " + "; ".join(notes))
+        raise StudyError("no calibration trial can be checked against a prediction band: " + "; ".join(notes))
     points = pd.concat(parts, ignore_index=True)
     return CalibrationCoverage(value, x_name, float(level), _coverage_table(points), points, tuple(notes))
 
