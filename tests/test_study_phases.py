@@ -229,19 +229,19 @@ def test_a_phase_planned_by_a_killed_driver_gets_the_rest_of_its_trials_once(tmp
     spec = _study(tmp_path)
     database = StudyDatabase(spec)
     add_phases(database.study, [replicate_phase(2, None)])
-    make_waiting, made = _phases._make_waiting, []
+    ask_trial, made = _phases.ask_trial, []
 
-    def killed_at_the_third(study, spec, item):
+    def killed_at_the_third(study, spec, fixed, attrs, overrides):
         if len(made) == 2:  # enqueued, then killed before its ask
-            study.enqueue_trial(dict(item["optuna"]))
+            study.enqueue_trial(dict(fixed))
             raise KeyboardInterrupt
-        made.append(item)
-        make_waiting(study, spec, item)
+        made.append(fixed)
+        return ask_trial(study, spec, fixed, attrs, overrides)
 
-    monkeypatch.setattr(_phases, "_make_waiting", killed_at_the_third)
+    monkeypatch.setattr(_phases, "ask_trial", killed_at_the_third)
     with pytest.raises(KeyboardInterrupt):
         plan_phase(database, spec, 1)
-    monkeypatch.setattr(_phases, "_make_waiting", make_waiting)
+    monkeypatch.setattr(_phases, "ask_trial", ask_trial)
     plan_phase(database, spec, 1)
     waiting = [t for t in database.orphans() if PARAMS_ATTR in t.user_attrs]
     flag = {t.number: t.user_attrs["shared"] for t in database.study.get_trials()}

@@ -28,14 +28,14 @@ from mtlstudy._dominance import nondominated_ranks
 from mtlstudy._errors import StudyError
 from mtlstudy._schema import OBJECTIVES, ROLES
 from mtlstudy.study._searcher import (
-    FLAT_PARAMS,
     PARAMS_ATTR,
     REPLICATE_OF_ATTR,
     ROLE_ATTR,
     StudyDatabase,
+    ask_trial,
     role_of,
 )
-from mtlstudy.study._spec import StudySpec, trial_params
+from mtlstudy.study._spec import StudySpec
 
 __all__ = [
     "PHASES_ATTR",
@@ -168,7 +168,7 @@ def plan_phase(database: StudyDatabase, spec: StudySpec, index: int) -> list[str
     # The values are fixed; a random sampler spares a model-based one a pointless fit per trial.
     study.sampler = optuna.samplers.RandomSampler(seed=spec.seed)
     for item in todo:
-        _make_waiting(study, spec, item)
+        ask_trial(study, spec, item["optuna"], item["attrs"], {"seed": item["seed"]})
     notes.append(f"phase {index}: {_described(phase)}")
     return notes
 
@@ -183,22 +183,6 @@ def _described(phase: Mapping[str, Any]) -> str:
         parents = sorted({item["attrs"][REPLICATE_OF_ATTR] for item in plan})
         return f"{len(plan)} replicate(s) of trial(s) {', '.join(map(str, parents))}{seeds}"
     return f"{len(plan)} calibration trial(s){seeds}"
-
-
-def _make_waiting(study: optuna.Study, spec: StudySpec, item: Mapping[str, Any]) -> None:
-    """A RUNNING trial at ``item``'s Optuna parameters and seed, with its attributes, and no Ray trial yet."""
-    # A waiting Optuna trial was enqueued with these values by a driver killed before its ask.
-    if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-        study.enqueue_trial(dict(item["optuna"]))
-    trial = study.ask()
-    params = {**trial_params(spec.search_space(trial, spec), trial.params), "seed": item["seed"]}
-    for key, value in item["attrs"].items():
-        trial.set_user_attr(key, value)
-    for key, value in {**spec.fixed_params(), **params}.items():
-        if key in FLAT_PARAMS:
-            trial.set_user_attr(key, value)
-    # Parameters last: with them the trial is whole, and the phase's searcher hands it out.
-    trial.set_user_attr(PARAMS_ATTR, params)
 
 
 def trials_with_params(database: StudyDatabase) -> list[FrozenTrial]:

@@ -45,6 +45,7 @@ __all__ = [
     "REPLICATE_OF_ATTR",
     "FLAT_PARAMS",
     "role_of",
+    "ask_trial",
     "rung_records",
     "stopped_as_dominated",
 ]
@@ -74,6 +75,35 @@ FLAT_PARAMS: tuple[str, ...] = ("lambda_f", "lambda_r", "shared", "seed", "epoch
 # the very trial it would have been. A waiting trial is one enqueued for the ask under way
 # (or left by a driver killed before its ask), so it is not history either.
 _HISTORY = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+
+
+def ask_trial(
+    study: optuna.Study,
+    spec: StudySpec,
+    fixed: Mapping[str, Any] | None,
+    attrs: Mapping[str, Any],
+    overrides: Mapping[str, Any] | None = None,
+) -> optuna.Trial:
+    """Ask ``study`` for a trial, ``fixed`` Optuna parameters taken as given, and record its
+    user attributes ``attrs`` and its training parameters (``overrides`` replacing some), but no Ray trial.
+
+    The parameters are recorded last: with them the trial is whole, and a searcher hands it
+    out even after a crash; a trial without them was never started and is marked FAIL on resume.
+    """
+    # A waiting trial was enqueued with these very values by a driver killed before its
+    # ask (the history, and so the sampler, is the same now), and this ask takes it.
+    if fixed and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        study.enqueue_trial(dict(fixed))
+    trial = study.ask()
+    params = {**trial_params(spec.search_space(trial, spec), trial.params), **(overrides or {})}
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+    # Flat copies that Optuna's tables and dashboard can sort and filter by.
+    for key, value in {**spec.fixed_params(), **params}.items():
+        if key in FLAT_PARAMS:
+            trial.set_user_attr(key, value)
+    trial.set_user_attr(PARAMS_ATTR, params)
+    return trial
 
 
 def role_of(trial: FrozenTrial) -> str:
@@ -255,20 +285,7 @@ class StudySearcher(_OpensDatabase, Searcher):
         if self.spec.sampler in COMPLETE_ONLY_SAMPLERS and not self._grid:
             if any(t.state == TrialState.PRUNED for t in history):
                 fixed = self._sample_seeing_stopped(history, study.directions, fixed)
-        # A waiting trial was enqueued with these very values by a driver killed before its
-        # ask (the history, and so the sampler, is the same now), and this ask takes it.
-        if fixed and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-            study.enqueue_trial(dict(fixed))
-        trial = study.ask()
-        params = trial_params(self.spec.search_space(trial, self.spec), trial.params)
-        trial.set_user_attr(ROLE_ATTR, self.role)
-        # Parameters next: a trial with them but no Ray id can still be handed out after a crash.
-        trial.set_user_attr(PARAMS_ATTR, params)
-        # Flat copies that Optuna's tables and dashboard can sort and filter by.
-        for key, value in {**self.spec.fixed_params(), **params}.items():
-            if key in FLAT_PARAMS:
-                trial.set_user_attr(key, value)
-        return trial
+        return ask_trial(study, self.spec, fixed, {ROLE_ATTR: self.role})
 
     def _sample_seeing_stopped(
         self, history: list[FrozenTrial], directions, fixed: Mapping[str, Any] | None
