@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 import pyarrow.fs
 
 from mtlstudy._errors import ConfigError, StudyError
+from mtlstudy._files import atomic_path
 from mtlstudy.data import cache_dir
 
 __all__ = ["REMOTE_SCHEMES", "is_remote", "check_remote_dir", "local_study_dir", "study_names", "StudyFiles"]
@@ -119,17 +120,10 @@ class StudyFiles:
             raise _error("read", self.uri(*parts), error) from None
 
     def write_bytes(self, data: bytes, *parts: str) -> None:
-        """Write file ``parts`` whole: an object store shows an object only once it is complete, and a
-        local file is written beside and renamed into place."""
-        target = self.path(*parts)
-        temporary = target if self.remote else f"{target}.{os.getpid()}.part"
+        """Write file ``parts`` whole (see :meth:`_whole`)."""
         try:
-            if not self.remote:  # an object store has no folders to make
-                self.filesystem.create_dir(str(PurePosixPath(target).parent))
-            with self.filesystem.open_output_stream(temporary) as stream:
+            with self._whole(self.path(*parts)) as path, self.filesystem.open_output_stream(path) as stream:
                 stream.write(data)
-            if temporary != target:
-                self.filesystem.move(temporary, target)
         except OSError as error:
             raise _error("write", self.uri(*parts), error) from None
 
@@ -148,14 +142,20 @@ class StudyFiles:
 
     def copy_file(self, source: str, target: str) -> None:
         """Copy file system path ``source`` to ``target``, both on this file system, so that ``target``
-        is never seen half-written (an object store copies whole objects; a local copy is renamed into place)."""
+        is never seen half-written (see :meth:`_whole`)."""
+        with self._whole(target) as path:
+            self.filesystem.copy_file(source, path)
+
+    @contextlib.contextmanager
+    def _whole(self, target: str) -> Iterator[str]:
+        """The path to write file system path ``target`` through: ``target`` itself in an object store, which
+        shows an object only once it is complete; locally a temporary file beside it, renamed into place."""
         if self.remote:
-            self.filesystem.copy_file(source, target)
+            yield target
             return
-        temporary = f"{target}.{os.getpid()}.part"
-        self.filesystem.create_dir(str(PurePosixPath(target).parent))
-        self.filesystem.copy_file(source, temporary)
-        self.filesystem.move(temporary, target)
+        self.filesystem.create_dir(str(PurePosixPath(target).parent))  # an object store has no folders to make
+        with atomic_path(target) as temporary:
+            yield str(temporary)
 
     @contextlib.contextmanager
     def local_file(self, path: str) -> Iterator[Path]:
