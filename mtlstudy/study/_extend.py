@@ -107,8 +107,7 @@ def calibrate_study(
         calibration trials did not all finish (``study resume`` finishes them, ``report`` then shows the coverage).
     """
     _check_count("trials", trials)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
+    _check_count("seed", seed, minimum=0)
     spec = open_spec(name, dir)
     if spec.search_space.grid is not None:
         raise StudyError(
@@ -131,9 +130,9 @@ def calibrate_study(
     return calibration_coverage(load_export(name, dir, spec.storage), value=spec.objective)
 
 
-def _check_count(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+def _check_count(name: str, value: Any, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 def _add_and_run(
