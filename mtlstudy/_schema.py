@@ -1,4 +1,4 @@
-"""Names of the metrics and of the columns every part of mtlstudy agrees on.
+"""Names of the metrics, of the columns and of the folder of runs that every part of mtlstudy agrees on.
 
 One epoch of training yields a dict keyed by :data:`EPOCH_METRICS`; the study
 export (one row per trial) carries ``final_<metric>`` and ``best_<metric>`` columns
@@ -8,6 +8,7 @@ for them, next to the trial's parameters in :data:`PARAM_COLUMNS`.
 from __future__ import annotations
 
 __all__ = [
+    "DEFAULT_DIR",
     "TENSORBOARD_TAGS",
     "EPOCH_METRICS",
     "OBJECTIVES",
@@ -15,7 +16,11 @@ __all__ = [
     "BEST_DIRECTION",
     "RUNG_COLUMNS",
     "ROLES",
+    "VALUES",
 ]
+
+#: The folder of studies and training runs when none is given (``--dir``).
+DEFAULT_DIR = "./mtlstudy-runs"
 
 #: Metric key -> the TensorBoard tag SPEC.md prescribes for it (step = epoch).
 TENSORBOARD_TAGS: dict[str, str] = {
@@ -56,3 +61,6 @@ RUNG_COLUMNS: tuple[str, ...] = ("trial_id", "number", "rung", *OBJECTIVES, "ord
 #: Why a trial exists: sampled by the study's sampler, retrained from another trial with a new seed,
 #: or trained by ``mtlstudy calibrate`` to check the trade-off bands (never fitted).
 ROLES = ("search", "replicate", "calibration")
+
+#: Which epoch's value of a metric a trial is judged by: its last ("final") or its best ("best").
+VALUES = ("final", "best")

@@ -7,6 +7,7 @@ import json
 import click
 
 from mtlstudy._errors import MtlStudyError
+from mtlstudy._schema import DEFAULT_DIR
 
 
 class _Group(click.Group):
@@ -44,7 +45,7 @@ def main() -> None:
 @click.option("--test-fraction", type=float, default=0.05, show_default=True)
 @click.option("--split-seed", type=int, default=123, show_default=True)
 @click.option("--k", type=int, default=10, show_default=True, help="Cut-off of hit rate and NDCG.")
-@click.option("--logdir", type=click.Path(file_okay=False), help="Run directory [default: mtlstudy-runs/train-<time>].")
+@click.option("--logdir", type=click.Path(file_okay=False), help=f"Run directory [default: {DEFAULT_DIR}/train-<time>].")
 def train(threads: int | None, logdir: str | None, no_verify: bool, **options) -> None:
     """Train one multi-task model, logging every epoch to TensorBoard and metrics.csv."""
     from mtlstudy.training import TrainConfig, format_summary, train_model
@@ -157,6 +158,10 @@ def _study_options(command):
     return command
 
 
+_dir_option = click.option(
+    "--dir", default=DEFAULT_DIR, show_default=True, help="Parent directory of studies, or s3://bucket/prefix."
+)
+
 _format_option = click.option(
     "--format", "format_", type=click.Choice(["text", "json"]), default="text", show_default=True,
     help="Text for people, JSON for scripts.",
@@ -176,7 +181,7 @@ def study() -> None:
 @click.option("--epochs", type=int, help="Epochs per trial [200].")
 @click.option("--seeds", type=int, help="Seeds per point of a grid space [1].")
 @click.option("--user-bias-point/--no-user-bias-point", default=None, help="seed-grid: add shared 0.99/0.01 with a user bias.")
-@click.option("--dir", help="Parent directory of studies, or s3://bucket/prefix (needs --storage) [./mtlstudy-runs].")
+@click.option("--dir", help=f"Parent directory of studies, or s3://bucket/prefix (needs --storage) [{DEFAULT_DIR}].")
 @_replicate_options
 @_study_options
 def study_run(spec_file: str | None, **options) -> None:
@@ -191,7 +196,7 @@ def study_run(spec_file: str | None, **options) -> None:
 
 @study.command("resume")
 @click.argument("name")
-@click.option("--dir", default="./mtlstudy-runs", show_default=True)
+@_dir_option
 def study_resume(name: str, dir: str) -> None:
     """Continue an interrupted study until its trial budget is met; exits with status 1 if a trial failed."""
     from mtlstudy.study import resume_study
@@ -201,7 +206,7 @@ def study_resume(name: str, dir: str) -> None:
 
 @study.command("extend")
 @click.argument("name")
-@click.option("--dir", default="./mtlstudy-runs", show_default=True)
+@_dir_option
 @click.option("--trials", type=int, help="Sampled trials to add (full budget, no early stopping).")
 @_replicate_options
 def study_extend(name: str, dir: str, **options) -> None:
@@ -219,19 +224,19 @@ def _exit_if_failed(counts: dict[str, int]) -> None:
 
 @study.command("status")
 @click.argument("name")
-@click.option("--dir", default="./mtlstudy-runs", show_default=True)
+@_dir_option
 @click.option("--storage", help="The Optuna database, if not the one the study was created with.")
 @_format_option
 def study_status_command(name: str, dir: str, storage: str | None, format_: str) -> None:
     """Trials by state, compute spent, best values and the Pareto set of study NAME."""
     from mtlstudy.study import study_status
 
-    status = study_status(name, dir, storage)
+    status = study_status(name, dir, storage=storage)
     click.echo(json.dumps(status.to_dict(), indent=2) if format_ == "json" else status.to_text())
 
 
 @study.command("list")
-@click.option("--dir", default="./mtlstudy-runs", show_default=True)
+@_dir_option
 @_format_option
 def study_list(dir: str, format_: str) -> None:
     """One line per study in DIR."""
@@ -246,7 +251,7 @@ def study_list(dir: str, format_: str) -> None:
 
 @main.command()
 @click.argument("name")
-@click.option("--dir", default="./mtlstudy-runs", show_default=True)
+@_dir_option
 @click.option("--trials", type=int, default=12, show_default=True, help="Fresh trials to train.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the loss weights drawn.")
 @_format_option
@@ -254,7 +259,7 @@ def calibrate(name: str, dir: str, trials: int, seed: int, format_: str) -> None
     """Train fresh trials between study NAME's trials and count those inside the trade-off's 95% prediction bands."""
     from mtlstudy.study import calibrate_study
 
-    coverage = calibrate_study(name, dir, trials, seed, echo=click.echo if format_ == "text" else _to_stderr)
+    coverage = calibrate_study(name, dir, trials=trials, seed=seed, echo=click.echo if format_ == "text" else _to_stderr)
     if format_ == "json":
         click.echo(json.dumps(
             {"value": coverage.value, "x": coverage.x_name, "level": coverage.level,
@@ -280,7 +285,7 @@ def _to_stderr(line: str) -> None:
 
 @main.command()
 @click.argument("name")
-@click.option("--dir", default="./mtlstudy-runs", show_default=True)
+@_dir_option
 @click.option("--optuna-port", type=int, default=8080, show_default=True, help="Port of optuna-dashboard (0: any free one).")
 @click.option("--tensorboard-port", type=int, default=6006, show_default=True, help="Port of TensorBoard (0: any free one).")
 @click.option("--storage", help="The Optuna database, if not the one the study was created with.")
@@ -288,7 +293,9 @@ def dashboard(name: str, dir: str, optuna_port: int, tensorboard_port: int, stor
     """Serve study NAME in optuna-dashboard and TensorBoard (on 127.0.0.1) until Ctrl-C."""
     from mtlstudy.study import open_dashboard
 
-    with open_dashboard(name, dir, optuna_port, tensorboard_port, storage) as served:
+    with open_dashboard(
+        name, dir, optuna_port=optuna_port, tensorboard_port=tensorboard_port, storage=storage
+    ) as served:
         click.echo(f"optuna-dashboard: {served.optuna_url}\nTensorBoard:      {served.tensorboard_url}")
         click.echo("Press Ctrl-C to stop both.")
         served.wait()
@@ -297,7 +304,7 @@ def dashboard(name: str, dir: str, optuna_port: int, tensorboard_port: int, stor
 
 @main.command("export")
 @click.argument("name")
-@click.option("--dir", default="./mtlstudy-runs", show_default=True)
+@_dir_option
 @click.option("--format", "format_", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), help="File, or - for stdout [DIR/NAME/NAME[-epochs].FORMAT].")
 @click.option("--epochs", is_flag=True, help="One row per trial and epoch instead of one per trial.")
@@ -306,7 +313,7 @@ def export(name: str, dir: str, format_: str, output: str | None, epochs: bool, 
     """Write study NAME as a table: one row per trial (or per trial and epoch)."""
     from mtlstudy.study import export_study
 
-    path = export_study(name, dir, output, format_, epochs, storage)
+    path = export_study(name, dir, output=output, format=format_, epochs=epochs, storage=storage)
     if path is not None:
         click.echo(path)
 
@@ -314,7 +321,7 @@ def export(name: str, dir: str, format_: str, output: str | None, epochs: bool, 
 @main.command("reproduce")
 @click.option("--epochs", type=int, default=200, show_default=True)
 @click.option("--seeds", type=int, default=1, show_default=True, help="Seeds per point.")
-@click.option("--dir", default="./mtlstudy-runs", show_default=True)
+@_dir_option
 @click.option("--name", default="reproduce", show_default=True)
 @_study_options
 def reproduce_command(epochs: int, seeds: int, dir: str, name: str, **options) -> None:
@@ -322,7 +329,7 @@ def reproduce_command(epochs: int, seeds: int, dir: str, name: str, **options) -
     from mtlstudy.analysis import format_published_comparison
     from mtlstudy.study import reproduce
 
-    result = reproduce(epochs, seeds, dir, name, echo=click.echo, **options)
+    result = reproduce(epochs=epochs, seeds=seeds, dir=dir, name=name, echo=click.echo, **options)
     click.echo(format_published_comparison(result.comparison))
     for sentence in result.sentences:
         click.echo(f"\n{sentence}")
@@ -331,7 +338,7 @@ def reproduce_command(epochs: int, seeds: int, dir: str, name: str, **options) -
 
 @main.command()
 @click.argument("name")
-@click.option("--dir", default="./mtlstudy-runs", show_default=True)
+@_dir_option
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Report folder [DIR/NAME/report].")
 @click.option(
     "--format", "formats", type=click.Choice(["html", "md"]), multiple=True, default=("html", "md"),

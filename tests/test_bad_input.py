@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from _s3 import BUCKET, s3_endpoint, s3_keys, s3_server  # noqa: F401  (fixtures)
 from mtlstudy._schema import EPOCH_METRICS
 from mtlstudy.cli import main
-from mtlstudy.study import list_studies, load_export, open_spec, resolve_spec, study_status
+from mtlstudy.study import list_studies, load_export, open_study, resolve_spec, study_status
 from mtlstudy.study._searcher import StudySearcher
 
 # (test MSE, test MRR) of the fake study's three trials, each trained for two epochs.
@@ -66,7 +66,7 @@ def _delete_database(tmp: Path) -> None:
 
 def _running_trial(tmp: Path) -> None:
     """A trial started and never ended, as a killed driver leaves it."""
-    StudySearcher(open_spec("s", tmp / "runs")).suggest("t9")
+    StudySearcher(open_study("s", tmp / "runs").spec).suggest("t9")
 
 
 def _data_file(name: str, content: bytes):
@@ -110,7 +110,7 @@ CASES = [
     ("lambda-log-int", _spec_file("lambda_log: 1"), _spec_run(), "lambda_log must be true or false, got 1"),
     ("options-list", _spec_file("dataset_options: [1, 2]"), _spec_run(), "dataset_options must be a mapping, got [1, 2]"),
     ("storage-int", _spec_file("storage: 5"), _spec_run(), "storage must be a string, got 5"),
-    ("cpus-zero", None, _run("--cpus-per-trial", "0"), "cpus_per_trial must be > 0"),
+    ("cpus-zero", None, _run("--cpus-per-trial", "0"), "cpus_per_trial must be a number > 0, got 0"),
     ("concurrency-zero", None, _run("--concurrency", "0"), "concurrency must be an integer >= 1, got 0"),
     # Replicates, extend and calibrate.
     ("replicates-negative", None, _run("--replicates", "-1"), "replicates must be an integer >= 0, got -1"),

@@ -14,7 +14,8 @@ import yaml
 from optuna.trial import TrialState
 
 from mtlstudy.study import load_export, resolve_spec
-from mtlstudy.study._searcher import FAILURE_ATTR, StudySearcher, stopped_as_dominated
+from mtlstudy.study._database import FAILURE_ATTR
+from mtlstudy.study._searcher import StudySearcher, stopped_as_dominated
 from mtlstudy.trainables import CHECKPOINT_FILE, FAILURE_KEY, TRIAL_OPTIONS
 from mtlstudy.training import TrainConfig, Trainer, load_split
 
@@ -141,14 +142,14 @@ def test_the_study_describes_itself_to_optunas_own_tools(tmp_path):
 
 
 def test_trials_a_dead_driver_left_behind_are_run_once_not_lost_or_doubled(tmp_path):
-    from mtlstudy.study._run import _reconcile
+    from mtlstudy.study._reconcile import reconcile
 
     spec = _spec(tmp_path)
     first = StudySearcher(spec)
     saved = first.suggest("saved")  # Ray saved this one
     unsaved = first.suggest("unsaved")  # asked, but Ray's state never recorded it
     first.database.study.ask()  # the driver died inside the next ask, before any attribute
-    notes = _reconcile(spec, {"saved": ("RUNNING", {}, None)})
+    notes = reconcile(spec, {"saved": ("RUNNING", {}, None)})
     assert any("never recorded by Ray" in note for note in notes)
     assert any("asked but never started, marked FAIL" in note for note in notes)
 
@@ -239,7 +240,7 @@ def _checkpoints(spec, ray_id, epochs):
 
 @pytest.mark.parametrize("optuna_state", ["RUNNING", "COMPLETE"])
 def test_reconcile_finishes_a_trial_its_final_checkpoint_says_finished_though_ray_says_running(tmp_path, optuna_state):
-    from mtlstudy.study._run import _reconcile
+    from mtlstudy.study._reconcile import reconcile
 
     spec = _spec(tmp_path, epochs=2, dataset_options={"num_users": 30, "num_items": 40}, embedding_dim=4)
     searcher = StudySearcher(spec)
@@ -250,7 +251,7 @@ def test_reconcile_finishes_a_trial_its_final_checkpoint_says_finished_though_ra
         searcher.on_trial_complete("done", {"epoch": 2, "objective_test_mse": summary["final_test_mse"],
                                             "objective_test_mrr": summary["final_test_mrr"]})
     shutil.rmtree(first)  # Ray's saved state names the first checkpoint, deleted once the final one was kept
-    notes = _reconcile(spec, {"done": ("RUNNING", {}, str(first))})
+    notes = reconcile(spec, {"done": ("RUNNING", {}, str(first))})
     assert "restores the final checkpoint and ends without training" in notes[-1]
     assert (optuna_state == "RUNNING") == any("finished per its final checkpoint, marked COMPLETE" in n for n in notes)
     (trial,) = searcher.database.study.get_trials()
@@ -260,17 +261,17 @@ def test_reconcile_finishes_a_trial_its_final_checkpoint_says_finished_though_ra
 
 
 def test_reconcile_falls_back_to_the_newest_readable_checkpoint_and_names_unreadable_ones(tmp_path):
-    from mtlstudy.study._run import _reconcile
+    from mtlstudy.study._reconcile import reconcile
 
     spec = _spec(tmp_path, epochs=3, dataset_options={"num_users": 30, "num_items": 40}, embedding_dim=4)
     StudySearcher(spec).suggest("cut")
     _, (first, second) = _checkpoints(spec, "cut", 2)
-    assert _reconcile(spec, {"cut": ("RUNNING", {}, str(second))}) == [
+    assert reconcile(spec, {"cut": ("RUNNING", {}, str(second))}) == [
         "Optuna trial 0 (Ray cut): unfinished, resumes from its checkpoint at epoch 2"
     ]
     state = (second / CHECKPOINT_FILE).read_bytes()
     (second / CHECKPOINT_FILE).write_bytes(state[: len(state) // 2])
-    (note,) = _reconcile(spec, {"cut": ("RUNNING", {}, str(second))})
+    (note,) = reconcile(spec, {"cut": ("RUNNING", {}, str(second))})
     assert f"cannot read checkpoint '{second / CHECKPOINT_FILE}'" in note
     assert note.endswith("resumes from its checkpoint at epoch 1")
     # Ray restores the checkpoint it knows, which now holds the readable state.
@@ -278,13 +279,13 @@ def test_reconcile_falls_back_to_the_newest_readable_checkpoint_and_names_unread
 
     for path in (first, second):
         (path / CHECKPOINT_FILE).write_bytes(b"not a checkpoint")
-    (note,) = _reconcile(spec, {"cut": ("RUNNING", {}, str(second))})
+    (note,) = reconcile(spec, {"cut": ("RUNNING", {}, str(second))})
     assert f"refused checkpoint '{second / CHECKPOINT_FILE}'" in note and note.endswith("; it restarts from epoch 1")
 
 
 @pytest.mark.parametrize("dies", ["after-enqueue", "inside-ask"])
 def test_a_pack_whose_driver_died_while_asking_it_is_asked_again_alike(tmp_path, monkeypatch, dies):
-    from mtlstudy.study._run import _RayTrial, _reconcile
+    from mtlstudy.study._reconcile import RayTrial, reconcile
 
     expected = StudySearcher(_spec(tmp_path / "whole", trials=6, pack=3))
     packs = [expected.suggest("a"), expected.suggest("b")]
@@ -306,5 +307,5 @@ def test_a_pack_whose_driver_died_while_asking_it_is_asked_again_alike(tmp_path,
     with pytest.raises(KeyboardInterrupt):
         cut.suggest("b")
     monkeypatch.setattr(optuna.Study, "ask", ask)
-    _reconcile(spec, {"a": _RayTrial("RUNNING", {}, None)})
+    reconcile(spec, {"a": RayTrial("RUNNING", {}, None)})
     assert StudySearcher(spec).suggest("c") == packs[1]

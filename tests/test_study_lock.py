@@ -13,7 +13,7 @@ from mtlstudy._errors import StudyError
 from mtlstudy.cli import main
 from mtlstudy.study import resolve_spec
 from mtlstudy.study._lock import lock_owner, study_lock
-from mtlstudy.study._searcher import StudyDatabase
+from mtlstudy.study._database import StudyDatabase
 
 # fork: the children share the barriers and start within microseconds of each other.
 _FORK = multiprocessing.get_context("fork")

@@ -28,12 +28,8 @@ from mtlstudy.study._phases import (
     replicate_phase,
     unused_seeds,
 )
-from mtlstudy.study._searcher import (
-    PARAMS_ATTR,
-    RAY_TRIAL_ID,
-    StudyDatabase,
-    StudySearcher,
-)
+from mtlstudy.study._database import PARAMS_ATTR, RAY_TRIAL_ID, StudyDatabase
+from mtlstudy.study._searcher import StudySearcher
 
 # (test MSE, test MRR) of the fake study's trials: 0, 2 and 4 are the Pareto front, 3 fails.
 OUTCOMES = [(1.0, 0.10), (1.1, 0.09), (0.9, 0.08), None, (1.2, 0.12), (1.3, 0.05)]

@@ -25,11 +25,11 @@ from _s3 import BUCKET, s3_endpoint, s3_environment, s3_keys, s3_server  # noqa:
 from mtlstudy._errors import ConfigError, StudyError
 from mtlstudy._schema import EPOCH_METRICS
 from mtlstudy.cli import main
-from mtlstudy.study import load_export, open_dashboard, open_spec, resolve_spec, study_status
-from mtlstudy.study._remote import StudyFiles, local_study_dir, study_names
-from mtlstudy.study._run import _reconcile
+from mtlstudy.study import load_export, open_dashboard, open_study, resolve_spec, study_status
+from mtlstudy.study._layout import StudyFiles, local_study_dir, study_names
+from mtlstudy.study._reconcile import reconcile
 from mtlstudy.study._searcher import StudySearcher
-from mtlstudy.study._storage import open_storage
+from mtlstudy.study._database import open_storage
 from mtlstudy.trainables import CHECKPOINT_FILE, TRIAL_OPTIONS
 from mtlstudy.training import TrainConfig, Trainer, load_split
 
@@ -57,7 +57,7 @@ def test_study_files_read_write_and_list_the_same_on_s3_and_on_a_local_disk(s3_s
     assert _read("runs/s/study.yaml") == b"name: s\n" and (tmp_path / "s" / "study.yaml").read_bytes() == b"name: s\n"
     assert StudyFiles(DIR, "s").uri("ray", "t1") == f"{DIR}/s/ray/t1"
     assert StudyFiles(tmp_path, "s").uri("ray", "t1") == str(tmp_path / "s" / "ray" / "t1")
-    assert study_names(DIR, "study.yaml") == study_names(tmp_path, "study.yaml") == ["s"]
+    assert study_names(DIR) == study_names(tmp_path) == ["s"]
 
 
 def test_the_write_check_leaves_nothing_in_the_study_folder_and_names_a_missing_bucket(s3_server):
@@ -92,14 +92,14 @@ def test_reconcile_reads_checkpoints_in_s3_and_copies_the_newest_readable_one_wh
         states.append((tmp_path / CHECKPOINT_FILE).read_bytes())
         files.write_bytes(states[-1], "ray", "cut", f"checkpoint_00000{epoch}", CHECKPOINT_FILE)
     first, second = (files.path("ray", "cut", f"checkpoint_00000{epoch}") for epoch in (1, 2))
-    assert _reconcile(spec, {"cut": ("RUNNING", {}, first)}) == [
+    assert reconcile(spec, {"cut": ("RUNNING", {}, first)}) == [
         "Optuna trial 0 (Ray cut): unfinished, resumes from its checkpoint at epoch 2"
     ]
     assert _read(f"runs/c/ray/cut/checkpoint_000001/{CHECKPOINT_FILE}") == states[1]  # where Ray restores from
 
     files.write_bytes(states[1][:1000], "ray", "cut", "checkpoint_000002", CHECKPOINT_FILE)
     files.write_bytes(states[0], "ray", "cut", "checkpoint_000001", CHECKPOINT_FILE)
-    (note,) = _reconcile(spec, {"cut": ("RUNNING", {}, second)})
+    (note,) = reconcile(spec, {"cut": ("RUNNING", {}, second)})
     assert f"cannot read checkpoint '{DIR}/c/ray/cut/checkpoint_000002/{CHECKPOINT_FILE}'" in note
     assert note.endswith("resumes from its checkpoint at epoch 1")
     assert _read(f"runs/c/ray/cut/checkpoint_000002/{CHECKPOINT_FILE}") == states[0]
@@ -139,7 +139,7 @@ def test_a_study_in_s3_is_read_back_with_no_local_study_folder(s3_ray, s3_server
     _invoke("study", "run", "--name", "r", "--dir", DIR, "--storage", storage, "--trials", "2", "--epochs", "3", *DATA)
     keys = s3_keys("runs/r/")
     assert "runs/r/study.yaml" in keys
-    spec = open_spec("r", DIR)
+    spec = open_study("r", DIR).spec
     assert spec.storage == storage and sorted(os.listdir(spec.study_dir)) == [".lock", "ray-driver.log"]
     shutil.rmtree(spec.study_dir)  # nothing local is read from here on
 
@@ -205,7 +205,7 @@ def test_a_study_in_s3_killed_mid_trial_resumes_with_every_epoch_once(s3_ray, s3
     driver.communicate(timeout=60)
     study = optuna.load_study(study_name="k", storage=open_storage(storage))
     assert sum(trial.state.name == "COMPLETE" for trial in study.get_trials()) < 2, whole.output
-    shutil.rmtree(open_spec("k", DIR).study_dir)  # resumed from another machine: only S3 and the database
+    shutil.rmtree(open_study("k", DIR).spec.study_dir)  # resumed from another machine: only S3 and the database
     if cut == "mid-trial-corrupt-checkpoint":
         newest = max(key for key in s3_keys("runs/k/ray/") if key.endswith("/trainer.pt"))
         boto3.client("s3").put_object(Bucket=BUCKET, Key=newest, Body=_read(newest)[:1000])

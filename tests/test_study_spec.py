@@ -72,7 +72,7 @@ def test_yaml_toml_and_flags_give_the_same_spec(tmp_path):
         ("name: b\n", ["--seed", "-1"], "seed must be an integer >= 0, got -1"),
         ("name: b\n", ["--pack", "0"], "pack must be an integer >= 1 or 'auto', got 0"),
         ("name: b\n", ["--pack", "-4"], "pack must be an integer >= 1 or 'auto', got -4"),
-        ("name: b\n", ["--pack", "2.5"], "pack must be an integer or 'auto', got 2.5"),
+        ("name: b\n", ["--pack", "2.5"], "pack must be an integer >= 1 or 'auto', got 2.5"),
         ("name: b\n", ["--pack", "many"], "pack must be an integer >= 1 or 'auto', got 'many'"),
         ("name: b\npack: true\n", [], "pack must be an integer >= 1 or 'auto', got True"),
     ],

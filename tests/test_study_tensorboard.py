@@ -10,7 +10,7 @@ from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from mtlstudy.study import HPARAMS_METRICS, resolve_spec, run_name
-from mtlstudy.study._searcher import StudyDatabase
+from mtlstudy.study._database import StudyDatabase
 from mtlstudy.study._tensorboard import TensorBoardView
 from mtlstudy.training import RunLogger, write_hparams
 

@@ -12,10 +12,20 @@ that has ended, and :func:`calibrate_study` checks its trade-off bands against f
 from __future__ import annotations
 
 from mtlstudy.study._dashboard import Dashboard, open_dashboard
+from mtlstudy.study._export import (
+    EPOCH_COLUMNS,
+    RUNG_COLUMNS,
+    TRIAL_COLUMNS,
+    export_study,
+    load_export,
+    load_rungs,
+)
 from mtlstudy.study._extend import calibrate_study, extend_study
+from mtlstudy.study._layout import DEFAULT_DIR, TENSORBOARD_DIR
+from mtlstudy.study._open import OpenStudy, open_study
 from mtlstudy.study._report import report_study
 from mtlstudy.study._reproduce import Reproduction, reproduce
-from mtlstudy.study._run import open_spec, resume_study, run_study
+from mtlstudy.study._run import resume_study, run_study
 from mtlstudy.study._spec import (
     EARLY_STOPPING,
     SAMPLERS,
@@ -25,23 +35,17 @@ from mtlstudy.study._spec import (
     parse_trial_numbers,
     resolve_spec,
 )
-from mtlstudy.study._store import (
-    EPOCH_COLUMNS,
-    RUNG_COLUMNS,
-    TRIAL_COLUMNS,
-    export_study,
-    load_export,
-    load_rungs,
-)
 from mtlstudy.study._status import StudyStatus, StudySummary, list_studies, study_status
-from mtlstudy.study._tensorboard import HPARAMS, HPARAMS_METRICS, TENSORBOARD_DIR, run_name
+from mtlstudy.study._tensorboard import HPARAMS, HPARAMS_METRICS, run_name
 
 __all__ = [
+    "DEFAULT_DIR",
     "EARLY_STOPPING",
     "Dashboard",
     "EPOCH_COLUMNS",
     "HPARAMS",
     "HPARAMS_METRICS",
+    "OpenStudy",
     "RUNG_COLUMNS",
     "Reproduction",
     "SAMPLERS",
@@ -58,7 +62,7 @@ __all__ = [
     "load_rungs",
     "load_spec",
     "open_dashboard",
-    "open_spec",
+    "open_study",
     "parse_key_values",
     "parse_trial_numbers",
     "report_study",

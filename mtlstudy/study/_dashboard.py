@@ -14,14 +14,10 @@ import urllib.request
 from pathlib import Path
 
 from mtlstudy._errors import ConfigError, DependencyError, StudyError
-from mtlstudy.study._remote import StudyFiles
-from mtlstudy.study._run import RAY_DIR, open_spec
-from mtlstudy.study._tensorboard import TENSORBOARD_DIR
+from mtlstudy.study._layout import DASHBOARD_LOG, DEFAULT_DIR, RAY_DIR, TENSORBOARD_DIR
+from mtlstudy.study._open import open_study
 
-__all__ = ["Dashboard", "open_dashboard", "DASHBOARD_LOG"]
-
-#: Both servers' output, in the study directory.
-DASHBOARD_LOG = "dashboard.log"
+__all__ = ["Dashboard", "open_dashboard"]
 
 _HOST = "127.0.0.1"
 # Console script -> the module that has to be importable for it to run.
@@ -105,7 +101,8 @@ class Dashboard:
 
 def open_dashboard(
     name: str,
-    dir: str | os.PathLike = "./mtlstudy-runs",
+    dir: str | os.PathLike = DEFAULT_DIR,
+    *,
     optuna_port: int = 8080,
     tensorboard_port: int = 6006,
     storage: str | None = None,
@@ -141,8 +138,8 @@ def open_dashboard(
         is left as it was and no server is left running).
     """
     executables = _executables()
-    spec = open_spec(name, dir, storage=storage)
-    files = StudyFiles(spec.dir, spec.name)
+    opened = open_study(name, dir, storage=storage)
+    spec, files = opened.spec, opened.files
     if files.remote and importlib.util.find_spec("boto3") is None:
         raise DependencyError("TensorBoard reads a study in S3 through boto3, which is not installed: pip install 'mtlstudy[s3]'")
     ports = {"optuna_port": optuna_port, "tensorboard_port": tensorboard_port}

@@ -6,8 +6,13 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from mtlstudy._checks import check_count
 from mtlstudy._errors import ConfigError, StudyError
+from mtlstudy.study._database import StudyDatabase
+from mtlstudy.study._export import export_frame
+from mtlstudy.study._layout import DEFAULT_DIR, RAY_LOG_FILE
 from mtlstudy.study._lock import lock_owner, study_lock
+from mtlstudy.study._open import OpenStudy, open_study
 from mtlstudy.study._phases import (
     add_phases,
     calibration_draws,
@@ -21,12 +26,10 @@ from mtlstudy.study._phases import (
     trials_left,
     trials_with_params,
 )
-from mtlstudy.study._ray_log import RAY_LOG_FILE, ray_log_to
-from mtlstudy.study._run import _check_local_gpus, _ray, open_spec, run_phases
-from mtlstudy.study._searcher import StudyDatabase
+from mtlstudy.study._ray_log import ray_log_to
+from mtlstudy.study._run import run_phases
+from mtlstudy.study._session import check_local_gpus, ray_session
 from mtlstudy.study._spec import StudySpec
-from mtlstudy.study._storage import load_study
-from mtlstudy.study._store import load_export
 
 if TYPE_CHECKING:
     from mtlstudy.analysis import CalibrationCoverage
@@ -36,7 +39,8 @@ __all__ = ["extend_study", "calibrate_study"]
 
 def extend_study(
     name: str,
-    dir: str | os.PathLike = "./mtlstudy-runs",
+    dir: str | os.PathLike = DEFAULT_DIR,
+    *,
     trials: int | None = None,
     replicates: int | None = None,
     replicate_trials: Sequence[int] | None = None,
@@ -59,10 +63,11 @@ def extend_study(
         or a named trial is not a complete search trial.
     """
     if trials is not None:
-        _check_count("trials", trials)
+        check_count(trials, "trials")
     if trials is None and not replicates:
         raise ConfigError("extend adds trials (--trials M), replicates (--replicates N) or both; got neither")
-    spec = open_spec(name, dir, replicates=replicates, replicate_trials=replicate_trials)
+    opened = open_study(name, dir, check=True, replicates=replicates, replicate_trials=replicate_trials)
+    spec = opened.spec
     if trials is not None and spec.search_space.grid is not None:
         raise StudyError(
             f"space {spec.space!r} is a grid: its {spec.trials} points have all been sampled, got trials {trials}"
@@ -80,12 +85,13 @@ def extend_study(
                     + "; only complete search trials can be replicated"
                 )
 
-    return _add_and_run(spec, phases, check, echo)
+    return _add_and_run(opened, phases, check, echo)
 
 
 def calibrate_study(
     name: str,
-    dir: str | os.PathLike = "./mtlstudy-runs",
+    dir: str | os.PathLike = DEFAULT_DIR,
+    *,
     trials: int = 12,
     seed: int = 0,
     echo: Callable[[str], None] = print,
@@ -106,9 +112,10 @@ def calibrate_study(
         If the study runs, has not ended, samples a grid or has no complete trial, or if the
         calibration trials did not all finish (``study resume`` finishes them, ``report`` then shows the coverage).
     """
-    _check_count("trials", trials)
-    _check_count("seed", seed, minimum=0)
-    spec = open_spec(name, dir)
+    check_count(trials, "trials")
+    check_count(seed, "seed", minimum=0)
+    opened = open_study(name, dir, check=True)
+    spec = opened.spec
     if spec.search_space.grid is not None:
         raise StudyError(
             f"space {spec.space!r} is a grid: there are no loss weights between its points to calibrate at"
@@ -117,8 +124,8 @@ def calibrate_study(
     def check(database: StudyDatabase) -> None:
         calibration_draws(trials_with_params(database), trials, seed)  # raises when there is nothing to draw between
 
-    _add_and_run(spec, [calibration_phase(trials, seed)], check, echo)
-    left = _left(StudyDatabase(spec))
+    _add_and_run(opened, [calibration_phase(trials, seed)], check, echo)
+    left = _left(opened.database)
     if left:
         raise StudyError(
             f"study {name!r} has {left}; `mtlstudy study resume {name}` finishes it and "
@@ -127,16 +134,11 @@ def calibrate_study(
     # Imported here: the analysis imports matplotlib.
     from mtlstudy.analysis import calibration_coverage
 
-    return calibration_coverage(load_export(name, dir, spec.storage), value=spec.objective)
-
-
-def _check_count(name: str, value: Any, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return calibration_coverage(export_frame(opened), value=spec.objective)
 
 
 def _add_and_run(
-    spec: StudySpec,
+    opened: OpenStudy,
     phases: Sequence[Mapping[str, Any]],
     check: Callable[[StudyDatabase], None],
     echo: Callable[[str], None],
@@ -145,19 +147,19 @@ def _add_and_run(
 
     Checked before the lock is taken too, so that a refusal leaves the study as it was.
     """
-    _check_local_gpus(spec)
+    spec = opened.spec
+    check_local_gpus(spec)
     owner = lock_owner(spec.study_dir)
     if owner is not None:
         raise StudyError(f"study {spec.name!r} is in use by process {owner}")
-    load_study(spec.name, spec.storage_url)  # never into a new, empty database
-    database = StudyDatabase(spec)
+    database = opened.database  # a missing one is an error: never add to a new, empty database
     _check_ended(spec, database)
     check(database)
     spec.study_dir.mkdir(parents=True, exist_ok=True)  # a remote study's working folder may be gone
     with study_lock(spec.study_dir):
         _check_ended(spec, database)  # another driver may have started since
         add_phases(database.study, phases)
-        with ray_log_to(spec.study_dir / RAY_LOG_FILE), _ray(spec):
+        with ray_log_to(spec.study_dir / RAY_LOG_FILE), ray_session(spec):
             return run_phases(spec, echo, {}, start_over=False)
 
 

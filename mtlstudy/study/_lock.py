@@ -18,10 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mtlstudy._errors import StudyError
+from mtlstudy.study._layout import LOCK_FILE
 
-__all__ = ["LOCK_FILE", "study_lock", "lock_owner"]
-
-LOCK_FILE = ".lock"
+__all__ = ["study_lock", "lock_owner"]
 
 #: How long a refused lock is retried: a probe by :func:`lock_owner` holds it for a moment.
 _PROBE_WAIT_S = 0.5

@@ -27,14 +27,8 @@ from optuna.trial import FrozenTrial, TrialState
 from mtlstudy._dominance import nondominated_ranks
 from mtlstudy._errors import StudyError
 from mtlstudy._schema import OBJECTIVES, ROLES
-from mtlstudy.study._searcher import (
-    PARAMS_ATTR,
-    REPLICATE_OF_ATTR,
-    ROLE_ATTR,
-    StudyDatabase,
-    ask_trial,
-    role_of,
-)
+from mtlstudy.study._database import PARAMS_ATTR, REPLICATE_OF_ATTR, ROLE_ATTR, StudyDatabase, role_of
+from mtlstudy.study._searcher import ask_trial
 from mtlstudy.study._spec import StudySpec
 
 __all__ = [

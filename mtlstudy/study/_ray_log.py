@@ -8,10 +8,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["RAY_LOG_FILE", "ray_log_to"]
-
-#: Ray's driver log inside the study directory.
-RAY_LOG_FILE = "ray-driver.log"
+__all__ = ["ray_log_to"]
 
 
 @contextlib.contextmanager

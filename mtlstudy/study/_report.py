@@ -15,15 +15,12 @@ import pandas as pd
 from mtlstudy._errors import ConfigError, StudyError
 from mtlstudy.analysis import FORMATS, write_report
 from mtlstudy.data import ML100K_SHA256
-from mtlstudy.study._remote import local_study_dir
+from mtlstudy.study._export import export_frame, rung_frame
+from mtlstudy.study._layout import DEFAULT_DIR, REPORT_DIR
+from mtlstudy.study._open import OpenStudy, open_study
 from mtlstudy.study._spec import StudySpec
-from mtlstudy.study._storage import load_study
-from mtlstudy.study._store import _load, load_export, load_rungs
 
-__all__ = ["report_study", "write_study_report", "study_provenance", "REPORT_DIR"]
-
-#: Default report folder inside a study directory.
-REPORT_DIR = "report"
+__all__ = ["report_study", "write_study_report", "study_provenance"]
 
 #: The space of reproduction studies, whose reports answer the original questions.
 REPRODUCTION_SPACE = "seed-grid"
@@ -31,7 +28,7 @@ REPRODUCTION_SPACE = "seed-grid"
 
 def report_study(
     name: str,
-    dir: str | os.PathLike = "./mtlstudy-runs",
+    dir: str | os.PathLike = DEFAULT_DIR,
     output: str | os.PathLike | None = None,
     *,
     formats: Sequence[str] = FORMATS,
@@ -53,18 +50,16 @@ def report_study(
     ``reference_point`` that no trial beats in both objectives is refused (ConfigError):
     every hypervolume against it would be 0, which compares nothing.
     """
-    spec, study = _load(name, dir, storage)
-    trials = load_export(name, dir, storage=storage)
+    opened = open_study(name, dir, storage=storage)
+    trials = export_frame(opened)
     if reference_point is not None:
         _check_reference(trials, objective, tuple(reference_point), include_stopped)
-    epochs = load_export(name, dir, storage=storage, epochs=True)
     return write_study_report(
-        spec,
+        opened,
         trials,
-        epochs,
-        output if output is not None else local_study_dir(dir, name) / REPORT_DIR,
-        study=study,
-        rungs=load_rungs(name, dir, storage=storage),
+        export_frame(opened, epochs=True),
+        output if output is not None else opened.spec.study_dir / REPORT_DIR,
+        rungs=rung_frame(opened),
         formats=formats,
         objective=objective,
         mse_budget=mse_budget,
@@ -90,22 +85,19 @@ def _check_reference(trials: pd.DataFrame, objective: str, reference: tuple[floa
 
 
 def write_study_report(
-    spec: StudySpec,
+    opened: OpenStudy,
     trials: pd.DataFrame,
     epochs: pd.DataFrame,
     output: str | os.PathLike,
     *,
-    study: optuna.Study | None = None,
     questions: bool = False,
     **options: Any,
 ) -> Path:
     """:func:`mtlstudy.analysis.write_report` of a study's exports, titled after it, with its provenance.
 
-    ``study`` is its Optuna study (loaded from ``spec`` when not given); the
-    original questions are answered for ``seed-grid`` studies or with ``questions``.
+    The original questions are answered for ``seed-grid`` studies or with ``questions``.
     """
-    if study is None:
-        study = load_study(spec.name, spec.storage_url)
+    spec = opened.spec
     try:
         return write_report(
             trials,
@@ -113,7 +105,7 @@ def write_study_report(
             output,
             title=f"mtlstudy study {spec.name}",
             questions=questions or spec.space == REPRODUCTION_SPACE,
-            provenance=study_provenance(spec, study, trials),
+            provenance=study_provenance(spec, opened.study, trials),
             **options,
         )
     except OSError as error:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pandas as pd
 
 from mtlstudy.analysis import compare_published
-from mtlstudy.study._remote import StudyFiles
-from mtlstudy.study._report import REPORT_DIR, write_study_report
-from mtlstudy.study._run import SPEC_FILE, resume_study, run_study
+from mtlstudy.study._export import export_frame
+from mtlstudy.study._layout import DEFAULT_DIR, REPORT_DIR, SPEC_FILE
+from mtlstudy.study._open import open_study
+from mtlstudy.study._report import write_study_report
+from mtlstudy.study._run import resume_study, run_study
 from mtlstudy.study._spec import resolve_spec
-from mtlstudy.study._store import load_export
 
 __all__ = ["Reproduction", "reproduce"]
 
@@ -32,11 +34,12 @@ class Reproduction(NamedTuple):
 
 
 def reproduce(
+    *,
     epochs: int = 200,
     seeds: int = 1,
-    dir: str | os.PathLike = "./mtlstudy-runs",
+    dir: str | os.PathLike = DEFAULT_DIR,
     name: str = "reproduce",
-    echo=print,
+    echo: Callable[[str], None] = print,
     **options: Any,
 ) -> Reproduction:
     """Run (or finish) the ``seed-grid`` study with the user-bias point, ``seeds`` seeds each.
@@ -47,11 +50,12 @@ def reproduce(
     spec = resolve_spec(
         name=name, space="seed-grid", user_bias_point=True, seeds=seeds, epochs=epochs, dir=str(dir), **options
     )
-    if StudyFiles(spec.dir, spec.name).exists(SPEC_FILE):
+    if spec.files.exists(SPEC_FILE):
         resume_study(name, dir, echo=echo)
     else:
         run_study(spec, echo=echo)
-    trials, epochs = load_export(name, dir), load_export(name, dir, epochs=True)
+    opened = open_study(name, dir)
+    trials, epochs = export_frame(opened), export_frame(opened, epochs=True)
     comparison, sentences = compare_published(trials)
-    report = write_study_report(spec, trials, epochs, spec.study_dir / REPORT_DIR)
+    report = write_study_report(opened, trials, epochs, spec.study_dir / REPORT_DIR)
     return Reproduction(trials, comparison, sentences, report)

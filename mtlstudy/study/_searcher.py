@@ -1,15 +1,8 @@
-"""A Ray Tune searcher that drives Optuna through its public ask-and-tell API.
-
-The Optuna database is the source of truth: every Optuna trial carries the id of
-its Ray trial, its training parameters and, under early stopping, its rung records
-as user attributes, so a new driver can pick up a study from the database alone.
-"""
+"""A Ray Tune searcher that drives Optuna through its public ask-and-tell API (see :mod:`._database`)."""
 
 from __future__ import annotations
 
-import math
-import pickle
-import warnings
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,55 +10,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from ray.tune.search import Searcher
 
-from mtlstudy._schema import OBJECTIVES, ROLES
-from mtlstudy.schedulers import RungRecord
+from mtlstudy._schema import ROLES
+from mtlstudy.study._database import PARAMS_ATTR, RAY_TRIAL_ID, ROLE_ATTR, OpensDatabase, role_of
 from mtlstudy.study._spec import COMPLETE_ONLY_SAMPLERS, StudySpec, trial_params
-from mtlstudy.study._storage import open_storage
-from mtlstudy.trainables import (
-    FAILURE_KEY,
-    OBJECTIVE_KEYS,
-    PACK_KEY,
-    member_run_id,
-    objective_key,
-    ray_trial_of,
-    run_result,
-)
+from mtlstudy.trainables import PACK_KEY, member_run_id, ray_trial_of, run_result
 from mtlstudy.training import PACK_MEMBER_FIELDS
 
-__all__ = [
-    "StudySearcher",
-    "StudyDatabase",
-    "OptunaRungStore",
-    "RAY_TRIAL_ID",
-    "PARAMS_ATTR",
-    "RUNGS_ATTR",
-    "STOPPED_EPOCH_ATTR",
-    "FAILURE_ATTR",
-    "ROLE_ATTR",
-    "REPLICATE_OF_ATTR",
-    "FLAT_PARAMS",
-    "role_of",
-    "ask_trial",
-    "rung_records",
-    "stopped_as_dominated",
-]
-
-#: Optuna user attribute linking an Optuna trial to its run: the Ray trial's id, or for
-#: member k of a packed Ray trial ``<ray id>/m<k>`` (see :func:`~mtlstudy.trainables.member_run_id`).
-RAY_TRIAL_ID = "ray_trial_id"
-#: Optuna user attribute holding the trial's training parameters.
-PARAMS_ATTR = "params"
-#: Optuna user attribute holding the trial's rung records, in rung order.
-RUNGS_ATTR = "rungs"
-#: Optuna user attribute of a stopped (PRUNED) trial: the last epoch it trained.
-STOPPED_EPOCH_ATTR = "stopped_epoch"
-#: Optuna user attribute of a failed (FAIL) trial: why, e.g. "diverged at epoch 3: non-finite training loss".
-FAILURE_ATTR = "failure"
-#: Optuna user attribute: what the trial is for, one of :data:`~mtlstudy._schema.ROLES`
-#: (a trial without it is a ``"search"`` trial of a study made before roles existed).
-ROLE_ATTR = "role"
-#: Optuna user attribute of a ``"replicate"`` trial: the Optuna number of the trial it retrains.
-REPLICATE_OF_ATTR = "replicate_of"
+__all__ = ["StudySearcher", "FLAT_PARAMS", "ask_trial", "stopped_as_dominated"]
 
 #: Training parameters also stored as one user attribute each.
 FLAT_PARAMS: tuple[str, ...] = ("lambda_f", "lambda_r", "shared", "seed", "epochs")
@@ -106,104 +57,7 @@ def ask_trial(
     return trial
 
 
-def role_of(trial: FrozenTrial) -> str:
-    """The trial's role (see :data:`ROLE_ATTR`)."""
-    return trial.user_attrs.get(ROLE_ATTR, ROLES[0])
-
-
-class StudyDatabase:
-    """The study's Optuna trials, keyed by Ray trial id.
-
-    Opens the study in ``spec``'s storage, creating it if needed. Attributes of
-    existing trials are written through the storage's public methods.
-    """
-
-    def __init__(self, spec: StudySpec) -> None:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.spec = spec
-        self.storage = open_storage(spec.storage_url)
-        self.study = optuna.create_study(
-            study_name=spec.name,
-            storage=self.storage,
-            sampler=spec.make_sampler(),
-            directions=["minimize" if OBJECTIVES[m] == "min" else "maximize" for m in OBJECTIVE_KEYS],
-            load_if_exists=True,
-        )
-        self._study_id = self.storage.get_study_id_from_name(spec.name)
-        if self.study.metric_names is None:  # a new study: make it describe itself to Optuna's tools
-            with warnings.catch_warnings():  # experimental since Optuna 3.2, still so in the pinned 5.0
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                self.study.set_metric_names(list(OBJECTIVE_KEYS))
-            self.study.set_user_attr("spec", spec.to_dict())
-            self.study.set_user_attr("versions", _versions())
-
-    def latest(self) -> dict[str, FrozenTrial]:
-        """Ray trial id -> its newest Optuna trial (a retried trial has several)."""
-        latest: dict[str, FrozenTrial] = {}
-        for trial in self.study.get_trials(deepcopy=False):
-            ray_id = trial.user_attrs.get(RAY_TRIAL_ID)
-            if ray_id is not None:
-                latest[ray_id] = trial
-        return latest
-
-    def orphans(self) -> list[FrozenTrial]:
-        """RUNNING trials that no Ray trial runs: disowned (see :meth:`disown`), or asked by a
-        driver that died before it named the Ray trial; oldest first."""
-        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        return [t for t in running if t.user_attrs.get(RAY_TRIAL_ID) is None]
-
-    def disown(self, trial: FrozenTrial) -> None:
-        """Unlink a RUNNING trial from its Ray trial, so the next new Ray trial runs it instead."""
-        self.set_user_attr(trial, RAY_TRIAL_ID, None)
-
-    def set_user_attr(self, trial: FrozenTrial, key: str, value: Any) -> None:
-        """Set a user attribute of an existing trial."""
-        trial_id = self.storage.get_trial_id_from_study_id_trial_number(self._study_id, trial.number)
-        self.storage.set_trial_user_attr(trial_id, key, value)
-
-    def finish(self, trial: FrozenTrial, result: Mapping[str, Any] | None, error: bool = False) -> TrialState:
-        """Tell Optuna how a Ray trial ended, from its last result.
-
-        An error, a diverged trial (a result with a :data:`~mtlstudy.trainables.FAILURE_KEY`)
-        or a result without both objectives is FAIL, with the reason in :data:`FAILURE_ATTR`;
-        a trial that trained fewer epochs than the budget was stopped early and is
-        PRUNED, with the epoch it stopped at; any other is COMPLETE with its objective values.
-        """
-        result = result or {}
-        values = [result.get(objective_key(metric)) for metric in OBJECTIVE_KEYS]
-        epoch = result.get("epoch")
-        failure = _failure(result, values, error)
-        if failure is not None:
-            state = TrialState.FAIL
-            self.set_user_attr(trial, FAILURE_ATTR, failure)
-            self.study.tell(trial.number, state=state)
-        elif epoch < self.spec.epochs:
-            state = TrialState.PRUNED
-            self.set_user_attr(trial, STOPPED_EPOCH_ATTR, int(epoch))
-            self.study.tell(trial.number, state=state)
-        else:
-            state = TrialState.COMPLETE
-            self.study.tell(trial.number, values)
-        return state
-
-
-class _OpensDatabase:
-    """Opens the study's database on first use; Ray pickles the objects that hold it."""
-
-    spec: StudySpec
-    _database: StudyDatabase | None = None
-
-    @property
-    def database(self) -> StudyDatabase:
-        if self._database is None:
-            self._database = StudyDatabase(self.spec)
-        return self._database
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_database": None}
-
-
-class StudySearcher(_OpensDatabase, Searcher):
+class StudySearcher(OpensDatabase, Searcher):
     """Samples each Ray trial's parameters from the spec's space with Optuna.
 
     ``suggest`` asks Optuna for a trial, runs the define-by-run space on it and
@@ -305,39 +159,20 @@ class StudySearcher(_OpensDatabase, Searcher):
                 self.database.finish(trial, run_result(run_id, result), error)
 
     def save(self, checkpoint_path: str) -> None:
-        # Everything lives in the database; the file names the study it belongs to.
-        with open(checkpoint_path, "wb") as file:
-            pickle.dump({"study_name": self.spec.name}, file)
+        # Everything lives in the database; the file names the study it belongs to. JSON, not
+        # a pickle: a study directory may be shared, and reading it must run no code.
+        with open(checkpoint_path, "w", encoding="utf-8") as file:
+            json.dump({"study_name": self.spec.name}, file)
 
     def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as file:
-            saved = pickle.load(file)
-        if saved.get("study_name") != self.spec.name:
-            raise ValueError(f"searcher state of study {saved.get('study_name')!r} restored into {self.spec.name!r}")
-
-
-class OptunaRungStore(_OpensDatabase):
-    """A :class:`~mtlstudy.schedulers.RungStore` in the study's database.
-
-    Each trial's records are a list under the :data:`RUNGS_ATTR` user attribute of
-    its newest Optuna trial; arrival order is counted per rung over Ray trials.
-    """
-
-    def __init__(self, spec: StudySpec) -> None:
-        self.spec = spec
-
-    def record(self, trial_id: str, rung: int) -> RungRecord | None:
-        trial = self.database.latest().get(trial_id)
-        return None if trial is None else next((r for r in rung_records(trial) if r.rung == rung), None)
-
-    def records(self, rung: int) -> list[RungRecord]:
-        found = [r for trial in self.database.latest().values() for r in rung_records(trial) if r.rung == rung]
-        return sorted(found, key=lambda record: record.order)
-
-    def add(self, trial_id: str, record: RungRecord) -> None:
-        trial = self.database.latest()[trial_id]
-        saved = [*trial.user_attrs.get(RUNGS_ATTR, []), _record_attr(record)]
-        self.database.set_user_attr(trial, RUNGS_ATTR, sorted(saved, key=lambda item: item["rung"]))
+        try:
+            with open(checkpoint_path, encoding="utf-8") as file:
+                saved = json.load(file)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return  # an older mtlstudy's pickle, never unpickled: the database holds the whole state
+        name = saved.get("study_name") if isinstance(saved, dict) else None
+        if name != self.spec.name:
+            raise ValueError(f"searcher state of study {name!r} restored into {self.spec.name!r}")
 
 
 def stopped_as_dominated(trials: list[FrozenTrial], directions) -> list[FrozenTrial]:
@@ -375,40 +210,3 @@ def _architecture(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k not in PACK_MEMBER_FIELDS}
 
 
-def _failure(result: Mapping[str, Any], values: list[Any], error: bool) -> str | None:
-    """Why a Ray trial that ended with ``result`` (objective ``values``) failed; None if it did not."""
-    if error:
-        return "the trial raised an error"
-    if result.get(FAILURE_KEY):
-        return str(result[FAILURE_KEY])
-    if result.get("epoch") is None or any(v is None or not math.isfinite(v) for v in values):
-        return "no finite objective values reported"
-    return None
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import version
-
-    return {package: version(package) for package in ("mtlstudy", "ray", "optuna", "torch")}
-
-
-def rung_records(trial: FrozenTrial) -> list[RungRecord]:
-    """The rung records stored on an Optuna trial, in rung order."""
-    return [
-        RungRecord(
-            rung=item["rung"],
-            values=tuple(item[metric] for metric in OBJECTIVE_KEYS),
-            order=item["order"],
-            promoted=item["promoted"],
-        )
-        for item in trial.user_attrs.get(RUNGS_ATTR, [])
-    ]
-
-
-def _record_attr(record: RungRecord) -> dict[str, Any]:
-    return {
-        "rung": record.rung,
-        **dict(zip(OBJECTIVE_KEYS, record.values)),
-        "order": record.order,
-        "promoted": record.promoted,
-    }

@@ -7,21 +7,28 @@ import math
 import os
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
 import yaml
 
+from mtlstudy._checks import check_count, check_number, check_value
 from mtlstudy._errors import ConfigError
+from mtlstudy._schema import OBJECTIVES
 from mtlstudy.data import check_dataset
 from mtlstudy.search_spaces import SearchSpace, get_space
-from mtlstudy.study._remote import check_remote_dir, is_remote, local_study_dir
-from mtlstudy.trainables import TRIAL_OPTIONS
+from mtlstudy.study._layout import DATABASE_FILE, DEFAULT_DIR, StudyFiles, check_remote_dir, is_remote, local_study_dir
+from mtlstudy.trainables import OBJECTIVE_KEYS, TRIAL_OPTIONS, objective_key
 from mtlstudy.training import TrainConfig
+
+if TYPE_CHECKING:
+    from ray.tune.schedulers import TrialScheduler
+
+    from mtlstudy.schedulers import RungStore
 
 __all__ = [
     "StudySpec",
@@ -44,9 +51,6 @@ SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
     "random": optuna.samplers.RandomSampler,
 }
 
-#: Early-stopping schedulers (``--early-stopping``).
-EARLY_STOPPING: tuple[str, ...] = ("moasha", "none")
-
 #: Samplers that learn from COMPLETE trials only. The searcher shows them each stopped
 #: (PRUNED) trial as a complete one no better than the worst complete trial, which is
 #: how TPE, which reads PRUNED trials itself, ranks them too.
@@ -56,17 +60,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 #: Longest study name: trial and checkpoint paths nest below it, within the 255-byte file name limit.
 _NAME_LENGTH = 100
 _DEFAULT_TRIALS = 20
-#: Python types a spec value may have, and how a message names them, by its StudySpec field's annotation.
-_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
-    "int": ((int,), "an integer"),
-    "float": ((int, float), "a number"),
-    "bool": ((bool,), "true or false"),
-    "str": ((str,), "a string"),
-    "Mapping[str, Any]": ((Mapping,), "a mapping"),
-    "tuple[float, float]": ((tuple,), "two numbers"),
-    "int | str": ((int, str), "an integer or 'auto'"),
-    "tuple[int, ...]": ((list, tuple), "a list of trial numbers"),
-}
+
 
 @dataclass(frozen=True)
 class StudySpec:
@@ -151,7 +145,7 @@ class StudySpec:
     gpus_per_trial: float = 0.0
     address: str | None = None
     storage: str | None = None
-    dir: str = "./mtlstudy-runs"
+    dir: str = DEFAULT_DIR
     max_failures: int = 1
     checkpoint_every: int = 10
     early_stopping: str = "none"
@@ -166,15 +160,20 @@ class StudySpec:
         """``<dir>/<name>``: spec, lock, Ray results, checkpoints, logs and the SQLite database.
 
         For a remote ``dir`` it is the study's local working folder (lock and logs, see
-        :func:`~mtlstudy.study._remote.local_study_dir`); the shared files are in
-        :class:`~mtlstudy.study._remote.StudyFiles`.
+        :func:`~mtlstudy.study._layout.local_study_dir`); the shared files are in
+        :class:`~mtlstudy.study._layout.StudyFiles`.
         """
         return local_study_dir(self.dir, self.name)
 
     @property
+    def files(self) -> StudyFiles:
+        """The study's shared files, wherever ``dir`` is."""
+        return StudyFiles(self.dir, self.name)
+
+    @property
     def storage_url(self) -> str:
         """The Optuna storage URL: ``storage`` or ``sqlite:///<study dir>/optuna.db``."""
-        return self.storage or f"sqlite:///{(self.study_dir / 'optuna.db').resolve()}"
+        return self.storage or f"sqlite:///{(self.study_dir / DATABASE_FILE).resolve()}"
 
     @property
     def search_space(self) -> SearchSpace:
@@ -193,6 +192,11 @@ class StudySpec:
         if grid is not None:
             return _GridSampler(dict(grid(self)), seed=self.seed)
         return SAMPLERS[self.sampler](seed=int(np.random.SeedSequence([self.seed, history]).generate_state(1)[0]))
+
+    def make_scheduler(self, store: RungStore) -> TrialScheduler | None:
+        """The Ray Tune scheduler :data:`EARLY_STOPPING` names for ``early_stopping``, its
+        decisions kept in ``store``; None runs every trial to its budget."""
+        return EARLY_STOPPING[self.early_stopping](self, store)
 
     def fixed_params(self) -> dict[str, Any]:
         """The trial-config values every trial shares (a space's output overrides them)."""
@@ -216,6 +220,19 @@ class StudySpec:
             "upload_logs": is_remote(self.dir),
         }
 
+    @classmethod
+    def from_saved(cls, values: Mapping[str, Any], **changes: Any) -> StudySpec:
+        """The spec a study saved (its ``study.yaml``, as :meth:`to_dict` wrote it), with ``changes``.
+
+        Each value is checked by its field's validator, as a file may have been edited,
+        but the spec is not resolved again: it was checked as a whole when the study
+        was created, and its sampled trial and data checks would only cost time.
+        Commands that train again use :func:`resolve_spec` instead.
+        """
+        saved = {str(key).replace("-", "_"): value for key, value in values.items()}
+        spec = cls(**_checked_fields({**saved, **changes}))
+        return dataclasses.replace(spec, dir=_checked_dir(spec))
+
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML-ready values that :func:`resolve_spec` reads back."""
         values = dataclasses.asdict(self)
@@ -236,6 +253,25 @@ class _GridSampler(optuna.samplers.GridSampler):
 
     def after_trial(self, study, trial, state, values) -> None:
         pass
+
+
+def _moasha(spec: StudySpec, store: RungStore) -> TrialScheduler:
+    from mtlstudy.schedulers import MOASHAScheduler  # imported here: Ray loads slowly
+
+    return MOASHAScheduler(
+        store,
+        epochs=spec.epochs,
+        grace_epochs=spec.grace_epochs,
+        reduction_factor=spec.reduction_factor,
+        objectives={objective_key(metric): OBJECTIVES[metric] for metric in OBJECTIVE_KEYS},
+    )
+
+
+#: Early-stopping rules (``--early-stopping``): name -> the scheduler of a spec, given its rung store.
+EARLY_STOPPING: dict[str, Callable[[StudySpec, RungStore], TrialScheduler | None]] = {
+    "moasha": _moasha,
+    "none": lambda spec, store: None,
+}
 
 
 def load_spec(path: str | os.PathLike) -> dict[str, Any]:
@@ -287,6 +323,10 @@ def parse_trial_numbers(text: str, option: str) -> list[int]:
 def resolve_spec(path: str | os.PathLike | None = None, **overrides: Any) -> StudySpec:
     """Defaults, overridden by the spec file at ``path``, overridden by non-None ``overrides``.
 
+    Every value is checked by its field's validator, then the spec as a whole: ranges
+    against the budget, early stopping against the epochs, the data, and one trial
+    sampled from the space in memory.
+
     Raises
     ------
     ConfigError
@@ -294,38 +334,18 @@ def resolve_spec(path: str | os.PathLike | None = None, **overrides: Any) -> Stu
     """
     values = load_spec(path) if path is not None else {}
     values.update({key: value for key, value in overrides.items() if value is not None})
-    known = {f.name for f in dataclasses.fields(StudySpec)}
-    unknown = sorted(set(values) - known)
+    return _validated(StudySpec(**_checked_fields(values)))
+
+
+def _checked_fields(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with known keys only, each passed through its field's validator."""
+    unknown = sorted(set(values) - set(_VALIDATORS))
     if unknown:
-        raise ConfigError(f"unknown study spec key(s) {unknown}; known: {sorted(known)}")
-    for key in ("lambda_f_range", "lambda_r_range"):
-        if key in values:
-            values[key] = _check_range(key, values[key])
-    if "dir" in values:
-        values["dir"] = str(values["dir"])
-    _check_types(values)
-    return _validated(StudySpec(**values))
+        raise ConfigError(f"unknown study spec key(s) {unknown}; known: {sorted(_VALIDATORS)}")
+    return {key: _VALIDATORS[key](value, key) for key, value in values.items()}
 
 
-def _check_types(values: Mapping[str, Any]) -> None:
-    """Refuse a value of the wrong type: ``epochs: 2.5`` or ``batch_size: true`` is an error, not 3 or 1."""
-    for spec_field in dataclasses.fields(StudySpec):
-        if spec_field.name not in values:
-            continue
-        value = values[spec_field.name]
-        kind, _, optional = (spec_field.type, "", "") if spec_field.type in _TYPES else spec_field.type.partition(" | ")
-        if value is None and optional == "None":
-            continue
-        types, described = _TYPES[kind]
-        if (
-            not isinstance(value, types)
-            or (kind in ("int", "float") and isinstance(value, bool))  # bool is an int subclass
-            or (kind == "float" and not math.isfinite(value))
-        ):
-            raise ConfigError(f"{spec_field.name} must be {described}, got {value!r}")
-
-
-def check_name(name: Any) -> str:
+def check_name(name: Any, key: str = "name") -> str:
     """``name`` if it can name a study (a directory below the studies' folder), else ConfigError."""
     if not isinstance(name, str) or not _NAME.match(name) or len(name) > _NAME_LENGTH:
         raise ConfigError(
@@ -340,7 +360,47 @@ def _shorten(value: Any, limit: int = 60) -> Any:
     return value if not isinstance(value, str) or len(value) <= limit else f"{value[:limit]}... ({len(value)} characters)"
 
 
-def _check_range(key: str, value: Any) -> tuple[float, float]:
+# Field validators: ``check(value, key)`` returns the value as the spec holds it, or raises ConfigError.
+_Validator = Callable[[Any, str], Any]
+
+
+def _count(minimum: int) -> _Validator:
+    return lambda value, key: check_count(value, key, minimum)
+
+
+def _optional(check: _Validator) -> _Validator:
+    return lambda value, key: None if value is None else check(value, key)
+
+
+def _of_type(kind: type, described: str) -> _Validator:
+    def check(value: Any, key: str) -> Any:
+        if not isinstance(value, kind):
+            raise ConfigError(f"{key} must be {described}, got {value!r}")
+        return value
+
+    return check
+
+
+def _choice(choices: Collection[str]) -> _Validator:
+    def check(value: Any, key: str) -> str:
+        if value not in choices:
+            raise ConfigError(f"unknown {key} {value!r}; choose one of {sorted(choices)}")
+        return value
+
+    return check
+
+
+def _number_at_least(minimum: float, strictly: bool = False) -> _Validator:
+    def check(value: Any, key: str) -> float:
+        value = check_number(value, key)
+        if value < minimum or (strictly and value == minimum):
+            raise ConfigError(f"{key} must be a number {'>' if strictly else '>='} {minimum:g}, got {value!r}")
+        return value
+
+    return check
+
+
+def _range(value: Any, key: str) -> tuple[float, float]:
     if (
         not isinstance(value, (list, tuple))
         or len(value) != 2
@@ -353,35 +413,85 @@ def _check_range(key: str, value: Any) -> tuple[float, float]:
     return low, high
 
 
+def _pack(value: Any, key: str) -> int | str:
+    if value == "auto":
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{key} must be an integer >= 1 or 'auto', got {value!r}")
+    return value
+
+
+def _trial_numbers(value: Any, key: str) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{key} must be a list of trial numbers, got {value!r}")
+    return tuple(value)  # checked against the budget by _replicate_trials
+
+
+def _space(value: Any, key: str) -> str:
+    get_space(value)  # raises a ConfigError naming the known spaces
+    return value
+
+
+_flag = _of_type(bool, "true or false")
+_text = _of_type(str, "a string")
+
+#: The validator of every StudySpec field (a test checks that each field has one).
+_VALIDATORS: dict[str, _Validator] = {
+    "name": check_name,
+    "space": _space,
+    "sampler": _choice(SAMPLERS),
+    "trials": _optional(_count(1)),
+    "concurrency": _optional(_count(1)),
+    "objective": check_value,
+    "epochs": _count(1),
+    "seed": _count(0),
+    "seeds": _count(1),
+    "user_bias": _flag,
+    "user_bias_point": _flag,
+    "lambda_f_range": _range,
+    "lambda_r_range": _range,
+    "lambda_log": _flag,
+    "dataset": _text,
+    "data": _optional(_text),
+    "dataset_options": _of_type(Mapping, "a mapping"),
+    "embedding_dim": _count(1),
+    "lr": _number_at_least(0, strictly=True),
+    "batch_size": _count(1),
+    "cpus_per_trial": _number_at_least(0, strictly=True),
+    "gpus_per_trial": _number_at_least(0),
+    "address": _optional(_text),
+    "storage": _optional(_text),
+    "dir": lambda value, key: str(value),  # a path or a URI, checked by _checked_dir
+    "max_failures": _count(0),
+    "checkpoint_every": _count(0),
+    "early_stopping": _choice(EARLY_STOPPING),
+    "grace_epochs": _count(1),
+    "reduction_factor": _number_at_least(2),
+    "pack": _pack,
+    "replicates": _count(0),
+    "replicate_trials": _optional(_trial_numbers),
+}
+
+
 def _validated(spec: StudySpec) -> StudySpec:
-    check_name(spec.name)
-    space = spec.search_space
-    if spec.sampler not in SAMPLERS:
-        raise ConfigError(f"unknown sampler {spec.sampler!r}; choose one of {sorted(SAMPLERS)}")
-    if spec.objective not in ("final", "best"):
-        raise ConfigError(f"objective must be 'final' or 'best', got {spec.objective!r}")
-    for key, minimum in (("epochs", 1), ("seed", 0), ("seeds", 1), ("max_failures", 0), ("checkpoint_every", 0), ("grace_epochs", 1), ("replicates", 0)):
-        if getattr(spec, key) < minimum:
-            raise ConfigError(f"{key} must be an integer >= {minimum}, got {getattr(spec, key)!r}")
-    _check_early_stopping(spec)
-    spec = dataclasses.replace(spec, pack=_pack_size(spec))
-    check_dataset(spec.dataset, spec.data, spec.dataset_options)
-    if spec.concurrency is not None and spec.concurrency < 1:
-        raise ConfigError(f"concurrency must be an integer >= 1, got {spec.concurrency!r}")
-    if not spec.cpus_per_trial > 0 or not spec.gpus_per_trial >= 0:
+    """``spec`` checked as a whole, with ``trials``, ``pack``, ``dir`` and ``replicate_trials`` resolved."""
+    if spec.early_stopping != "none" and spec.grace_epochs >= spec.epochs:
         raise ConfigError(
-            f"cpus_per_trial must be > 0 and gpus_per_trial >= 0, got {spec.cpus_per_trial!r}, {spec.gpus_per_trial!r}"
+            f"grace_epochs must be below epochs for early stopping, got grace_epochs {spec.grace_epochs} "
+            f"and epochs {spec.epochs}; lower --grace-epochs or use --early-stopping none"
         )
-    trials = spec.trials
-    points = math.prod(len(values) for values in space.grid(spec).values()) if space.grid else None
-    if trials is None:
-        trials = points or _DEFAULT_TRIALS
-    if trials < 1:
-        raise ConfigError(f"trials must be an integer >= 1, got {spec.trials!r}")
+    check_dataset(spec.dataset, spec.data, spec.dataset_options)
+    grid = spec.search_space.grid
+    points = math.prod(len(values) for values in grid(spec).values()) if grid else None
+    trials = spec.trials if spec.trials is not None else points or _DEFAULT_TRIALS
     if points is not None and trials > points:
         raise ConfigError(f"space {spec.space!r} has {points} points, so trials must be <= {points}, got {trials}")
     spec = dataclasses.replace(
-        spec, trials=trials, dir=_checked_dir(spec), replicate_trials=_replicate_trials(spec, trials)
+        spec,
+        trials=trials,
+        pack=_pack_size(spec),
+        dir=_checked_dir(spec),
+        replicate_trials=_replicate_trials(spec, trials),
     )
     _check_space_samples(spec)
     return spec
@@ -423,27 +533,12 @@ def _checked_dir(spec: StudySpec) -> str:
     return check_remote_dir(spec.dir)
 
 
-def _check_early_stopping(spec: StudySpec) -> None:
-    if spec.early_stopping not in EARLY_STOPPING:
-        raise ConfigError(f"unknown early_stopping {spec.early_stopping!r}; choose one of {list(EARLY_STOPPING)}")
-    factor = spec.reduction_factor
-    if not 2 <= factor:
-        raise ConfigError(f"reduction_factor must be a number >= 2, got {factor!r}")
-    if spec.early_stopping == "moasha" and spec.grace_epochs >= spec.epochs:
-        raise ConfigError(
-            f"grace_epochs must be below epochs for early stopping, got grace_epochs {spec.grace_epochs} "
-            f"and epochs {spec.epochs}; lower --grace-epochs or use --early-stopping none"
-        )
-
-
 def _pack_size(spec: StudySpec) -> int:
     """``spec.pack`` as a number of trials, ``"auto"`` resolved for the trials' device."""
     if spec.pack == "auto":
         from mtlstudy.training import auto_pack_size
 
         return auto_pack_size("cuda" if spec.gpus_per_trial > 0 else "cpu")
-    if isinstance(spec.pack, bool) or not isinstance(spec.pack, int) or spec.pack < 1:
-        raise ConfigError(f"pack must be an integer >= 1 or 'auto', got {spec.pack!r}")
     return spec.pack
 
 

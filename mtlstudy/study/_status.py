@@ -12,13 +12,13 @@ import numpy as np
 
 from mtlstudy._errors import MtlStudyError
 from mtlstudy._schema import OBJECTIVES, ROLES
-from mtlstudy.analysis._frame import METRIC_NAMES
-from mtlstudy.analysis._pareto import pareto_mask
+from mtlstudy.analysis import pareto_mask
+from mtlstudy.analysis._frame import METRIC_NAMES  # TODO move to _schema
+from mtlstudy.study._database import role_of
+from mtlstudy.study._export import trial_records
+from mtlstudy.study._layout import DEFAULT_DIR, study_names
 from mtlstudy.study._lock import lock_owner
-from mtlstudy.study._remote import study_names
-from mtlstudy.study._run import SPEC_FILE
-from mtlstudy.study._searcher import role_of
-from mtlstudy.study._store import _load, _trials
+from mtlstudy.study._open import OpenStudy, open_study
 
 __all__ = ["StudyStatus", "StudySummary", "study_status", "list_studies"]
 
@@ -95,7 +95,8 @@ class StudyStatus:
 
 @dataclass(frozen=True)
 class StudySummary:
-    """One line of :func:`list_studies`: a study's progress and best values.
+    """One line of :func:`list_studies`: a study's progress and best values, as its
+    :class:`StudyStatus` counts them.
 
     A study that cannot be read has only its ``name`` and the ``problem``.
     """
@@ -130,10 +131,14 @@ class StudySummary:
         )
 
 
-def study_status(name: str, dir: str | os.PathLike = "./mtlstudy-runs", storage: str | None = None) -> StudyStatus:
+def study_status(name: str, dir: str | os.PathLike = DEFAULT_DIR, *, storage: str | None = None) -> StudyStatus:
     """Trials by state, compute spent, best values and the current Pareto set of study ``name``."""
-    spec, study = _load(name, dir, storage)
-    trials = _trials(spec, study)
+    return _status(open_study(name, dir, storage=storage))
+
+
+def _status(opened: OpenStudy) -> StudyStatus:
+    spec = opened.spec
+    trials = trial_records(opened)
     states = dict(Counter(trial.state.name for trial, _, _ in trials))
     # Calibration trials only check the trade-off's bands; like the analysis, best values and the front leave them out.
     complete = [
@@ -179,28 +184,27 @@ def study_status(name: str, dir: str | os.PathLike = "./mtlstudy-runs", storage:
     )
 
 
-def list_studies(dir: str | os.PathLike = "./mtlstudy-runs") -> list[StudySummary]:
+def list_studies(dir: str | os.PathLike = DEFAULT_DIR) -> list[StudySummary]:
     """One :class:`StudySummary` per study in ``dir``, by name."""
     summaries = []
-    for name in study_names(dir, SPEC_FILE):
+    for name in study_names(dir):
         try:
-            spec, study = _load(name, dir, None)
+            status = _status(open_study(name, dir))
         except MtlStudyError as error:  # one broken study does not hide the others
             summaries.append(StudySummary(name=name, problem=str(error)))
             continue
-        trials = study.get_trials(deepcopy=False)
-        complete = [t for t in trials if t.state.name == "COMPLETE"]
-        stopped = sum(t.state.name == "PRUNED" for t in trials)
+        stopped = status.states.get("PRUNED", 0)
+        best = {metric: status.best[metric]["value"] if metric in status.best else None for metric in OBJECTIVES}
         summaries.append(
             StudySummary(
-                name=spec.name,
-                running=lock_owner(spec.study_dir) is not None,
-                finished=len(complete) + stopped,
+                name=status.name,
+                running=status.running_pid is not None,
+                finished=status.states.get("COMPLETE", 0) + stopped,
                 stopped=stopped,
-                budget=spec.trials,
-                space=spec.space,
-                best_test_mse=min(t.values[0] for t in complete) if complete else None,
-                best_test_mrr=max(t.values[1] for t in complete) if complete else None,
+                budget=status.budget,
+                space=status.space,
+                best_test_mse=best["test_mse"],
+                best_test_mrr=best["test_mrr"],
             )
         )
     return summaries

@@ -22,16 +22,13 @@ from typing import Any
 from ray import tune
 
 from mtlstudy._schema import PARAM_COLUMNS
-from mtlstudy.study._remote import is_remote
-from mtlstudy.study._searcher import StudyDatabase
+from mtlstudy.study._database import StudyDatabase
+from mtlstudy.study._layout import TENSORBOARD_DIR, is_remote
 from mtlstudy.study._spec import StudySpec
 from mtlstudy.trainables import trial_runs
 from mtlstudy.training import write_hparams
 
-__all__ = ["TENSORBOARD_DIR", "HPARAMS", "HPARAMS_METRICS", "run_name", "TensorBoardView"]
-
-#: The view's folder inside the study directory; point TensorBoard here.
-TENSORBOARD_DIR = "tensorboard"
+__all__ = ["HPARAMS", "HPARAMS_METRICS", "run_name", "TensorBoardView"]
 
 #: The trial parameters written as HParams.
 HPARAMS: tuple[str, ...] = (*PARAM_COLUMNS, "epochs")

@@ -10,6 +10,7 @@ import torch
 from tqdm.auto import tqdm
 
 from mtlstudy._errors import ConfigError, DivergenceError
+from mtlstudy._schema import DEFAULT_DIR
 from mtlstudy.training._config import TrainConfig
 from mtlstudy.training._data import load_split
 from mtlstudy.training._history import divergence
@@ -46,7 +47,7 @@ def train_model(
     DivergenceError
         When an epoch's losses or test metrics are not finite; that epoch is logged first.
     """
-    logdir = Path(logdir or time.strftime("mtlstudy-runs/train-%Y%m%d-%H%M%S"))
+    logdir = Path(logdir or time.strftime(f"{DEFAULT_DIR}/train-%Y%m%d-%H%M%S"))
     if (logdir / "metrics.csv").exists():
         raise ConfigError(f"logdir {str(logdir)!r} already holds a run; choose another --logdir")
     if threads is not None:

@@ -7,17 +7,15 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-import optuna
 import pandas as pd
+from optuna.trial import FrozenTrial
 
 from mtlstudy._errors import ConfigError, StudyError
 from mtlstudy._files import atomic_path
 from mtlstudy._schema import EPOCH_METRICS, OBJECTIVES, PARAM_COLUMNS, RUNG_COLUMNS
-from mtlstudy.study._remote import StudyFiles, local_study_dir
-from mtlstudy.study._run import RAY_DIR, open_spec
-from mtlstudy.study._searcher import (
+from mtlstudy.study._database import (
     FAILURE_ATTR,
     PARAMS_ATTR,
     RAY_TRIAL_ID,
@@ -26,14 +24,18 @@ from mtlstudy.study._searcher import (
     role_of,
     rung_records,
 )
-from mtlstudy.study._spec import StudySpec
-from mtlstudy.study._storage import load_study
+from mtlstudy.study._layout import DEFAULT_DIR, RAY_DIR, StudyFiles, local_study_dir
+from mtlstudy.study._open import OpenStudy, open_study
 from mtlstudy.training import summarize_history
 
 __all__ = [
     "load_export",
     "load_rungs",
     "export_study",
+    "TrialRecord",
+    "trial_records",
+    "export_frame",
+    "rung_frame",
     "TRIAL_COLUMNS",
     "EPOCH_COLUMNS",
     "RUNG_COLUMNS",
@@ -59,9 +61,12 @@ TRIAL_COLUMNS: tuple[str, ...] = (
 EPOCH_COLUMNS: tuple[str, ...] = ("trial_id", "number", *PARAM_COLUMNS, "epoch", *EPOCH_METRICS, "epoch_time_s")
 
 
-def _load(name: str, dir: str | os.PathLike, storage: str | None) -> tuple[StudySpec, optuna.Study]:
-    spec = open_spec(name, dir, storage=storage)
-    return spec, load_study(spec.name, spec.storage_url)
+class TrialRecord(NamedTuple):
+    """One trial of a study as its export reads it."""
+
+    trial: FrozenTrial  # its newest Optuna attempt
+    params: dict[str, Any]  # its training parameters, with its ``trial_id``
+    history: list[dict]  # its epoch rows, from its metrics.csv
 
 
 def _history(files: StudyFiles, run_id: str) -> list[dict]:
@@ -74,26 +79,32 @@ def _history(files: StudyFiles, run_id: str) -> list[dict]:
         return []
 
 
-def _trials(spec: StudySpec, study: optuna.Study) -> list[tuple[optuna.trial.FrozenTrial, dict[str, Any], list[dict]]]:
-    """(Optuna trial, its parameters, its epoch rows); a retried trial appears once, as its newest attempt.
+def trial_records(opened: OpenStudy) -> list[TrialRecord]:
+    """The trials of a study by Optuna number; a retried trial appears once, as its newest attempt.
 
     A trial that a killed driver asked for but never gave parameters never ran and is left out.
     """
-    newest: dict[Any, optuna.trial.FrozenTrial] = {}
-    for trial in study.get_trials(deepcopy=False):
+    spec = opened.spec
+    newest: dict[Any, FrozenTrial] = {}
+    for trial in opened.study.get_trials(deepcopy=False):
         if PARAMS_ATTR not in trial.user_attrs:
             continue
         newest[trial.user_attrs.get(RAY_TRIAL_ID) or f"optuna-{trial.number}"] = trial
-    files, rows = StudyFiles(spec.dir, spec.name), []
+    records = []
     for ray_id, trial in sorted(newest.items(), key=lambda item: item[1].number):
         params = {**spec.fixed_params(), **trial.user_attrs.get(PARAMS_ATTR, {})}
-        rows.append((trial, {"trial_id": str(ray_id), **params}, _history(files, str(ray_id))))
-    return rows
+        records.append(TrialRecord(trial, {"trial_id": str(ray_id), **params}, _history(opened.files, str(ray_id))))
+    return records
 
 
 def load_export(
-    name: str, dir: str | os.PathLike = "./mtlstudy-runs", storage: str | None = None, epochs: bool = False
+    name: str, dir: str | os.PathLike = DEFAULT_DIR, *, storage: str | None = None, epochs: bool = False
 ) -> pd.DataFrame:
+    """:func:`export_frame` of study ``name`` in ``dir`` (``storage`` in place of its own)."""
+    return export_frame(open_study(name, dir, storage=storage), epochs=epochs)
+
+
+def export_frame(opened: OpenStudy, epochs: bool = False) -> pd.DataFrame:
     """A study as a DataFrame: one row per trial, or with ``epochs`` one per trial and epoch.
 
     Trial rows hold :data:`TRIAL_COLUMNS`: ``study`` (its name), ``trial_id`` (Ray's), ``number`` (Optuna's
@@ -107,9 +118,8 @@ def load_export(
     what the trial trained, and ``stopped_epoch`` the epoch at which early stopping
     ended a PRUNED trial (<NA> for any other). Epoch rows hold :data:`EPOCH_COLUMNS`.
     """
-    spec, study = _load(name, dir, storage)
     records = []
-    for trial, params, history in _trials(spec, study):
+    for trial, params, history in trial_records(opened):
         base = {
             "trial_id": params["trial_id"],
             "number": trial.number,
@@ -128,7 +138,7 @@ def load_export(
         summary = summarize_history(history)
         records.append(
             {
-                "study": spec.name,
+                "study": opened.spec.name,
                 **base,
                 "state": trial.state.name,
                 "failure": trial.user_attrs.get(FAILURE_ATTR),
@@ -148,19 +158,23 @@ def load_export(
     return frame.astype(types)
 
 
-def load_rungs(name: str, dir: str | os.PathLike = "./mtlstudy-runs", storage: str | None = None) -> pd.DataFrame:
-    """The early-stopping decisions of study ``name``: one row per trial and rung it reached.
+def load_rungs(name: str, dir: str | os.PathLike = DEFAULT_DIR, *, storage: str | None = None) -> pd.DataFrame:
+    """:func:`rung_frame` of study ``name`` in ``dir`` (``storage`` in place of its own)."""
+    return rung_frame(open_study(name, dir, storage=storage))
+
+
+def rung_frame(opened: OpenStudy) -> pd.DataFrame:
+    """The early-stopping decisions of a study: one row per trial and rung it reached.
 
     Columns are :data:`RUNG_COLUMNS`: the Ray ``trial_id``, the Optuna ``number``,
     the ``rung`` (an epoch), the objective values there, the trial's arrival
     ``order`` at the rung and whether it was ``promoted`` past it. Empty for a
     study without early stopping.
     """
-    spec, study = _load(name, dir, storage)
     records = [
         {"trial_id": params["trial_id"], "number": trial.number, "rung": record.rung,
          **dict(zip(OBJECTIVES, record.values)), "order": record.order, "promoted": record.promoted}
-        for trial, params, _ in _trials(spec, study)
+        for trial, params, _ in trial_records(opened)
         for record in rung_records(trial)
     ]
     frame = pd.DataFrame.from_records(records, columns=list(RUNG_COLUMNS))
@@ -169,7 +183,8 @@ def load_rungs(name: str, dir: str | os.PathLike = "./mtlstudy-runs", storage: s
 
 def export_study(
     name: str,
-    dir: str | os.PathLike = "./mtlstudy-runs",
+    dir: str | os.PathLike = DEFAULT_DIR,
+    *,
     output: str | os.PathLike | None = None,
     format: str = "csv",
     epochs: bool = False,
@@ -182,7 +197,7 @@ def export_study(
     """
     if format not in ("csv", "parquet"):
         raise ConfigError(f"format must be 'csv' or 'parquet', got {format!r}")
-    frame = load_export(name, dir, storage, epochs)
+    frame = load_export(name, dir, storage=storage, epochs=epochs)
     if str(output) == "-":
         if format == "csv":
             frame.to_csv(sys.stdout, index=False)

@@ -1,4 +1,5 @@
-"""Where a study's shared files live: a local folder, or an object store (``--dir s3://bucket/prefix``).
+"""A study's layout: the name of every file and folder in it, and where they live: a local
+folder, or an object store (``--dir s3://bucket/prefix``).
 
 A study's spec and Ray's trial folders (results, checkpoints, ``metrics.csv``,
 TensorBoard events) are its shared files: Ray writes them to ``--dir`` itself,
@@ -25,9 +26,46 @@ import pyarrow.fs
 
 from mtlstudy._errors import ConfigError, StudyError
 from mtlstudy._files import atomic_path
+from mtlstudy._schema import DEFAULT_DIR
 from mtlstudy.data import cache_dir
 
-__all__ = ["REMOTE_SCHEMES", "is_remote", "check_remote_dir", "local_study_dir", "study_names", "StudyFiles"]
+__all__ = [
+    "DEFAULT_DIR",
+    "SPEC_FILE",
+    "DATABASE_FILE",
+    "RAY_DIR",
+    "REPORT_DIR",
+    "TENSORBOARD_DIR",
+    "LOCK_FILE",
+    "RAY_LOG_FILE",
+    "DASHBOARD_LOG",
+    "REMOTE_SCHEMES",
+    "is_remote",
+    "check_remote_dir",
+    "local_study_dir",
+    "study_names",
+    "StudyFiles",
+]
+
+# Shared files, in ``<dir>/<name>`` wherever ``dir`` is.
+#: The spec the study actually used.
+SPEC_FILE = "study.yaml"
+#: Ray Tune's experiment folder (one subfolder per Ray trial).
+RAY_DIR = "ray"
+
+# Local files, in the study's folder or, for a remote study, its working folder (see local_study_dir).
+#: The Optuna database when the study has no ``storage``.
+DATABASE_FILE = "optuna.db"
+#: The default report folder.
+REPORT_DIR = "report"
+#: TensorBoard's view: one link per trial, named after the trial (see :mod:`mtlstudy.study._tensorboard`).
+TENSORBOARD_DIR = "tensorboard"
+#: The lock file of the process running the study (see :mod:`mtlstudy.study._lock`).
+LOCK_FILE = ".lock"
+#: Ray's driver log.
+RAY_LOG_FILE = "ray-driver.log"
+#: The log of the dashboard's servers.
+DASHBOARD_LOG = "dashboard.log"
 
 #: URI schemes a study's ``dir`` may have besides a local path (tested against S3).
 REMOTE_SCHEMES: tuple[str, ...] = ("s3://",)
@@ -63,10 +101,10 @@ def local_study_dir(dir: str | os.PathLike, name: str) -> Path:
     return cache_dir() / "remote" / str(dir).split("://", 1)[1] / name
 
 
-def study_names(dir: str | os.PathLike, spec_file: str) -> list[str]:
-    """The studies in ``dir``, local or remote: the names of its folders that hold ``spec_file``, sorted."""
+def study_names(dir: str | os.PathLike) -> list[str]:
+    """The studies in ``dir``, local or remote: the names of its folders that hold a :data:`SPEC_FILE`, sorted."""
     studies = StudyFiles(dir, "")  # the folder of studies itself
-    return [name for name in studies.folders() if studies.exists(name, spec_file)]
+    return [name for name in studies.folders() if studies.exists(name, SPEC_FILE)]
 
 
 class StudyFiles:

@@ -1,0 +1,64 @@
+"""Checks of the values that enter mtlstudy in many places: one check and one message each.
+
+Every public function validates its parameters with these where they enter; the helpers
+it calls trust them.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+from typing import Any
+
+from mtlstudy._errors import ConfigError
+from mtlstudy._schema import VALUES
+
+__all__ = ["check_count", "check_level", "check_number", "check_value"]
+
+
+def check_value(value: Any, name: str = "value") -> str:
+    """``value`` if it is ``"final"`` (last epoch) or ``"best"`` (best epoch), else ConfigError.
+
+    Examples
+    --------
+    >>> check_value("best")
+    'best'
+    """
+    if value not in VALUES:
+        raise ConfigError(f"{name} must be 'final' (last epoch) or 'best' (best epoch), got {value!r}")
+    return str(value)
+
+
+def check_count(value: Any, name: str, minimum: int = 1) -> int:
+    """``value`` if it is an integer (not a bool) of at least ``minimum``, else ConfigError.
+
+    Examples
+    --------
+    >>> check_count(3, "trials")
+    3
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def check_number(value: Any, name: str) -> float:
+    """``value`` if it is a finite real number (not a bool), else ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    return value
+
+
+def check_level(value: Any, name: str = "level") -> float:
+    """``value`` if it is a probability strictly between 0 and 1 (a band's coverage), else ConfigError.
+
+    Examples
+    --------
+    >>> check_level(0.95)
+    0.95
+    """
+    if isinstance(value, bool) or not isinstance(value, Real) or not 0 < value < 1:
+        raise ConfigError(f"{name} must be a number in (0, 1), got {value!r}")
+    return float(value)

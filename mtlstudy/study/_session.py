@@ -1,0 +1,73 @@
+"""The Ray session of a study: join a cluster or start a local Ray, and refuse trials no node can hold."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+
+from mtlstudy._errors import StudyError
+from mtlstudy.study._spec import StudySpec
+
+__all__ = ["ray_session", "check_local_gpus"]
+
+
+@contextlib.contextmanager
+def ray_session(spec: StudySpec) -> Iterator[None]:
+    """Join ``spec.address`` or start a local Ray, unless this process already runs one.
+
+    A local Ray serves on 127.0.0.1 only (see ``mtlstudy/__init__.py``). Trials that no
+    node can hold are refused here, before any of them is queued.
+    """
+    import ray
+
+    # Ray's automatic TensorBoard logger would add tags beside SPEC.md's five; the JSON and
+    # CSV loggers, which Ray's result tables read, are passed to the tuner explicitly.
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
+    # The legacy reporter honours verbose=0; StudyProgress shows the study's progress instead.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=_ray_address(spec), include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+    try:
+        _check_resources(spec)
+        yield
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _ray_address(spec: StudySpec) -> str:
+    """The cluster to join, or ``"local"`` for an embedded Ray.
+
+    ``"local"`` starts one even when a cluster runs on this machine: a study joins a
+    cluster only when asked to (``--address``, or ``RAY_ADDRESS`` as Ray's job tools set it).
+    """
+    return spec.address or os.environ.get("RAY_ADDRESS") or "local"
+
+
+def check_local_gpus(spec: StudySpec) -> None:
+    """Refuse GPU trials on a local Ray without a GPU: Ray would keep them pending forever."""
+    import torch
+
+    if _ray_address(spec) == "local" and spec.gpus_per_trial > 0 and torch.cuda.device_count() == 0:
+        raise StudyError(
+            f"gpus_per_trial is {spec.gpus_per_trial} but this machine has no CUDA GPU for the local Ray; "
+            "drop --gpus-per-trial or join a cluster that has GPUs with --address"
+        )
+
+
+def _check_resources(spec: StudySpec) -> None:
+    """Refuse trials no node of the Ray cluster can hold: Ray would keep them pending forever."""
+    import ray
+
+    nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
+    for key, resource in (("cpus_per_trial", "CPU"), ("gpus_per_trial", "GPU")):
+        request, largest = getattr(spec, key), max((node.get(resource, 0) for node in nodes), default=0)
+        if request > largest:
+            raise StudyError(
+                f"{key} is {request:g} but the largest node of the Ray cluster has {largest:g} {resource}s; "
+                f"lower --{key.replace('_', '-')}"
+            )
