@@ -6,48 +6,23 @@ import hashlib
 import json
 from pathlib import Path
 
-import pandas as pd
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from _s3 import BUCKET, s3_endpoint, s3_keys, s3_server  # noqa: F401  (fixtures)
-from mtlstudy._schema import EPOCH_METRICS
 from mtlstudy.cli import main
-from mtlstudy.study import list_studies, load_export, open_study, resolve_spec, study_status
+from mtlstudy.study import list_studies, load_export, open_study, study_status
 from mtlstudy.study._searcher import StudySearcher
+from _studies import saved_study
 
 # (test MSE, test MRR) of the fake study's three trials, each trained for two epochs.
 OUTCOMES = [(1.0, 0.10), (0.9, 0.08), (1.2, 0.07)]
 LONG = "n" * 300
 
 
-def _metrics(path: Path, mse: float, mrr: float) -> None:
-    rows = [
-        {"epoch": epoch, **{metric: 0.5 for metric in EPOCH_METRICS}, "test_mse": mse + 0.1 * (2 - epoch),
-         "test_mrr": mrr, "train_time_s": 1.0, "eval_time_s": 0.5}
-        for epoch in (1, 2)
-    ]
-    path.parent.mkdir(parents=True)
-    pd.DataFrame(rows).to_csv(path, index=False)
-
-
-def _make_study(runs: Path, name: str = "s") -> Path:
-    """A finished study built without Ray: spec, Optuna database and each trial's metrics.csv."""
-    spec = resolve_spec(name=name, dir=str(runs), epochs=2, dataset="synthetic", trials=3, sampler="random")
-    spec.study_dir.mkdir(parents=True)
-    (spec.study_dir / "study.yaml").write_text(yaml.safe_dump(spec.to_dict()), encoding="utf-8")
-    searcher = StudySearcher(spec)
-    for k, (mse, mrr) in enumerate(OUTCOMES):
-        searcher.suggest(f"t{k}")
-        searcher.on_trial_complete(f"t{k}", {"epoch": 2, "objective_test_mse": mse, "objective_test_mrr": mrr})
-        _metrics(spec.study_dir / "ray" / f"t{k}" / "metrics.csv", mse, mrr)
-    return spec.study_dir
-
-
 @pytest.fixture
 def runs(tmp_path):
-    _make_study(tmp_path / "runs")
+    saved_study(tmp_path / "runs", "s", OUTCOMES, metrics=True)
     (tmp_path / "notes.txt").write_text("not a database\n")
     return tmp_path / "runs"
 
@@ -236,7 +211,7 @@ def test_a_trial_before_its_first_epoch_is_read_as_no_epochs(runs):
 
 
 def test_one_broken_study_does_not_hide_the_others(runs):
-    _make_study(runs, "t")
+    saved_study(runs, "t", OUTCOMES, metrics=True)
     (runs / "t" / "optuna.db").unlink()
     healthy, broken = list_studies(runs)
     assert (healthy.name, healthy.problem, healthy.finished) == ("s", None, 3)

@@ -6,14 +6,12 @@ import multiprocessing
 import os
 import signal
 
-import yaml
 from click.testing import CliRunner
 
+from _studies import saved_study
 from mtlstudy._errors import StudyError
 from mtlstudy.cli import main
-from mtlstudy.study import resolve_spec
 from mtlstudy.study._lock import lock_owner, study_lock
-from mtlstudy.study._database import StudyDatabase
 
 # fork: the children share the barriers and start within microseconds of each other.
 _FORK = multiprocessing.get_context("fork")
@@ -72,10 +70,7 @@ def _hold(study_dir, held, release) -> None:
 
 
 def test_cli_refuses_a_study_another_process_holds(tmp_path):
-    spec = resolve_spec(name="busy", dir=str(tmp_path), dataset="synthetic", trials=1, epochs=1)
-    spec.study_dir.mkdir()
-    (spec.study_dir / "study.yaml").write_text(yaml.safe_dump(spec.to_dict()), encoding="utf-8")
-    StudyDatabase(spec)
+    spec = saved_study(tmp_path, "busy", epochs=1)
     held, release = _FORK.Event(), _FORK.Event()
     holder = _FORK.Process(target=_hold, args=(spec.study_dir, held, release))
     holder.start()

@@ -9,7 +9,6 @@ from types import SimpleNamespace
 import optuna
 import pandas as pd
 import pytest
-import yaml
 from click.testing import CliRunner
 from ray.tune.search import Searcher
 
@@ -30,24 +29,15 @@ from mtlstudy.study._phases import (
 )
 from mtlstudy.study._database import PARAMS_ATTR, RAY_TRIAL_ID, StudyDatabase
 from mtlstudy.study._searcher import StudySearcher
+from _studies import saved_study
 
 # (test MSE, test MRR) of the fake study's trials: 0, 2 and 4 are the Pareto front, 3 fails.
 OUTCOMES = [(1.0, 0.10), (1.1, 0.09), (0.9, 0.08), None, (1.2, 0.12), (1.3, 0.05)]
 
 
 def _study(tmp_path, space="simplex", outcomes=OUTCOMES):
-    """A finished study ``p`` made without Ray (spec file and Optuna database); returns its spec."""
-    spec = resolve_spec(
-        name="p", dir=str(tmp_path), epochs=2, dataset="synthetic", trials=len(outcomes), sampler="random", space=space
-    )
-    spec.study_dir.mkdir(parents=True)
-    (spec.study_dir / "study.yaml").write_text(yaml.safe_dump(spec.to_dict()), encoding="utf-8")
-    searcher = StudySearcher(spec)
-    for k, outcome in enumerate(outcomes):
-        searcher.suggest(f"t{k}")
-        result = {"epoch": 2} | ({"objective_test_mse": outcome[0], "objective_test_mrr": outcome[1]} if outcome else {})
-        searcher.on_trial_complete(f"t{k}", result)
-    return spec
+    """A finished study ``p`` made without Ray; returns its spec."""
+    return saved_study(tmp_path, "p", outcomes, space=space)
 
 
 def _trials(spec):

@@ -5,14 +5,16 @@ from __future__ import annotations
 import io
 import json
 
+import optuna
 import pandas as pd
 import pytest
-import yaml
 from click.testing import CliRunner
+from optuna.trial import TrialState
 
+from _studies import saved_study
 from mtlstudy.cli import main
-from mtlstudy.study import TRIAL_COLUMNS, list_studies, load_export, resolve_spec, study_status
-from mtlstudy.study._searcher import StudySearcher
+from mtlstudy.study import TRIAL_COLUMNS, list_studies, load_export, open_study, study_status
+from mtlstudy.study._database import PARAMS_ATTR, RAY_TRIAL_ID, ROLE_ATTR, StudyDatabase
 
 # (epoch reached, test MSE, test MRR) of four trials: two on the front, one dominated, one stopped.
 OUTCOMES = [(10, 1.0, 0.10), (10, 0.9, 0.08), (10, 1.2, 0.07), (4, 0.5, 0.50)]
@@ -20,13 +22,7 @@ OUTCOMES = [(10, 1.0, 0.10), (10, 0.9, 0.08), (10, 1.2, 0.07), (4, 0.5, 0.50)]
 
 @pytest.fixture
 def study_dir(tmp_path):
-    spec = resolve_spec(name="s", dir=str(tmp_path), epochs=10, dataset="synthetic", trials=6, sampler="random")
-    spec.study_dir.mkdir(parents=True)
-    (spec.study_dir / "study.yaml").write_text(yaml.safe_dump(spec.to_dict()))
-    searcher = StudySearcher(spec)
-    for k, (epoch, mse, mrr) in enumerate(OUTCOMES):
-        searcher.suggest(f"t{k}")
-        searcher.on_trial_complete(f"t{k}", {"epoch": epoch, "objective_test_mse": mse, "objective_test_mrr": mrr})
+    saved_study(tmp_path, "s", [(mse, mrr, epoch) for epoch, mse, mrr in OUTCOMES], epochs=10, trials=6)
     return tmp_path
 
 
@@ -51,6 +47,27 @@ def test_list_is_data_and_its_json_names_every_study(study_dir):
     assert json.loads(listing.output) == [summary.to_dict()]
     empty = CliRunner().invoke(main, ["study", "list", "--dir", str(study_dir / "none")])
     assert empty.output.startswith("no studies in")
+
+
+def test_list_counts_and_ranks_the_trials_as_status_does(study_dir):
+    """A calibration trial only checks the bands, and a retried trial counts once, as its newest attempt."""
+    spec = open_study("s", study_dir).spec
+    study = StudyDatabase(spec).study
+    params = {"shared": True, "lambda_f": 0.5, "lambda_r": 0.5, "seed": 7}
+    for state, values, role, ray_id in (
+        (TrialState.COMPLETE, [0.1, 0.9], "calibration", "c0"),  # would be best in both objectives
+        (TrialState.COMPLETE, [2.0, 0.01], "search", "t9"),  # a first attempt, then retried and stopped
+        (TrialState.PRUNED, None, "search", "t9"),
+    ):
+        attrs = {RAY_TRIAL_ID: ray_id, PARAMS_ATTR: params, ROLE_ATTR: role}
+        study.add_trial(optuna.trial.create_trial(state=state, values=values, user_attrs=attrs))
+    status = study_status("s", study_dir)
+    (summary,) = list_studies(study_dir)
+    assert status.states == {"COMPLETE": 4, "PRUNED": 2}
+    assert (summary.finished, summary.stopped) == (6, 2)
+    assert (summary.best_test_mse, summary.best_test_mrr) == (0.9, 0.1) == (
+        status.best["test_mse"]["value"], status.best["test_mrr"]["value"]
+    )
 
 
 @pytest.mark.parametrize("format_", ["csv", "parquet"])

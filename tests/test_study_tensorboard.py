@@ -9,7 +9,8 @@ import pytest
 from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from mtlstudy.study import HPARAMS_METRICS, resolve_spec, run_name
+from _studies import saved_study
+from mtlstudy.study import HPARAMS_METRICS, run_name
 from mtlstudy.study._database import StudyDatabase
 from mtlstudy.study._tensorboard import TensorBoardView
 from mtlstudy.training import RunLogger, write_hparams
@@ -52,8 +53,7 @@ def test_hparams_sit_beside_the_epoch_scalars_and_add_none_per_epoch(tmp_path):
 
 
 def test_the_view_links_each_trial_by_its_newest_optuna_number_and_records_its_hparams(tmp_path):
-    spec = resolve_spec(name="view", dir=str(tmp_path), epochs=2)
-    spec.study_dir.mkdir()
+    spec = saved_study(tmp_path, "view")
     study = StudyDatabase(spec).study
     params = {"shared": True, "lambda_f": 0.75, "lambda_r": 0.25, "seed": 1}
     first = study.ask()

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from mtlstudy.data._interactions import Interactions
+from mtlstudy.data import Interactions
 
 __all__ = ["RankingEvaluator", "mrr_score", "hit_rate_score", "ndcg_score", "ranking_scores"]
 

@@ -11,15 +11,15 @@ import torch
 
 from mtlstudy._errors import ConfigError
 from mtlstudy._files import atomic_path
-from mtlstudy.data._interactions import Interactions
+from mtlstudy.data import Interactions
 from mtlstudy.metrics import RankingEvaluator
 from mtlstudy.models import PackedJointGradient, PackedMultiTaskNet
 from mtlstudy.training._config import TrainConfig
 from mtlstudy.training._history import summarize_history
 from mtlstudy.training._trainer import (
-    _initial_net,
-    _on_device,
-    _training_relevant,
+    initial_net,
+    on_device,
+    training_relevant,
     load_checkpoint,
     resolve_device,
 )
@@ -108,14 +108,14 @@ class PackedTrainer:
     def __init__(self, configs: Sequence[TrainConfig], train: Interactions, test: Interactions) -> None:
         self.configs = _check_pack(configs)
         self.device = resolve_device(self.configs[0].device)
-        self.net = PackedMultiTaskNet([_initial_net(member, train) for member in self.configs]).to(self.device)
+        self.net = PackedMultiTaskNet([initial_net(member, train) for member in self.configs]).to(self.device)
         self.generators = [torch.Generator(device=self.device).manual_seed(member.seed) for member in self.configs]
         self.members = tuple(range(len(self.configs)))
         self.histories: list[list[dict[str, float]]] = [[] for _ in self.configs]
         self.epoch = 0
         self.num_items = train.num_items
-        self._train = _on_device(train, self.device)
-        self._test = _on_device(test, self.device)
+        self._train = on_device(train, self.device)
+        self._test = on_device(test, self.device)
         self._evaluator = RankingEvaluator(train, test, self.device)
         self._build_step()
 
@@ -234,8 +234,8 @@ class PackedTrainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict` of a pack with these configurations, members who left included."""
-        saved = [_training_relevant(TrainConfig.from_mapping(config)) for config in state["configs"]]
-        if saved != [_training_relevant(config) for config in self.configs]:
+        saved = [training_relevant(TrainConfig.from_mapping(config)) for config in state["configs"]]
+        if saved != [training_relevant(config) for config in self.configs]:
             raise ConfigError("the checkpoint was written for a pack of different training configurations")
         members = tuple(state["members"])
         missing = sorted(set(members) - set(self.members))

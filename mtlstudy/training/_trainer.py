@@ -12,13 +12,13 @@ import torch
 
 from mtlstudy._errors import CheckpointError, ConfigError
 from mtlstudy._files import atomic_path
-from mtlstudy.data._interactions import Interactions
+from mtlstudy.data import Interactions
 from mtlstudy.metrics import RankingEvaluator
 from mtlstudy.models import JointGradient, MultiTaskNet
 from mtlstudy.training._config import TrainConfig
 from mtlstudy.training._history import summarize_history
 
-__all__ = ["Trainer", "resolve_device", "load_checkpoint"]
+__all__ = ["Trainer", "resolve_device", "load_checkpoint", "initial_net", "on_device", "training_relevant"]
 
 # The top-level keys of Trainer.state_dict.
 _STATE_KEYS = frozenset({"config", "model", "optimizer", "generator", "history"})
@@ -35,7 +35,7 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _initial_net(config: TrainConfig, train: Interactions) -> MultiTaskNet:
+def initial_net(config: TrainConfig, train: Interactions) -> MultiTaskNet:
     """The network a run of ``config`` starts from.
 
     It is built on the CPU under the run's seed, so initial weights match on every device.
@@ -52,7 +52,7 @@ def _initial_net(config: TrainConfig, train: Interactions) -> MultiTaskNet:
         )
 
 
-def _on_device(data: Interactions, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def on_device(data: Interactions, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """User ids, item ids and ratings as tensors on ``device``."""
     return tuple(torch.as_tensor(array, device=device) for array in (data.user_ids, data.item_ids, data.ratings))
 
@@ -78,15 +78,15 @@ class Trainer:
     def __init__(self, config: TrainConfig, train: Interactions, test: Interactions) -> None:
         self.config = config
         self.device = resolve_device(config.device)
-        self.net = _initial_net(config, train).to(self.device)
+        self.net = initial_net(config, train).to(self.device)
         # The fused kernel updates all parameters in one call: ~20% faster epochs on CPU.
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr, fused=True)
         self._gradient = JointGradient(self.net)
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         self.num_items = train.num_items
         self.history: list[dict[str, float]] = []
-        self._train = _on_device(train, self.device)
-        self._test = _on_device(test, self.device)
+        self._train = on_device(train, self.device)
+        self._test = on_device(test, self.device)
         self._evaluator = RankingEvaluator(train, test, self.device)
 
     @property
@@ -160,7 +160,7 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict`; the configuration must match this trainer's."""
         saved = TrainConfig.from_mapping(state["config"])
-        if _training_relevant(saved) != _training_relevant(self.config):
+        if training_relevant(saved) != training_relevant(self.config):
             raise ConfigError("the checkpoint was written for a different training configuration")
         self.net.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -209,7 +209,7 @@ def load_checkpoint(
     return state
 
 
-def _training_relevant(config: TrainConfig) -> dict[str, Any]:
+def training_relevant(config: TrainConfig) -> dict[str, Any]:
     # Epochs may grow and the device may change between a save and a restore.
     values = config.to_dict()
     for key in ("epochs", "device"):
