@@ -309,3 +309,30 @@ def test_a_pack_whose_driver_died_while_asking_it_is_asked_again_alike(tmp_path,
     monkeypatch.setattr(optuna.Study, "ask", ask)
     reconcile(spec, {"a": RayTrial("RUNNING", {}, None)})
     assert StudySearcher(spec).suggest("c") == packs[1]
+
+
+class _Planted:
+    """A pickle that would create a file when unpickled, as one planted in a shared study directory might."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_the_searcher_state_is_json_and_a_planted_pickle_is_never_unpickled(tmp_path):
+    import pickle
+
+    searcher = StudySearcher(_spec(tmp_path))
+    state = tmp_path / "searcher-state.pkl"
+    searcher.save(str(state))
+    assert json.loads(state.read_text(encoding="utf-8")) == {"study_name": "s"}
+    searcher.restore(str(state))
+    state.write_text(json.dumps({"study_name": "other"}), encoding="utf-8")
+    with pytest.raises(ValueError, match="searcher state of study 'other' restored into 's'"):
+        searcher.restore(str(state))
+    ran = tmp_path / "ran"
+    state.write_bytes(pickle.dumps(_Planted(ran)))
+    searcher.restore(str(state))
+    assert not ran.exists()
