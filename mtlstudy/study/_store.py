@@ -14,6 +14,7 @@ import pandas as pd
 
 from mtlstudy._errors import ConfigError, StudyError
 from mtlstudy._files import atomic_path
+from mtlstudy._history import summarize_history
 from mtlstudy._schema import EPOCH_METRICS, OBJECTIVES, PARAM_COLUMNS, RUNG_COLUMNS
 from mtlstudy.study._remote import StudyFiles, local_study_dir
 from mtlstudy.study._run import RAY_DIR, open_spec
@@ -28,7 +29,6 @@ from mtlstudy.study._searcher import (
 )
 from mtlstudy.study._spec import StudySpec
 from mtlstudy.study._storage import load_study
-from mtlstudy.training import summarize_history
 
 __all__ = [
     "load_export",

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from mtlstudy._history import divergence
 from mtlstudy.trainables import _ray_api
 from mtlstudy.trainables._trainable import (
     CHECKPOINT_FILE,
@@ -29,7 +30,6 @@ from mtlstudy.training import (
     PackedTrainer,
     RunLogger,
     TrainConfig,
-    divergence,
     load_checkpoint,
     load_pack_checkpoint,
     load_split,

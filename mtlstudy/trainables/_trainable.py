@@ -10,8 +10,9 @@ from typing import Any
 import torch
 
 from mtlstudy._errors import CheckpointError, ConfigError
+from mtlstudy._history import divergence, summarize_history
 from mtlstudy.trainables import _ray_api
-from mtlstudy.training import RunLogger, TrainConfig, Trainer, divergence, load_split, summarize_history
+from mtlstudy.training import RunLogger, TrainConfig, Trainer, load_split
 
 __all__ = [
     "train_trial",
@@ -55,7 +56,7 @@ def train_trial(config: Mapping[str, Any]) -> None:
     the trial directory, rewritten from the checkpoint's history on a restore; torch
     uses the trial's CPUs.
 
-    A diverged epoch (see :func:`~mtlstudy.training.divergence`) ends the trial: its
+    A diverged epoch (see :func:`~mtlstudy._history.divergence`) ends the trial: its
     last report carries the reason under :data:`FAILURE_KEY` and no checkpoint. A
     checkpoint that cannot be read restarts the trial from its first epoch, with one
     line on the trial's standard error.
@@ -107,7 +108,7 @@ def trial_options(config: Mapping[str, Any]) -> dict[str, Any]:
 
 def trial_result(history: Sequence[Mapping[str, float]], objective: str) -> dict[str, float]:
     """What a trial reports after the epochs in ``history``: the last epoch's metrics, the
-    run's final and best values (:func:`~mtlstudy.training.summarize_history`) and the
+    run's final and best values (:func:`~mtlstudy._history.summarize_history`) and the
     objectives (``"final"`` or ``"best"`` values)."""
     summary = summarize_history(history)
     metrics = {**history[-1], **summary}
