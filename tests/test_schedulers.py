@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from ray.tune.schedulers import TrialScheduler
 
+from mtlstudy._runs import MemoryRungStore
 from mtlstudy.schedulers import (
-    MemoryRungStore,
     MOASHAScheduler,
     crowding_distances,
     is_promoted,

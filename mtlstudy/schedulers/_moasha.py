@@ -3,66 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Protocol
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from mtlstudy._runs import FAILURE_KEY, RungRecord, RungStore, member_results, member_run_id
 from mtlstudy.schedulers._ranking import is_promoted, rung_epochs
-from mtlstudy.trainables import FAILURE_KEY, member_results, member_run_id
 
-__all__ = ["MOASHAScheduler", "RungRecord", "RungStore", "MemoryRungStore"]
-
-
-@dataclass(frozen=True)
-class RungRecord:
-    """One trial at one rung: its objective values there and the decision taken.
-
-    Attributes
-    ----------
-    rung : int
-        The rung's epoch.
-    values : tuple of float
-        The objective values the trial reported at that epoch.
-    order : int
-        Its arrival order at the rung (0: first).
-    promoted : bool
-        Whether it continued past the rung.
-    """
-
-    rung: int
-    values: tuple[float, ...]
-    order: int
-    promoted: bool
-
-
-class RungStore(Protocol):
-    """Where rung records live; a study keeps them in its Optuna database."""
-
-    def record(self, trial_id: str, rung: int) -> RungRecord | None:
-        """The record of ``trial_id`` at ``rung``, if it has reached it."""
-
-    def records(self, rung: int) -> list[RungRecord]:
-        """Every trial's record at ``rung``, in arrival order."""
-
-    def add(self, trial_id: str, record: RungRecord) -> None:
-        """Keep ``record`` for ``trial_id``."""
-
-
-class MemoryRungStore:
-    """A :class:`RungStore` in memory, for use outside a study."""
-
-    def __init__(self) -> None:
-        self._records: dict[tuple[str, int], RungRecord] = {}
-
-    def record(self, trial_id: str, rung: int) -> RungRecord | None:
-        return self._records.get((trial_id, rung))
-
-    def records(self, rung: int) -> list[RungRecord]:
-        return sorted((r for (_, at), r in self._records.items() if at == rung), key=lambda r: r.order)
-
-    def add(self, trial_id: str, record: RungRecord) -> None:
-        self._records[trial_id, record.rung] = record
+__all__ = ["MOASHAScheduler"]
 
 
 class MOASHAScheduler(FIFOScheduler):
@@ -87,6 +34,7 @@ class MOASHAScheduler(FIFOScheduler):
     Parameters
     ----------
     store : RungStore
+        Where the decisions are kept, by run id (see :class:`~mtlstudy._runs.RungStore`).
     epochs : int
         The full budget of a trial.
     grace_epochs : int
@@ -100,6 +48,7 @@ class MOASHAScheduler(FIFOScheduler):
 
     Examples
     --------
+    >>> from mtlstudy._runs import MemoryRungStore
     >>> scheduler = MOASHAScheduler(MemoryRungStore(), epochs=60, grace_epochs=5, reduction_factor=3,
     ...                             objectives={"test_mse": "min", "test_mrr": "max"})
     >>> scheduler.rungs

@@ -20,6 +20,7 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.schedulers import TrialScheduler
 
 from mtlstudy._errors import CheckpointError, StudyError
+from mtlstudy._runs import OBJECTIVE_KEYS, objective_key, ray_trial_of, run_result, trial_result
 from mtlstudy._schema import OBJECTIVES, ROLES
 from mtlstudy.schedulers import MOASHAScheduler
 from mtlstudy.study._lock import lock_owner, study_lock
@@ -41,18 +42,7 @@ from mtlstudy.study._searcher import FAILURE_ATTR, PARAMS_ATTR, OptunaRungStore,
 from mtlstudy.study._spec import StudySpec, check_name, resolve_spec
 from mtlstudy.study._storage import load_study, open_storage
 from mtlstudy.study._tensorboard import TensorBoardView
-from mtlstudy.trainables import (
-    CHECKPOINT_FILE,
-    OBJECTIVE_KEYS,
-    PACK_CHECKPOINT_FILE,
-    objective_key,
-    ray_trial_of,
-    run_result,
-    saved_histories,
-    train_pack,
-    train_trial,
-    trial_result,
-)
+from mtlstudy.trainables import CHECKPOINT_FILE, PACK_CHECKPOINT_FILE, saved_histories, train_pack, train_trial
 
 __all__ = ["run_study", "resume_study", "run_phases", "open_spec", "SPEC_FILE", "RAY_DIR"]
 

@@ -17,19 +17,19 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from ray.tune.search import Searcher
 
-from mtlstudy._schema import OBJECTIVES, ROLES
-from mtlstudy.schedulers import RungRecord
-from mtlstudy.study._spec import COMPLETE_ONLY_SAMPLERS, StudySpec, trial_params
-from mtlstudy.study._storage import open_storage
-from mtlstudy.trainables import (
+from mtlstudy._runs import (
     FAILURE_KEY,
     OBJECTIVE_KEYS,
     PACK_KEY,
+    RungRecord,
     member_run_id,
     objective_key,
     ray_trial_of,
     run_result,
 )
+from mtlstudy._schema import OBJECTIVES, ROLES
+from mtlstudy.study._spec import COMPLETE_ONLY_SAMPLERS, StudySpec, trial_params
+from mtlstudy.study._storage import open_storage
 from mtlstudy.training import PACK_MEMBER_FIELDS
 
 __all__ = [
