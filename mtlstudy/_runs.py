@@ -33,6 +33,7 @@ __all__ = [
     "ray_trial_of",
     "member_results",
     "run_result",
+    "run_results",
     "trial_runs",
     "trial_result",
     "RungRecord",
@@ -89,6 +90,23 @@ def run_result(run_id: str, result: Mapping[str, Any] | None) -> Mapping[str, An
     if "/" not in run_id:
         return result
     return member_results(result).get(_member(run_id))
+
+
+def run_results(ray_trial_id: str, result: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Run id -> its part of a Ray trial's ``result``: the trial itself, or each member of
+    a pack that has reported, in member order.
+
+    Examples
+    --------
+    >>> run_results("t", {"epoch": 2, "members": {"1": {"epoch": 2}, "0": {"epoch": 1}}})
+    {'t/m0': {'epoch': 1}, 't/m1': {'epoch': 2}}
+    >>> run_results("t", {"epoch": 2})
+    {'t': {'epoch': 2}}
+    """
+    members = member_results(result)
+    if not members:
+        return {ray_trial_id: dict(result)}
+    return {member_run_id(ray_trial_id, member): values for member, values in sorted(members.items())}
 
 
 def trial_runs(
