@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from ray.tune.schedulers import TrialScheduler
 
+from mtlstudy._runs import FAILURE_KEY, PACK_KEY, MemoryRungStore
 from mtlstudy.schedulers import (
-    MemoryRungStore,
     MOASHAScheduler,
     crowding_distances,
     is_promoted,
@@ -139,6 +140,72 @@ def test_a_recorded_decision_wins_over_new_values():
     scheduler.on_trial_result(None, _trial("a"), _result(2, 1.0, 0.10))
     assert scheduler.on_trial_result(None, _trial("b"), _result(2, 2.0, 0.05)) == TrialScheduler.STOP
     assert scheduler.on_trial_result(None, _trial("b"), _result(2, 0.1, 0.50)) == TrialScheduler.STOP
+
+
+def test_a_diverged_trial_is_not_ranked_and_ends_itself():
+    scheduler = MOASHAScheduler(MemoryRungStore(), epochs=10, grace_epochs=2, reduction_factor=2, objectives=OBJECTIVES)
+    diverged = {**_result(2, math.nan, math.nan), FAILURE_KEY: "diverged at epoch 2: non-finite training loss"}
+    assert scheduler.on_trial_result(None, _trial("a"), diverged) == TrialScheduler.CONTINUE
+    assert scheduler.store.records(2) == []
+
+
+def _packed(members: dict[int, dict], flattened: bool = False) -> dict:
+    """A packed trial's result at epoch 2, as reported or as Ray flattens it for schedulers."""
+    if not flattened:
+        return {"epoch": 2, PACK_KEY: {str(member): values for member, values in members.items()}}
+    flat = {f"{PACK_KEY}/{member}/{key}": value for member, values in members.items() for key, value in values.items()}
+    return {"epoch": 2, **flat}
+
+
+@pytest.mark.parametrize("flattened", [False, True])
+def test_each_member_of_a_pack_at_the_rung_is_decided_on_its_own_in_member_order(flattened):
+    scheduler = MOASHAScheduler(MemoryRungStore(), epochs=10, grace_epochs=2, reduction_factor=2, objectives=OBJECTIVES)
+    scheduler.on_trial_result(None, _trial("a"), _result(2, 1.0, 0.10))
+    members = {
+        3: _result(1, 0.1, 0.90),  # left the pack at epoch 1: not at this rung
+        1: _result(2, 0.5, 0.20),  # dominates every other: continues
+        2: {**_result(2, math.nan, math.nan), FAILURE_KEY: "diverged"},  # failed: not ranked
+        0: _result(2, 2.0, 0.05),  # dominated by "a": stops
+    }
+    assert scheduler.on_trial_result(None, _trial("p"), _packed(members, flattened)) == TrialScheduler.CONTINUE
+    store = scheduler.store
+    assert [(r.order, r.values, r.promoted) for r in store.records(2)] == [
+        (0, (1.0, 0.10), True),
+        (1, (2.0, 0.05), False),
+        (2, (0.5, 0.20), True),
+    ]
+    assert store.record("p/m0", 2).order == 1 and store.record("p/m1", 2).order == 2
+    assert store.record("p/m2", 2) is None and store.record("p/m3", 2) is None and store.record("p", 2) is None
+
+
+def test_a_pack_stops_when_none_of_its_members_continues():
+    scheduler = MOASHAScheduler(MemoryRungStore(), epochs=10, grace_epochs=2, reduction_factor=2, objectives=OBJECTIVES)
+    scheduler.on_trial_result(None, _trial("a"), _result(2, 1.0, 0.10))
+    dominated = _packed({0: _result(2, 2.0, 0.05), 1: _result(2, 3.0, 0.01)})
+    assert scheduler.on_trial_result(None, _trial("p"), dominated) == TrialScheduler.STOP
+    failed = _packed({0: {**_result(2, math.nan, math.nan), FAILURE_KEY: "diverged"}})
+    assert scheduler.on_trial_result(None, _trial("q"), failed) == TrialScheduler.STOP
+    assert scheduler.store.record("q/m0", 2) is None
+
+
+def test_the_scheduler_reads_a_result_s_runs_through_the_function_it_is_given():
+    seen = []
+
+    def two_runs(ray_trial_id, result):
+        seen.append((ray_trial_id, result["epoch"]))
+        return {f"{ray_trial_id}/x": _result(2, 2.0, 0.05), f"{ray_trial_id}/y": _result(2, 0.5, 0.20)}
+
+    scheduler = MOASHAScheduler(
+        MemoryRungStore(), epochs=10, grace_epochs=2, reduction_factor=2, objectives=OBJECTIVES, run_results=two_runs
+    )
+    assert scheduler.on_trial_result(None, _trial("t"), {"epoch": 3}) == TrialScheduler.CONTINUE  # not a rung
+    assert scheduler.on_trial_result(None, _trial("t"), {"epoch": 2}) == TrialScheduler.CONTINUE
+    assert seen == [("t", 2)]
+    assert [(r.order, r.promoted) for r in (scheduler.store.record(run, 2) for run in ("t/x", "t/y"))] == [
+        (0, True),
+        (1, True),
+    ]
+    assert scheduler.store.record("t", 2) is None
 
 
 def test_equal_values_are_ranked_by_arrival():

@@ -13,10 +13,11 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
+from mtlstudy._runs import FAILURE_KEY
 from mtlstudy.study import load_export, resolve_spec
 from mtlstudy.study._database import FAILURE_ATTR
 from mtlstudy.study._searcher import StudySearcher, stopped_as_dominated
-from mtlstudy.trainables import CHECKPOINT_FILE, FAILURE_KEY, TRIAL_OPTIONS
+from mtlstudy.trainables import CHECKPOINT_FILE, TRIAL_OPTIONS
 from mtlstudy.training import TrainConfig, Trainer, load_split
 
 DIRECTIONS = [optuna.study.StudyDirection.MINIMIZE, optuna.study.StudyDirection.MAXIMIZE]

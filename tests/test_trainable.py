@@ -11,9 +11,9 @@ from collections import Counter
 import pandas as pd
 import pytest
 
+from mtlstudy._runs import FAILURE_KEY, MemoryRungStore, RungRecord
 from mtlstudy._schema import EPOCH_METRICS, TENSORBOARD_TAGS
-from mtlstudy.schedulers import MemoryRungStore, RungRecord
-from mtlstudy.trainables import FAILURE_KEY, _ray_api, train_pack, train_trial
+from mtlstudy.trainables import _ray_api, train_pack, train_trial
 from tensorboard_events import read_scalars, scalar_events
 
 CONFIG = {

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from mtlstudy import CheckpointError, ConfigError
+from mtlstudy._history import divergence
 from mtlstudy._schema import EPOCH_METRICS
-from mtlstudy.training import TrainConfig, Trainer, divergence, load_checkpoint
+from mtlstudy.training import TrainConfig, Trainer, load_checkpoint
 from _training_fixtures import epoch_metrics, small_config, trained
 
 

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 import pandas as pd
 
 from mtlstudy._errors import StudyError
+from mtlstudy._history import summarize_history
 from mtlstudy._schema import BEST_DIRECTION, EPOCH_METRICS
 from mtlstudy.analysis._frame import PARAMS
-from mtlstudy.training._history import summarize_history
 
 __all__ = ["epoch_view", "best_vs_final"]
 

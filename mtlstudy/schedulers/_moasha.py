@@ -2,67 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from mtlstudy._runs import FAILURE_KEY, RungRecord, RungStore, run_results
 from mtlstudy.schedulers._ranking import is_promoted, rung_epochs
-from mtlstudy.trainables import FAILURE_KEY, member_results, member_run_id
 
-__all__ = ["MOASHAScheduler", "RungRecord", "RungStore", "MemoryRungStore"]
-
-
-@dataclass(frozen=True)
-class RungRecord:
-    """One trial at one rung: its objective values there and the decision taken.
-
-    Attributes
-    ----------
-    rung : int
-        The rung's epoch.
-    values : tuple of float
-        The objective values the trial reported at that epoch.
-    order : int
-        Its arrival order at the rung (0: first).
-    promoted : bool
-        Whether it continued past the rung.
-    """
-
-    rung: int
-    values: tuple[float, ...]
-    order: int
-    promoted: bool
-
-
-class RungStore(Protocol):
-    """Where rung records live; a study keeps them in its Optuna database."""
-
-    def record(self, trial_id: str, rung: int) -> RungRecord | None:
-        """The record of ``trial_id`` at ``rung``, if it has reached it."""
-
-    def records(self, rung: int) -> list[RungRecord]:
-        """Every trial's record at ``rung``, in arrival order."""
-
-    def add(self, trial_id: str, record: RungRecord) -> None:
-        """Keep ``record`` for ``trial_id``."""
-
-
-class MemoryRungStore:
-    """A :class:`RungStore` in memory, for use outside a study."""
-
-    def __init__(self) -> None:
-        self._records: dict[tuple[str, int], RungRecord] = {}
-
-    def record(self, trial_id: str, rung: int) -> RungRecord | None:
-        return self._records.get((trial_id, rung))
-
-    def records(self, rung: int) -> list[RungRecord]:
-        return sorted((r for (_, at), r in self._records.items() if at == rung), key=lambda r: r.order)
-
-    def add(self, trial_id: str, record: RungRecord) -> None:
-        self._records[trial_id, record.rung] = record
+__all__ = ["MOASHAScheduler"]
 
 
 class MOASHAScheduler(FIFOScheduler):
@@ -75,9 +23,12 @@ class MOASHAScheduler(FIFOScheduler):
     in the top ``ceil(n/η)`` of the ``n`` trials there. Nobody waits: as in ASHA, a
     decision uses whatever has arrived so far.
 
-    A packed trial (see :func:`~mtlstudy.trainables.train_pack`) reports its members'
-    results together; each member is decided as a trial of its own, and the packed trial
-    stops when none of its members continues.
+    A Ray trial's result may hold several runs: a packed trial (see
+    :func:`~mtlstudy.trainables.train_pack`) reports its members' results together. The
+    scheduler gets a result's runs from ``run_results``; each run at the rung is decided
+    as a trial of its own, in the order given, and the Ray trial stops when none of its
+    runs continues. A run whose result holds :data:`~mtlstudy._runs.FAILURE_KEY` is not
+    ranked, and a Ray trial whose result holds it ends itself.
 
     Every decision is written to ``store`` before it is acted on, and a trial that
     reaches a rung it already has a record for (a trial resumed from an earlier
@@ -87,6 +38,7 @@ class MOASHAScheduler(FIFOScheduler):
     Parameters
     ----------
     store : RungStore
+        Where the decisions are kept, by run id (see :class:`~mtlstudy._runs.RungStore`).
     epochs : int
         The full budget of a trial.
     grace_epochs : int
@@ -97,9 +49,14 @@ class MOASHAScheduler(FIFOScheduler):
         The result keys compared at a rung, and which way each is better.
     time_attr : str
         The result key counting epochs.
+    run_results : callable, optional
+        ``run_results(ray_trial_id, result)``: run id -> that run's result, for each run
+        in one Ray trial's ``result``. The default, :func:`~mtlstudy._runs.run_results`,
+        reads the trial itself or each member of a pack.
 
     Examples
     --------
+    >>> from mtlstudy._runs import MemoryRungStore
     >>> scheduler = MOASHAScheduler(MemoryRungStore(), epochs=60, grace_epochs=5, reduction_factor=3,
     ...                             objectives={"test_mse": "min", "test_mrr": "max"})
     >>> scheduler.rungs
@@ -114,6 +71,7 @@ class MOASHAScheduler(FIFOScheduler):
         reduction_factor: float,
         objectives: Mapping[str, str],
         time_attr: str = "epoch",
+        run_results: Callable[[str, Mapping[str, Any]], Mapping[str, Mapping[str, Any]]] = run_results,
     ) -> None:
         super().__init__()
         self.store = store
@@ -121,6 +79,7 @@ class MOASHAScheduler(FIFOScheduler):
         self.reduction_factor = reduction_factor
         self.objectives = dict(objectives)
         self.time_attr = time_attr
+        self.run_results = run_results
 
     @property
     def supports_buffered_results(self) -> bool:
@@ -131,22 +90,18 @@ class MOASHAScheduler(FIFOScheduler):
         rung = result.get(self.time_attr)
         if rung not in self.rungs:
             return TrialScheduler.CONTINUE
-        members = member_results(result)
-        if not members:
-            if FAILURE_KEY in result:  # a diverged trial ends itself and has no values to rank
-                return TrialScheduler.CONTINUE
-            promoted = [self.decide(trial.trial_id, rung, result).promoted]
-        else:
-            # A packed trial: each member still training is decided on its own, in member order.
-            promoted = [
-                self.decide(member_run_id(trial.trial_id, member), rung, values).promoted
-                for member, values in sorted(members.items())
-                if values.get(self.time_attr) == rung and FAILURE_KEY not in values
-            ]
+        if FAILURE_KEY in result:  # a diverged trial ends itself and has no values to rank
+            return TrialScheduler.CONTINUE
+        # Each run still training (at this rung, not failed) is decided on its own, in the order given.
+        promoted = [
+            self.decide(run_id, rung, values).promoted
+            for run_id, values in self.run_results(trial.trial_id, result).items()
+            if values.get(self.time_attr) == rung and FAILURE_KEY not in values
+        ]
         return TrialScheduler.CONTINUE if any(promoted) else TrialScheduler.STOP
 
     def decide(self, trial_id: str, rung: int, result: Mapping[str, float]) -> RungRecord:
-        """The record of ``trial_id`` at ``rung``: the stored one, else a new decision, stored."""
+        """The record of run ``trial_id`` at ``rung``: the stored one, else a new decision, stored."""
         record = self.store.record(trial_id, rung)
         if record is not None:
             return record

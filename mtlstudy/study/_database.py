@@ -22,10 +22,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from mtlstudy._errors import StudyError
 from mtlstudy._files import atomic_path
+from mtlstudy._runs import FAILURE_KEY, OBJECTIVE_KEYS, RungRecord, objective_key
 from mtlstudy._schema import OBJECTIVES, ROLES
-from mtlstudy.schedulers import RungRecord
 from mtlstudy.study._spec import StudySpec
-from mtlstudy.trainables import FAILURE_KEY, OBJECTIVE_KEYS, objective_key
 
 __all__ = [
     "JOURNAL_SCHEME",
@@ -114,7 +113,7 @@ def _load(name: str, storage: optuna.storages.BaseStorage, url: str) -> optuna.S
 
 
 #: Optuna user attribute linking an Optuna trial to its run: the Ray trial's id, or for
-#: member k of a packed Ray trial ``<ray id>/m<k>`` (see :func:`~mtlstudy.trainables.member_run_id`).
+#: member k of a packed Ray trial ``<ray id>/m<k>`` (see :func:`~mtlstudy._runs.member_run_id`).
 RAY_TRIAL_ID = "ray_trial_id"
 #: Optuna user attribute holding the trial's training parameters.
 PARAMS_ATTR = "params"
@@ -193,7 +192,7 @@ class StudyDatabase:
     def finish(self, trial: FrozenTrial, result: Mapping[str, Any] | None, error: bool = False) -> TrialState:
         """Tell Optuna how a Ray trial ended, from its last result.
 
-        An error, a diverged trial (a result with a :data:`~mtlstudy.trainables.FAILURE_KEY`)
+        An error, a diverged trial (a result with a :data:`~mtlstudy._runs.FAILURE_KEY`)
         or a result without both objectives is FAIL, with the reason in :data:`FAILURE_ATTR`;
         a trial that trained fewer epochs than the budget was stopped early and is
         PRUNED, with the epoch it stopped at; any other is COMPLETE with its objective values.
@@ -233,7 +232,7 @@ class OpensDatabase:
 
 
 class OptunaRungStore(OpensDatabase):
-    """A :class:`~mtlstudy.schedulers.RungStore` in the study's database.
+    """A :class:`~mtlstudy._runs.RungStore` in the study's database.
 
     Each trial's records are a list under the :data:`RUNGS_ATTR` user attribute of
     its newest Optuna trial; arrival order is counted per rung over Ray trials.

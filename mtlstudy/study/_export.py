@@ -14,6 +14,7 @@ from optuna.trial import FrozenTrial
 
 from mtlstudy._errors import ConfigError, StudyError
 from mtlstudy._files import atomic_path
+from mtlstudy._history import summarize_history
 from mtlstudy._schema import EPOCH_METRICS, OBJECTIVES, PARAM_COLUMNS, RUNG_COLUMNS
 from mtlstudy.study._database import (
     FAILURE_ATTR,
@@ -26,7 +27,6 @@ from mtlstudy.study._database import (
 )
 from mtlstudy.study._layout import DEFAULT_DIR, RAY_DIR, StudyFiles, local_study_dir
 from mtlstudy.study._open import OpenStudy, open_study
-from mtlstudy.training import summarize_history
 
 __all__ = [
     "load_export",
@@ -112,7 +112,7 @@ def export_frame(opened: OpenStudy, epochs: bool = False) -> pd.DataFrame:
     non-finite training loss"``; missing for any other), ``role`` (``"search"``, ``"replicate"`` or
     ``"calibration"``, see :data:`~mtlstudy._schema.ROLES`), ``replicate_of`` (a replicate's parent's
     ``number``; <NA> for any other), the parameters, ``epochs``, ``final_``/``best_``/
-    ``best_<m>_epoch`` of every metric (:func:`~mtlstudy.training.summarize_history`
+    ``best_<m>_epoch`` of every metric (:func:`~mtlstudy._history.summarize_history`
     of the trial's ``metrics.csv``; NaN before its first epoch) and ``duration_s``
     (training plus evaluation seconds). ``epochs`` is the budget, ``epochs_trained``
     what the trial trained, and ``stopped_epoch`` the epoch at which early stopping

@@ -11,10 +11,10 @@ import numpy as np
 from ray import tune
 from tqdm import tqdm
 
+from mtlstudy._runs import FAILURE_KEY, OBJECTIVE_KEYS, objective_key, trial_runs
 from mtlstudy._schema import OBJECTIVES
 from mtlstudy.analysis import hypervolume_2d
 from mtlstudy.study._spec import StudySpec
-from mtlstudy.trainables import FAILURE_KEY, OBJECTIVE_KEYS, objective_key, trial_runs
 
 __all__ = ["StudyProgress", "format_duration"]
 

@@ -14,7 +14,8 @@ from mtlstudy._errors import CheckpointError
 from mtlstudy.study._database import FAILURE_ATTR, PARAMS_ATTR, StudyDatabase
 from mtlstudy.study._layout import RAY_DIR, StudyFiles
 from mtlstudy.study._spec import StudySpec
-from mtlstudy.trainables import CHECKPOINT_FILE, PACK_CHECKPOINT_FILE, ray_trial_of, run_result, saved_histories, trial_result
+from mtlstudy.trainables import CHECKPOINT_FILE, PACK_CHECKPOINT_FILE, saved_histories
+from mtlstudy._runs import ray_trial_of, run_result, trial_result
 
 __all__ = ["RayTrial", "ray_trials", "reconcile"]
 

@@ -10,10 +10,10 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from ray.tune.search import Searcher
 
+from mtlstudy._runs import PACK_KEY, member_run_id, ray_trial_of, run_result
 from mtlstudy._schema import ROLES
 from mtlstudy.study._database import PARAMS_ATTR, RAY_TRIAL_ID, ROLE_ATTR, OpensDatabase, role_of
 from mtlstudy.study._spec import COMPLETE_ONLY_SAMPLERS, StudySpec, trial_params
-from mtlstudy.trainables import PACK_KEY, member_run_id, ray_trial_of, run_result
 from mtlstudy.training import PACK_MEMBER_FIELDS
 
 __all__ = ["StudySearcher", "FLAT_PARAMS", "ask_trial", "stopped_as_dominated"]

@@ -18,17 +18,18 @@ import yaml
 
 from mtlstudy._checks import check_count, check_number, check_value
 from mtlstudy._errors import ConfigError
+from mtlstudy._runs import OBJECTIVE_KEYS, objective_key
 from mtlstudy._schema import OBJECTIVES
 from mtlstudy.data import check_dataset
 from mtlstudy.search_spaces import SearchSpace, get_space
 from mtlstudy.study._layout import DATABASE_FILE, DEFAULT_DIR, StudyFiles, check_remote_dir, is_remote, local_study_dir
-from mtlstudy.trainables import OBJECTIVE_KEYS, TRIAL_OPTIONS, objective_key
+from mtlstudy.trainables import TRIAL_OPTIONS
 from mtlstudy.training import TrainConfig
 
 if TYPE_CHECKING:
     from ray.tune.schedulers import TrialScheduler
 
-    from mtlstudy.schedulers import RungStore
+    from mtlstudy._runs import RungStore
 
 __all__ = [
     "StudySpec",

@@ -21,11 +21,11 @@ from typing import Any
 
 from ray import tune
 
+from mtlstudy._runs import trial_runs
 from mtlstudy._schema import PARAM_COLUMNS
 from mtlstudy.study._database import StudyDatabase
 from mtlstudy.study._layout import TENSORBOARD_DIR, is_remote
 from mtlstudy.study._spec import StudySpec
-from mtlstudy.trainables import trial_runs
 from mtlstudy.training import write_hparams
 
 __all__ = ["HPARAMS", "HPARAMS_METRICS", "run_name", "TensorBoardView"]

@@ -2,68 +2,37 @@
 
 Each member is an Optuna trial of its own. Its run id is ``<ray trial id>/m<k>``, its logs
 live in the ``m<k>`` folder of the Ray trial, and the Ray trial's results carry every
-member's metrics under :data:`PACK_KEY`. Under early stopping the scheduler decides per
-member and writes each decision to its rung store before Ray continues the trial, so
-the trainable reads the decisions back after each rung's report and drops the members
-that were stopped.
+member's metrics under :data:`~mtlstudy._runs.PACK_KEY`. Under early stopping the
+scheduler decides per member and writes each decision to its rung store before Ray
+continues the trial, so the trainable reads the decisions back after each rung's report
+and drops the members that were stopped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
+from mtlstudy._history import divergence
+from mtlstudy._runs import FAILURE_KEY, PACK_KEY, RungStore, member_run_id, trial_result
 from mtlstudy.trainables import _ray_api
-from mtlstudy.trainables._trainable import (
-    CHECKPOINT_FILE,
-    FAILURE_KEY,
-    TRIAL_OPTIONS,
-    restore,
-    trial_options,
-    trial_result,
-)
+from mtlstudy.trainables._trainable import CHECKPOINT_FILE, TRIAL_OPTIONS, restore, trial_options
 from mtlstudy.training import (
     PackedTrainer,
     RunLogger,
     TrainConfig,
-    divergence,
     load_checkpoint,
     load_pack_checkpoint,
     load_split,
 )
 
-if TYPE_CHECKING:  # the schedulers read this module's result format, so it cannot import them
-    from mtlstudy.schedulers import RungStore
+__all__ = ["train_pack", "PACK_CHECKPOINT_FILE", "saved_histories"]
 
-__all__ = [
-    "train_pack",
-    "PACK_KEY",
-    "PACK_CHECKPOINT_FILE",
-    "saved_histories",
-    "trial_runs",
-    "member_results",
-    "member_run_id",
-    "ray_trial_of",
-    "run_result",
-]
-
-#: Key of a packed trial's config (the members' parameters) and of its results (their metrics).
-PACK_KEY = "members"
 #: The pack's state's file name inside each checkpoint directory.
 PACK_CHECKPOINT_FILE = "pack.pt"
-
-
-def member_run_id(ray_trial_id: str, member: int) -> str:
-    """The run id of member ``member`` of a packed Ray trial, e.g. ``3f2a_00001/m2``."""
-    return f"{ray_trial_id}/m{member}"
-
-
-def ray_trial_of(run_id: str) -> str:
-    """The Ray trial a run id belongs to (itself for an unpacked trial)."""
-    return run_id.split("/", 1)[0]
 
 
 def saved_histories(
@@ -85,62 +54,19 @@ def saved_histories(
     return path, {member_run_id(ray_trial_id, member): history for member, history in enumerate(histories)}
 
 
-def _member(run_id: str) -> int:
-    return int(run_id.rsplit("/m", 1)[1])
-
-
-def member_results(result: Mapping[str, Any] | None) -> dict[int, dict[str, Any]]:
-    """Member -> its metrics in a packed trial's ``result`` (empty for an unpacked one).
-
-    Reads the result as reported (nested under :data:`PACK_KEY`) or as Ray hands it to
-    schedulers and searchers (flattened to ``members/<k>/<metric>`` keys).
-    """
-    result = result or {}
-    members = {int(member): dict(values) for member, values in (result.get(PACK_KEY) or {}).items()}
-    for key, value in result.items():
-        if key.startswith(f"{PACK_KEY}/"):
-            member, _, metric = key[len(PACK_KEY) + 1 :].partition("/")
-            members.setdefault(int(member), {})[metric] = value
-    return members
-
-
-def run_result(run_id: str, result: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    """The part of a Ray trial's ``result`` that belongs to run ``run_id`` (None if it has none)."""
-    if "/" not in run_id:
-        return result
-    return member_results(result).get(_member(run_id))
-
-
-def trial_runs(
-    trial_id: str, config: Mapping[str, Any], result: Mapping[str, Any] | None
-) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
-    """Run id -> (its config, its part of ``result``) of a Ray trial: the trial itself, or each member of a pack.
-
-    A member that has not reported yet gets an empty result.
-    """
-    members = config.get(PACK_KEY)
-    if members is None:
-        return {trial_id: (dict(config), dict(result or {}))}
-    shared = {key: value for key, value in config.items() if key != PACK_KEY}
-    runs = {}
-    for member, params in enumerate(members):
-        run_id = member_run_id(trial_id, member)
-        runs[run_id] = ({**shared, **params}, dict(run_result(run_id, result) or {}))
-    return runs
-
-
 def train_pack(
     config: Mapping[str, Any], rung_store: RungStore | None = None, rungs: Sequence[int] = ()
 ) -> None:
     """Train the members of one packed trial, reporting and checkpointing as it goes.
 
     ``config`` holds the shared :class:`TrainConfig` options and :data:`TRIAL_OPTIONS`,
-    and under :data:`PACK_KEY` each member's own parameters. Every epoch reports
-    ``epoch`` and, per member, what :func:`~mtlstudy.trainables.train_trial` would
-    report for it; a member that left keeps its last metrics. At the epochs in
+    and under :data:`~mtlstudy._runs.PACK_KEY` each member's own parameters. Every
+    epoch reports ``epoch`` and, per member, what :func:`~mtlstudy.trainables.train_trial`
+    would report for it; a member that left keeps its last metrics. At the epochs in
     ``rungs``, members that ``rung_store`` records as not promoted leave the pack. A
-    member that diverges leaves it too, its reason under :data:`FAILURE_KEY`. A
-    checkpoint that cannot be read restarts the pack from its first epoch.
+    member that diverges leaves it too, its reason under
+    :data:`~mtlstudy._runs.FAILURE_KEY`. A checkpoint that cannot be read restarts the
+    pack from its first epoch.
     """
     options = trial_options(config)
     shared = {k: v for k, v in config.items() if k not in TRIAL_OPTIONS and k != PACK_KEY}

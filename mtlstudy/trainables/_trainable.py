@@ -3,44 +3,31 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from mtlstudy._errors import CheckpointError, ConfigError
+from mtlstudy._history import divergence
+from mtlstudy._runs import FAILURE_KEY, trial_result
 from mtlstudy.trainables import _ray_api
-from mtlstudy.training import RunLogger, TrainConfig, Trainer, divergence, load_split, summarize_history
+from mtlstudy.training import RunLogger, TrainConfig, Trainer, load_split
 
 __all__ = [
     "train_trial",
     "trial_options",
-    "trial_result",
     "restore",
     "TRIAL_OPTIONS",
-    "OBJECTIVE_KEYS",
-    "FAILURE_KEY",
     "CHECKPOINT_FILE",
-    "objective_key",
 ]
 
 #: Trial-config keys the trainable reads itself; every other key is a TrainConfig option.
 TRIAL_OPTIONS: dict[str, Any] = {"objective": "final", "checkpoint_every": 0, "upload_logs": False}
 
-#: The metrics whose final or best value a trial reports as its objectives.
-OBJECTIVE_KEYS: tuple[str, ...] = ("test_mse", "test_mrr")
-
-#: The reported key saying why a trial stopped as failed (a diverged model), absent otherwise.
-FAILURE_KEY = "failure"
-
 #: The trainer state's file name inside each checkpoint directory.
 CHECKPOINT_FILE = "trainer.pt"
-
-
-def objective_key(metric: str) -> str:
-    """The reported key of ``metric``'s objective value, e.g. ``objective_test_mse``."""
-    return f"objective_{metric}"
 
 
 def train_trial(config: Mapping[str, Any]) -> None:
@@ -55,10 +42,10 @@ def train_trial(config: Mapping[str, Any]) -> None:
     the trial directory, rewritten from the checkpoint's history on a restore; torch
     uses the trial's CPUs.
 
-    A diverged epoch (see :func:`~mtlstudy.training.divergence`) ends the trial: its
-    last report carries the reason under :data:`FAILURE_KEY` and no checkpoint. A
-    checkpoint that cannot be read restarts the trial from its first epoch, with one
-    line on the trial's standard error.
+    A diverged epoch (see :func:`~mtlstudy._history.divergence`) ends the trial: its
+    last report carries the reason under :data:`~mtlstudy._runs.FAILURE_KEY` and no
+    checkpoint. A checkpoint that cannot be read restarts the trial from its first
+    epoch, with one line on the trial's standard error.
     """
     options = trial_options(config)
     train_config = TrainConfig.from_mapping({k: v for k, v in config.items() if k not in TRIAL_OPTIONS})
@@ -103,14 +90,3 @@ def trial_options(config: Mapping[str, Any]) -> dict[str, Any]:
     if options["objective"] not in ("final", "best"):
         raise ConfigError(f"objective must be 'final' or 'best', got {options['objective']!r}")
     return options
-
-
-def trial_result(history: Sequence[Mapping[str, float]], objective: str) -> dict[str, float]:
-    """What a trial reports after the epochs in ``history``: the last epoch's metrics, the
-    run's final and best values (:func:`~mtlstudy.training.summarize_history`) and the
-    objectives (``"final"`` or ``"best"`` values)."""
-    summary = summarize_history(history)
-    metrics = {**history[-1], **summary}
-    for metric in OBJECTIVE_KEYS:
-        metrics[objective_key(metric)] = summary[f"{objective}_{metric}"]
-    return metrics

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from mtlstudy.training._config import TrainConfig
 from mtlstudy.training._data import load_split
-from mtlstudy.training._history import divergence, summarize_history
 from mtlstudy.training._logging import (
     EVENTS_FILE,
     HPARAMS_TAG_PREFIX,
@@ -27,13 +26,11 @@ __all__ = [
     "TrainConfig",
     "Trainer",
     "auto_pack_size",
-    "divergence",
     "format_summary",
     "load_checkpoint",
     "load_pack_checkpoint",
     "load_split",
     "resolve_device",
-    "summarize_history",
     "train_model",
     "write_hparams",
     "write_json",

@@ -11,11 +11,11 @@ import torch
 
 from mtlstudy._errors import ConfigError
 from mtlstudy._files import atomic_path
+from mtlstudy._history import summarize_history
 from mtlstudy.data import Interactions
 from mtlstudy.metrics import RankingEvaluator
 from mtlstudy.models import PackedJointGradient, PackedMultiTaskNet
 from mtlstudy.training._config import TrainConfig
-from mtlstudy.training._history import summarize_history
 from mtlstudy.training._trainer import (
     initial_net,
     on_device,

@@ -10,10 +10,10 @@ import torch
 from tqdm.auto import tqdm
 
 from mtlstudy._errors import ConfigError, DivergenceError
+from mtlstudy._history import divergence
 from mtlstudy._schema import DEFAULT_DIR
 from mtlstudy.training._config import TrainConfig
 from mtlstudy.training._data import load_split
-from mtlstudy.training._history import divergence
 from mtlstudy.training._logging import RunLogger, write_json
 from mtlstudy.training._trainer import Trainer
 

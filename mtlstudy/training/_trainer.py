@@ -12,11 +12,11 @@ import torch
 
 from mtlstudy._errors import CheckpointError, ConfigError
 from mtlstudy._files import atomic_path
+from mtlstudy._history import summarize_history
 from mtlstudy.data import Interactions
 from mtlstudy.metrics import RankingEvaluator
 from mtlstudy.models import JointGradient, MultiTaskNet
 from mtlstudy.training._config import TrainConfig
-from mtlstudy.training._history import summarize_history
 
 __all__ = ["Trainer", "resolve_device", "load_checkpoint", "initial_net", "on_device", "training_relevant"]
 

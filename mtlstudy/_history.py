@@ -1,4 +1,8 @@
-"""Final and best-epoch values of a run's per-epoch metrics, and whether an epoch diverged."""
+"""Final and best-epoch values of a run's per-epoch metrics, and whether an epoch diverged.
+
+Plain Python over epoch rows: training reports with these, and the analysis reads a
+study's epochs with them, without loading torch.
+"""
 
 from __future__ import annotations
 
