@@ -146,7 +146,7 @@ def test_a_trial_restored_at_its_last_epoch_reports_once_and_ends(tmp_path, monk
 
 def test_an_unknown_objective_is_a_config_error(tmp_path, monkeypatch):
     FakeSession(tmp_path).install(monkeypatch)
-    with pytest.raises(ValueError, match="objective must be 'final' or 'best', got 'median'"):
+    with pytest.raises(ValueError, match=r"objective must be 'final' \(last epoch\) or 'best' \(best epoch\), got 'median'"):
         train_trial({**CONFIG, "objective": "median"})
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import torch
 
-from mtlstudy._errors import CheckpointError, ConfigError
+from mtlstudy._checks import check_value
+from mtlstudy._errors import CheckpointError
 from mtlstudy._history import divergence
 from mtlstudy._runs import FAILURE_KEY, trial_result
 from mtlstudy.trainables import _ray_api
@@ -87,6 +88,5 @@ def restore(trainer: Any, path: Path) -> None:
 def trial_options(config: Mapping[str, Any]) -> dict[str, Any]:
     """The :data:`TRIAL_OPTIONS` of a trial's ``config``, defaults filled in and checked."""
     options = {key: config.get(key, default) for key, default in TRIAL_OPTIONS.items()}
-    if options["objective"] not in ("final", "best"):
-        raise ConfigError(f"objective must be 'final' or 'best', got {options['objective']!r}")
+    check_value(options["objective"], "objective")
     return options
