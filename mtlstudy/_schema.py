@@ -11,6 +11,7 @@ __all__ = [
     "DEFAULT_DIR",
     "TENSORBOARD_TAGS",
     "EPOCH_METRICS",
+    "METRIC_NAMES",
     "OBJECTIVES",
     "PARAM_COLUMNS",
     "BEST_DIRECTION",
@@ -37,6 +38,17 @@ EPOCH_METRICS: tuple[str, ...] = (
     "test_hit_rate",
     "test_ndcg",
 )
+
+#: How a person reads each metric's name, in messages, tables and figures.
+METRIC_NAMES: dict[str, str] = {
+    "train_factorization_loss": "train factorization loss",
+    "train_mse": "train MSE",
+    "train_joint_loss": "train joint loss",
+    "test_mse": "test MSE",
+    "test_mrr": "test MRR",
+    "test_hit_rate": "test hit rate",
+    "test_ndcg": "test NDCG",
+}
 
 #: Which way is better for each metric ("min" or "max").
 BEST_DIRECTION: dict[str, str] = {

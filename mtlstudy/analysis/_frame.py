@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mtlstudy._errors import ConfigError, StudyError
-from mtlstudy._schema import BEST_DIRECTION, OBJECTIVES, PARAM_COLUMNS, ROLES
+from mtlstudy._schema import BEST_DIRECTION, METRIC_NAMES, OBJECTIVES, PARAM_COLUMNS, ROLES
 
 #: The two ways of reading a trial's metric: its last epoch or its best epoch.
 VALUES: tuple[str, ...] = ("final", "best")
@@ -29,16 +29,6 @@ ALL_VARIANTS = "all variants"
 #: seed, or trained only to check the trade-off bands (never fitted).
 SEARCH, REPLICATE, CALIBRATION = ROLES
 
-#: Display names of the metrics.
-METRIC_NAMES: dict[str, str] = {
-    "train_factorization_loss": "train factorization loss",
-    "train_mse": "train MSE",
-    "train_joint_loss": "train joint loss",
-    "test_mse": "test MSE",
-    "test_mrr": "test MRR",
-    "test_hit_rate": "test hit rate",
-    "test_ndcg": "test NDCG",
-}
 
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}

@@ -11,9 +11,8 @@ from typing import Any
 import numpy as np
 
 from mtlstudy._errors import MtlStudyError
-from mtlstudy._schema import OBJECTIVES, ROLES
+from mtlstudy._schema import METRIC_NAMES, OBJECTIVES, ROLES
 from mtlstudy.analysis import pareto_mask
-from mtlstudy.analysis._frame import METRIC_NAMES  # TODO move to _schema
 from mtlstudy.study._database import role_of
 from mtlstudy.study._export import trial_records
 from mtlstudy.study._layout import DEFAULT_DIR, study_names
