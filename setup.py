@@ -6,6 +6,8 @@ setup(
     description="Hyperparameter studies of a multi-task recommender: ranking (MRR) vs rating (MSE)",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
+    license="MIT",
+    classifiers=["License :: OSI Approved :: MIT License"],
     python_requires=">=3.10",
     packages=find_packages(include=["mtlstudy", "mtlstudy.*"]),
     package_data={"mtlstudy": ["published_results.json"]},

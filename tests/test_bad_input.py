@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from _s3 import BUCKET, s3_endpoint, s3_keys, s3_server  # noqa: F401  (fixtures)
+from _s3 import BUCKET, s3_keys
+from _studies import saved_study
 from mtlstudy.cli import main
 from mtlstudy.study import list_studies, load_export, open_study, study_status
 from mtlstudy.study._searcher import StudySearcher
-from _studies import saved_study
 
 # (test MSE, test MRR) of the fake study's three trials, each trained for two epochs.
 OUTCOMES = [(1.0, 0.10), (0.9, 0.08), (1.2, 0.07)]
@@ -194,10 +194,6 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(tmp_path, runs, s3_ser
     assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
     assert result.stdout == ""
     assert _tree(tmp_path) == before and s3_keys() == objects
-
-
-def test_the_matrix_holds_at_least_40_cases():
-    assert len(CASES) >= 40
 
 
 def test_a_trial_before_its_first_epoch_is_read_as_no_epochs(runs):

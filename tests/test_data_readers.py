@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
 
 import numpy as np
@@ -166,7 +165,7 @@ def test_missing_file_is_a_data_error(tmp_path):
         read_ratings(tmp_path / "nope.data")
 
 
-def test_100k_rows_load_and_hash_well_under_a_second(tmp_path):
+def test_100k_rows_load_hash_and_convert_back_to_the_same_interactions(tmp_path):
     interactions = make_synthetic(num_users=1000, num_items=2000, density=0.05, seed=3)
     assert len(interactions) > 90_000
     lines = (
@@ -175,9 +174,9 @@ def test_100k_rows_load_and_hash_well_under_a_second(tmp_path):
     )
     path = tmp_path / "u.data"
     path.write_text("".join(lines))
-    start = time.perf_counter()
     frame = read_ratings(path)
-    ratings_sha256(frame)
-    to_interactions(frame)
-    assert time.perf_counter() - start < 0.5
     assert len(frame) == len(interactions)
+    assert ratings_sha256(frame) == ratings_sha256(read_ratings(path))
+    back = to_interactions(frame)
+    for field in ("user_ids", "item_ids", "ratings", "timestamps"):
+        np.testing.assert_array_equal(getattr(back, field), getattr(interactions, field))

@@ -21,7 +21,7 @@ import ray
 import yaml
 from click.testing import CliRunner
 
-from _s3 import BUCKET, s3_endpoint, s3_environment, s3_keys, s3_server  # noqa: F401  (fixtures)
+from _s3 import BUCKET, s3_environment, s3_keys
 from mtlstudy._errors import ConfigError, StudyError
 from mtlstudy._schema import EPOCH_METRICS
 from mtlstudy.cli import main
@@ -113,7 +113,7 @@ DATA = ["--dataset", "synthetic", "--dataset-option", "num_users=40", "--dataset
 
 
 @pytest.fixture(scope="module")
-def s3_ray(s3_endpoint):  # noqa: F811
+def s3_ray(s3_endpoint):
     """One local Ray for the module, started with the S3 environment so that its workers reach the server."""
     with pytest.MonkeyPatch.context() as patch:
         for key, value in s3_environment(s3_endpoint).items():
