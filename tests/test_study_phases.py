@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from ray.tune.search import Searcher
 
+from _studies import saved_study
 from mtlstudy._errors import ConfigError, StudyError
 from mtlstudy.cli import main
 from mtlstudy.study import calibrate_study, extend_study, resolve_spec, study_status
@@ -29,7 +30,6 @@ from mtlstudy.study._phases import (
 )
 from mtlstudy.study._database import PARAMS_ATTR, RAY_TRIAL_ID, StudyDatabase
 from mtlstudy.study._searcher import StudySearcher
-from _studies import saved_study
 
 # (test MSE, test MRR) of the fake study's trials: 0, 2 and 4 are the Pareto front, 3 fails.
 OUTCOMES = [(1.0, 0.10), (1.1, 0.09), (0.9, 0.08), None, (1.2, 0.12), (1.3, 0.05)]
