@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mtlstudy._history import summarize_history
+from mtlstudy._schema import OBJECTIVES
 
 __all__ = [
     "PACK_KEY",
     "FAILURE_KEY",
-    "OBJECTIVE_KEYS",
     "objective_key",
     "member_run_id",
     "ray_trial_of",
@@ -47,8 +47,6 @@ PACK_KEY = "members"
 #: The reported key saying why a trial stopped as failed (a diverged model), absent otherwise.
 FAILURE_KEY = "failure"
 
-#: The metrics whose final or best value a trial reports as its objectives.
-OBJECTIVE_KEYS: tuple[str, ...] = ("test_mse", "test_mrr")
 
 
 def objective_key(metric: str) -> str:
@@ -133,7 +131,7 @@ def trial_result(history: Sequence[Mapping[str, float]], objective: str) -> dict
     objectives (``"final"`` or ``"best"`` values)."""
     summary = summarize_history(history)
     metrics = {**history[-1], **summary}
-    for metric in OBJECTIVE_KEYS:
+    for metric in OBJECTIVES:
         metrics[objective_key(metric)] = summary[f"{objective}_{metric}"]
     return metrics
 

@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from mtlstudy._errors import StudyError
 from mtlstudy._files import atomic_path
-from mtlstudy._runs import FAILURE_KEY, OBJECTIVE_KEYS, RungRecord, objective_key
+from mtlstudy._runs import FAILURE_KEY, RungRecord, objective_key
 from mtlstudy._schema import OBJECTIVES, ROLES
 from mtlstudy.study._spec import StudySpec
 
@@ -154,14 +154,14 @@ class StudyDatabase:
                 study_name=spec.name,
                 storage=self.storage,
                 sampler=spec.make_sampler(),
-                directions=["minimize" if OBJECTIVES[m] == "min" else "maximize" for m in OBJECTIVE_KEYS],
+                directions=["minimize" if direction == "min" else "maximize" for direction in OBJECTIVES.values()],
                 load_if_exists=True,
             )
         self._study_id = self.storage.get_study_id_from_name(spec.name)
         if self.study.metric_names is None:  # a new study: make it describe itself to Optuna's tools
             with warnings.catch_warnings():  # experimental since Optuna 3.2, still so in the pinned 5.0
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                self.study.set_metric_names(list(OBJECTIVE_KEYS))
+                self.study.set_metric_names(list(OBJECTIVES))
             self.study.set_user_attr("spec", spec.to_dict())
             self.study.set_user_attr("versions", _versions())
 
@@ -198,7 +198,7 @@ class StudyDatabase:
         PRUNED, with the epoch it stopped at; any other is COMPLETE with its objective values.
         """
         result = result or {}
-        values = [result.get(objective_key(metric)) for metric in OBJECTIVE_KEYS]
+        values = [result.get(objective_key(metric)) for metric in OBJECTIVES]
         epoch = result.get("epoch")
         failure = _failure(result, values, error)
         if failure is not None:
@@ -260,7 +260,7 @@ def rung_records(trial: FrozenTrial) -> list[RungRecord]:
     return [
         RungRecord(
             rung=item["rung"],
-            values=tuple(item[metric] for metric in OBJECTIVE_KEYS),
+            values=tuple(item[metric] for metric in OBJECTIVES),
             order=item["order"],
             promoted=item["promoted"],
         )
@@ -271,7 +271,7 @@ def rung_records(trial: FrozenTrial) -> list[RungRecord]:
 def _record_attr(record: RungRecord) -> dict[str, Any]:
     return {
         "rung": record.rung,
-        **dict(zip(OBJECTIVE_KEYS, record.values)),
+        **dict(zip(OBJECTIVES, record.values)),
         "order": record.order,
         "promoted": record.promoted,
     }

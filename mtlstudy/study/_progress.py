@@ -11,7 +11,7 @@ import numpy as np
 from ray import tune
 from tqdm import tqdm
 
-from mtlstudy._runs import FAILURE_KEY, OBJECTIVE_KEYS, objective_key, trial_runs
+from mtlstudy._runs import FAILURE_KEY, objective_key, trial_runs
 from mtlstudy._schema import OBJECTIVES
 from mtlstudy.analysis import hypervolume_2d
 from mtlstudy.study._spec import StudySpec
@@ -154,9 +154,9 @@ def _runs(trial) -> dict[str, tuple[dict, dict]]:
 
 def _hypervolume(results: list[dict]) -> float:
     """Hypervolume of the results' objectives against their worst values (0 for fewer than two)."""
-    points = np.array([[result[objective_key(metric)] for metric in OBJECTIVE_KEYS] for result in results])
+    points = np.array([[result[objective_key(metric)] for metric in OBJECTIVES] for result in results])
     if len(points) < 2:
         return 0.0
-    directions = [OBJECTIVES[metric] for metric in OBJECTIVE_KEYS]
+    directions = list(OBJECTIVES.values())
     reference = [column.max() if direction == "min" else column.min() for column, direction in zip(points.T, directions)]
     return hypervolume_2d(points, reference, directions)

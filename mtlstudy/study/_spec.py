@@ -18,7 +18,7 @@ import yaml
 
 from mtlstudy._checks import check_count, check_number, check_value
 from mtlstudy._errors import ConfigError
-from mtlstudy._runs import OBJECTIVE_KEYS, objective_key
+from mtlstudy._runs import objective_key
 from mtlstudy._schema import OBJECTIVES
 from mtlstudy.data import check_dataset
 from mtlstudy.search_spaces import SearchSpace, get_space
@@ -264,7 +264,7 @@ def _moasha(spec: StudySpec, store: RungStore) -> TrialScheduler:
         epochs=spec.epochs,
         grace_epochs=spec.grace_epochs,
         reduction_factor=spec.reduction_factor,
-        objectives={objective_key(metric): OBJECTIVES[metric] for metric in OBJECTIVE_KEYS},
+        objectives={objective_key(metric): direction for metric, direction in OBJECTIVES.items()},
     )
 
 
