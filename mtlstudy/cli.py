@@ -256,27 +256,17 @@ def study_list(dir: str, format_: str) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the loss weights drawn.")
 @_format_option
 def calibrate(name: str, dir: str, trials: int, seed: int, format_: str) -> None:
-    """Train fresh trials between study NAME's trials and count those inside the trade-off's 95% prediction bands."""
+    """Train fresh trials between study NAME's trials and count those inside the trade-off's prediction bands."""
     from mtlstudy.study import calibrate_study
 
     coverage = calibrate_study(name, dir, trials=trials, seed=seed, echo=click.echo if format_ == "text" else _to_stderr)
     if format_ == "json":
-        click.echo(json.dumps(
-            {"value": coverage.value, "x": coverage.x_name, "level": coverage.level,
-             "table": _records(coverage.table), "points": _records(coverage.points),
-             "notes": list(coverage.notes)},
-            indent=2,
-        ))
+        click.echo(json.dumps(coverage.to_dict(), indent=2))  # as the report's summary.json holds it
         return
     click.echo(f"coverage of the {coverage.level:.0%} prediction bands ({coverage.value} values, x = {coverage.x_name}):")
     click.echo(coverage.table.to_string(index=False))
     for note in coverage.notes:
         click.echo(note)
-
-
-def _records(frame) -> list[dict]:
-    """A DataFrame's rows as JSON-ready dicts, a missing value as null."""
-    return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
 def _to_stderr(line: str) -> None:

@@ -12,7 +12,7 @@ from scipy import stats
 from _analysis_fixtures import make_export, make_trials, with_roles
 from mtlstudy import ConfigError, StudyError
 from mtlstudy.analysis import COVERAGE_CONFIDENCE, calibration_coverage, fit_tradeoff, write_report
-from mtlstudy.analysis._plots import calibration_plot_data
+from mtlstudy.analysis.report._plots import calibration_plot_data
 
 MSE_SD, MRR_SD = 0.01, 0.002
 
@@ -220,7 +220,8 @@ def test_the_report_has_a_calibration_section(tmp_path, small_roled):
     coverage = calibration_coverage(trials)
 
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert summary["calibration"]["coverage"] == coverage.table.to_dict(orient="records")
+    assert summary["calibration"] == coverage.to_dict()  # as `mtlstudy calibrate --format json` prints it
+    assert summary["calibration"]["table"] == coverage.table.to_dict(orient="records")
     assert (summary["calibration"]["level"], summary["calibration"]["confidence"]) == (0.95, COVERAGE_CONFIDENCE)
     assert summary["counts"]["trials_by_role"] == trials["role"].value_counts().to_dict()
     assert summary["counts"]["complete"] == int(((trials["state"] == "COMPLETE") & (trials["role"] != "calibration")).sum())
@@ -244,6 +245,21 @@ def test_the_report_has_a_calibration_section(tmp_path, small_roled):
     # 6 weights x 2 seeds per embedding variant: 6 replicate degrees of freedom, enough to measure the noise.
     assert "the noise is set by the 6 weights run with more than one seed" in markdown
     assert "2 of them run with more than one seed" in markdown  # the user-bias variant: 2 weights x 2 seeds
+
+
+def test_calibrate_prints_as_json_what_the_report_holds(tmp_path, small_roled, monkeypatch):
+    from click.testing import CliRunner
+
+    from mtlstudy.cli import main
+
+    trials, epochs = small_roled
+    coverage = calibration_coverage(trials)
+    monkeypatch.setattr("mtlstudy.study.calibrate_study", lambda *args, **kwargs: coverage)
+    printed = CliRunner().invoke(main, ["calibrate", "s", "--format", "json"])
+    assert printed.exit_code == 0, printed.output
+    out = write_report(trials, epochs, tmp_path / "r", title="roles")
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert json.loads(printed.stdout) == summary["calibration"] == coverage.to_dict()
 
 
 def test_a_report_without_calibration_trials_has_no_calibration_section(tmp_path, small_roled):

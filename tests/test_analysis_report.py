@@ -13,7 +13,9 @@ import pytest
 from _analysis_fixtures import make_export
 from mtlstudy import ConfigError, StudyError
 from mtlstudy.analysis import TRADEOFF_COLUMNS, fit_tradeoff, pareto_table, write_report
-from mtlstudy.analysis._plots import epoch_plot_data, pareto_panels, tradeoff_plot_data
+from mtlstudy.analysis.report import report_content, report_summary
+from mtlstudy.analysis.report._plots import epoch_plot_data, pareto_panels, tradeoff_plot_data
+from mtlstudy.analysis.report._sections import report_blocks
 
 EVIL = '<script>alert("x")</script>'
 FIGURES = ["epochs_pareto.png", "hypervolume.png", "lambda_response.png", "pareto.png", "tradeoff.png"]
@@ -172,19 +174,19 @@ def test_refuses_to_overwrite_a_foreign_folder(tmp_path, export):
 
 
 def test_failure_midway_leaves_nothing_behind(tmp_path, export, monkeypatch):
-    import mtlstudy.analysis._report as module
+    import mtlstudy.analysis.report._write as module
 
     def explode(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(module, "draw_epochs", explode)
+    monkeypatch.setitem(module.DRAW, "epochs", explode)  # the last figure, after the others are saved
     with pytest.raises(RuntimeError, match="disk full"):
         write_report(*export, tmp_path / "r", title="t")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_failure_keeps_an_earlier_report_intact(tmp_path, export, monkeypatch):
-    import mtlstudy.analysis._report as module
+    import mtlstudy.analysis.report._write as module
 
     out = write_report(*export, tmp_path / "r", title="first")
     before = sorted(p.name for p in out.rglob("*"))
@@ -222,6 +224,43 @@ def test_interactive_with_plotly_escapes_values(tmp_path, evil_export):
     assert weights in page and "seed 1" in page and "shared embeddings" in page  # on hover
     assert '<a href="interactive.html">' in (out / "index.html").read_text(encoding="utf-8")
     assert re.search(r"<script[^>]*\bsrc=", page) is None  # plotly.js embedded, not fetched
+
+
+# --- the content, computed without drawing --------------------------------------------------
+
+
+def test_the_content_is_computed_without_drawing_or_writing(tmp_path, export, monkeypatch):
+    from matplotlib.figure import Figure
+
+    monkeypatch.setattr(Figure, "__init__", lambda *a, **k: pytest.fail("drew a figure"))
+    monkeypatch.chdir(tmp_path)
+    content = report_content(*export, title="t", mse_budget=0.95)
+    assert list(tmp_path.iterdir()) == []
+    assert list(content.images) == ["pareto", "response", "tradeoff", "hypervolume", "epochs"]
+    assert content.images["response"] == "figures/lambda_response.png"
+    assert content.figures.stopping is None and content.calibration is None and content.interactive is None
+    assert content.front_sizes["final"]["overall"] == len(content.front)
+    assert sum(content.variant_counts.values()) == len(content.complete) == int((export[0]["state"] == "COMPLETE").sum())
+    assert len(content.budget_answers) == len(content.variant_counts)
+
+
+def test_summary_json_is_the_summary_of_the_content(tmp_path, export):
+    options = {"title": "t", "mse_budget": 0.95, "objective": "best"}
+    out = write_report(*export, tmp_path / "r", **options)
+    content = report_content(*export, **options)
+    assert json.loads((out / "summary.json").read_text(encoding="utf-8")) == report_summary(content)
+    assert report_summary(content)["tradeoff"] == content.tradeoff.to_dict()
+    assert report_summary(content)["mse_budget"]["answers"] == [answer.to_dict() for answer in content.budget_answers]
+
+
+def test_the_level_flows_into_every_interval_and_text(export):
+    content = report_content(*export, title="t", mse_budget=0.95, level=0.8)
+    assert content.tradeoff.level == 0.8 and report_summary(content)["tradeoff"]["level"] == 0.8
+    wide = report_content(*export, title="t", mse_budget=0.95)
+    for narrow, broad in zip(content.budget_answers, wide.budget_answers):
+        assert broad.lambda_f_lower <= narrow.lambda_f_lower <= narrow.lambda_f_upper <= broad.lambda_f_upper
+    page = json.dumps([vars(block) for block in report_blocks(content) if not hasattr(block, "frame")])
+    assert "80% interval" in page and "80% bands" in page and "80% confidence" in page and "95%" not in page
 
 
 # --- the figures' data objects ---------------------------------------------------------------

@@ -170,7 +170,7 @@ def test_report_with_rungs_has_the_section_tables_and_summary(stopped_export, st
         "rungs": stopping.rungs.to_dict("records"),
         "front_objective": "final",
         "front_trials_behind_at_a_rung": list(stopping.behind),
-    }
+    } == stopping.to_dict()
     assert summary["counts"]["trials_by_state"]["PRUNED"] == stopping.totals["stopped"]
     assert "figures/early_stopping.png" in summary["figures"]
     pd.testing.assert_frame_equal(pd.read_csv(stopped_report / "stopping_compute.csv"), stopping.compute)

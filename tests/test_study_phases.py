@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from types import SimpleNamespace
 
 import optuna
 import pandas as pd
@@ -14,6 +13,7 @@ from ray.tune.search import Searcher
 
 from _studies import saved_study
 from mtlstudy._errors import ConfigError, StudyError
+from mtlstudy.analysis import CalibrationCoverage
 from mtlstudy.cli import main
 from mtlstudy.study import calibrate_study, extend_study, resolve_spec, study_status
 from mtlstudy.study import _phases
@@ -189,8 +189,8 @@ def test_a_replicate_phase_with_no_trial_to_replicate_plans_none_and_keeps_the_b
 def test_calibrate_prints_the_coverage_table_or_json(monkeypatch):
     table = pd.DataFrame({"variant": ["shared embeddings"], "metric": ["test_mse"], "n_fresh": [12], "n_inside": [11],
                           "coverage": [11 / 12], "ci_lower": [0.615], "ci_upper": [0.998]})
-    coverage = SimpleNamespace(value="final", x_name="logit_lambda_f", level=0.95, table=table,
-                               points=pd.DataFrame({"number": [7], "inside": [True]}), notes=("a note",))
+    coverage = CalibrationCoverage(value="final", x_name="logit_lambda_f", level=0.95, confidence=0.95, table=table,
+                                   points=pd.DataFrame({"number": [7], "inside": [True]}), notes=("a note",))
     calls = []
 
     def calibrate_study(name, dir, trials, seed, echo):

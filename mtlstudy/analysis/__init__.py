@@ -43,7 +43,6 @@ from mtlstudy.analysis._questions import (
     format_published_comparison,
     load_published,
 )
-from mtlstudy.analysis._report import FORMATS, write_report
 from mtlstudy.analysis._stopping import EarlyStopping, early_stopping_summary
 from mtlstudy.analysis._tradeoff import (
     KNEE_METHOD,
@@ -57,6 +56,7 @@ from mtlstudy.analysis._tradeoff import (
     fit_tradeoff,
     smooth_curve,
 )
+from mtlstudy.analysis.report import FORMATS, ReportContent, report_content, write_report
 
 __all__ = [
     # Pareto sets
@@ -98,5 +98,7 @@ __all__ = [
     "early_stopping_summary",
     # report
     "FORMATS",
+    "ReportContent",
+    "report_content",
     "write_report",
 ]

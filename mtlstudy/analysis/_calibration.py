@@ -11,21 +11,21 @@ fresh trials fall inside; the share comes with a Clopper-Pearson interval.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from numbers import Real
 
 import pandas as pd
 from scipy import stats
 
-from mtlstudy._errors import ConfigError, StudyError
+from mtlstudy._errors import StudyError
 from mtlstudy.analysis._frame import (
     ALL_VARIANTS,
     calibration_trials,
     check_value,
     complete_trials,
     group_label,
+    json_records,
     trial_counts,
 )
-from mtlstudy.analysis._tradeoff import fit_points, resolve_x, smooth_curve
+from mtlstudy.analysis._tradeoff import BAND_LEVEL, check_level, fit_points, resolve_x, smooth_curve
 
 __all__ = ["CalibrationCoverage", "calibration_coverage", "COVERAGE_CONFIDENCE"]
 
@@ -47,11 +47,14 @@ class CalibrationCoverage:
         The fitted variable (see :class:`~mtlstudy.analysis.TradeOff`).
     level : float
         Nominal coverage of the prediction bands.
+    confidence : float
+        Confidence of the Clopper-Pearson interval around each coverage
+        (:data:`COVERAGE_CONFIDENCE`).
     table : pandas.DataFrame
         One row per variant and metric, then, with more than one variant, one row
         per metric pooling them (variant ``"all variants"``): ``variant, metric,
         n_fresh, n_inside, coverage, ci_lower, ci_upper``, the interval being
-        Clopper-Pearson at :data:`COVERAGE_CONFIDENCE`.
+        Clopper-Pearson at ``confidence``.
     points : pandas.DataFrame
         One row per fresh trial and metric: ``trial_id, number, shared, user_bias,
         variant, metric, x, lambda_f, observed, fitted, pred_lower, pred_upper,
@@ -63,13 +66,28 @@ class CalibrationCoverage:
     value: str
     x_name: str
     level: float
+    confidence: float
     table: pd.DataFrame
     points: pd.DataFrame
     notes: tuple[str, ...]
 
+    def to_dict(self) -> dict:
+        """JSON-ready values, as ``mtlstudy calibrate --format json`` prints them and the
+        report's ``summary.json`` holds them: ``value, x, level, confidence``, the ``table``
+        and ``points`` as lists of rows (a missing value None), and ``notes``."""
+        return {
+            "value": self.value,
+            "x": self.x_name,
+            "level": self.level,
+            "confidence": self.confidence,
+            "table": json_records(self.table),
+            "points": json_records(self.points),
+            "notes": list(self.notes),
+        }
+
 
 def calibration_coverage(
-    trials: pd.DataFrame, *, value: str = "final", x: str | None = None, level: float = 0.95
+    trials: pd.DataFrame, *, value: str = "final", x: str | None = None, level: float = BAND_LEVEL
 ) -> CalibrationCoverage:
     """Share of the calibration trials inside the fit's prediction band, per variant and metric.
 
@@ -98,8 +116,7 @@ def calibration_coverage(
         For an invalid ``value``, ``x`` or ``level``.
     """
     check_value(value)
-    if not isinstance(level, Real) or not 0 < level < 1:
-        raise ConfigError(f"level must be a number in (0, 1); got {level!r}")
+    check_level(level)
     fresh_trials = calibration_trials(trials)
     if fresh_trials.empty:
         raise StudyError(f"no complete calibration trial {trial_counts(trials)}; run mtlstudy calibrate first")
@@ -143,10 +160,11 @@ def calibration_coverage(
     if not parts:
         raise StudyError("no calibration trial can be checked against a prediction band: " + "; ".join(notes))
     points = pd.concat(parts, ignore_index=True)
-    return CalibrationCoverage(value, x_name, float(level), _coverage_table(points), points, tuple(notes))
+    table = _coverage_table(points, COVERAGE_CONFIDENCE)
+    return CalibrationCoverage(value, x_name, float(level), COVERAGE_CONFIDENCE, table, points, tuple(notes))
 
 
-def _coverage_table(points: pd.DataFrame) -> pd.DataFrame:
+def _coverage_table(points: pd.DataFrame, confidence: float) -> pd.DataFrame:
     """Coverage per variant and metric, and pooled over the variants when there are several."""
     groups = [points.groupby(["variant", "metric"], sort=False)]
     if points["variant"].nunique() > 1:
@@ -155,7 +173,7 @@ def _coverage_table(points: pd.DataFrame) -> pd.DataFrame:
         [group["inside"].agg(n_fresh="size", n_inside="sum").reset_index() for group in groups], ignore_index=True
     ).astype({"n_fresh": int, "n_inside": int})
     intervals = [
-        stats.binomtest(row.n_inside, row.n_fresh).proportion_ci(COVERAGE_CONFIDENCE, method="exact")
+        stats.binomtest(row.n_inside, row.n_fresh).proportion_ci(confidence, method="exact")
         for row in table.itertuples()
     ]
     return table.assign(

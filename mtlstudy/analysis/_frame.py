@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mtlstudy._errors import ConfigError, StudyError
+from mtlstudy._json import jsonable
 from mtlstudy._schema import BEST_DIRECTION, METRIC_NAMES, OBJECTIVES, PARAM_COLUMNS, ROLES
 
 #: The two ways of reading a trial's metric: its last epoch or its best epoch.
@@ -207,3 +208,8 @@ def setting_mask(frame: pd.DataFrame, lambda_f: float, lambda_r: float) -> pd.Se
         & np.isclose(frame["lambda_r"], lambda_r, rtol=0, atol=1e-6),
         index=frame.index,
     )
+
+
+def json_records(frame: pd.DataFrame) -> list[dict]:
+    """A table's rows as JSON-ready dicts (see :func:`mtlstudy._json.jsonable`): a missing value is None."""
+    return [jsonable(record) for record in frame.to_dict(orient="records")]

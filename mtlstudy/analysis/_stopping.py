@@ -9,12 +9,14 @@ import numpy as np
 import pandas as pd
 
 from mtlstudy._errors import StudyError
+from mtlstudy._json import jsonable
 from mtlstudy._schema import OBJECTIVES, RUNG_COLUMNS
 from mtlstudy.analysis._frame import (
     ALL_VARIANTS,
     check_value,
     complete_trials,
     group_label,
+    json_records,
     objective_columns,
     to_bool,
 )
@@ -71,6 +73,19 @@ class EarlyStopping:
         """Trials on the final front that were off their rung's front (layer > 1) at some rung."""
         layers = self.front.groupby("trial_id", sort=False)["layer"].max()
         return tuple(str(trial_id) for trial_id in layers.index[layers.fillna(0) > 1])
+
+    def to_dict(self) -> dict:
+        """JSON-ready values: the :attr:`totals`, ``by_variant`` (the other rows of
+        :attr:`compute`), ``rungs``, ``front_objective`` and
+        ``front_trials_behind_at_a_rung`` (:attr:`behind`); the per-trial
+        :attr:`front` is a table of its own."""
+        return {
+            **jsonable(self.totals),
+            "by_variant": json_records(self.compute.iloc[:-1]),
+            "rungs": json_records(self.rungs),
+            "front_objective": self.objective,
+            "front_trials_behind_at_a_rung": list(self.behind),
+        }
 
 
 def early_stopping_summary(

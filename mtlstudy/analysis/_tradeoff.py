@@ -15,7 +15,8 @@ curve, with intervals from joint draws of the two fitted curves.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from numbers import Real
 from typing import NamedTuple
 
 import numpy as np
@@ -26,7 +27,8 @@ from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
 from mtlstudy._errors import ConfigError, StudyError
-from mtlstudy.analysis._frame import check_value, complete_trials, group_label
+from mtlstudy._json import jsonable
+from mtlstudy.analysis._frame import check_value, complete_trials, group_label, json_records
 from mtlstudy.analysis._pareto import pareto_mask, to_minimisation
 
 __all__ = [
@@ -49,6 +51,9 @@ MIN_REPLICATE_DOF = 5
 #: A trial is "near" a grid point when it lies within this fraction of the fitted
 #: range of the weight variable; the curve is dashed where none is.
 NEAR_FRACTION = 0.05
+
+#: Coverage of the bands where no ``level`` is given.
+BAND_LEVEL = 0.95
 
 #: A knee must lie at least this far (normalised units) from the chord.
 KNEE_MIN_DISTANCE = 0.01
@@ -127,7 +132,14 @@ class SmoothCurve:
     length_scale: float | None
 
 
-def smooth_curve(x: np.ndarray, y: np.ndarray, grid: np.ndarray, *, level: float = 0.95) -> SmoothCurve:
+def check_level(level: object) -> float:
+    """Return the coverage ``level`` as a float or raise :class:`ConfigError` unless it is in (0, 1)."""
+    if not isinstance(level, Real) or not 0 < level < 1:
+        raise ConfigError(f"level must be a number in (0, 1); got {level!r}")
+    return float(level)
+
+
+def smooth_curve(x: np.ndarray, y: np.ndarray, grid: np.ndarray, *, level: float = BAND_LEVEL) -> SmoothCurve:
     """Fit a smooth curve to noisy samples, with a band for the mean and one for a new run.
 
     With two or more distinct ``x`` the fit is a Gaussian process on standardised
@@ -155,8 +167,7 @@ def smooth_curve(x: np.ndarray, y: np.ndarray, grid: np.ndarray, *, level: float
     -------
     SmoothCurve
     """
-    if not 0 < level < 1:
-        raise ConfigError(f"level must be in (0, 1); got {level!r}")
+    check_level(level)
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     keep = np.isfinite(x) & np.isfinite(y)
     x, y = x[keep], y[keep]
@@ -307,6 +318,9 @@ class TradeOff:
     x_name : {"logit_lambda_f", "log_ratio", "lambda_f"}
         The fitted variable: ``logit(λ_F)`` or ``λ_F`` (trials on ``λ_F + λ_R = 1``),
         or ``log10(λ_F / λ_R)``.
+    level : float
+        Coverage of the bands, and the central share of the joint draws that the
+        knee and budget intervals span.
     curves : pandas.DataFrame
         Long format, one row per variant, grid point and metric: ``shared,
         user_bias`` and :data:`TRADEOFF_COLUMNS` (``lambda_f`` is
@@ -335,12 +349,18 @@ class TradeOff:
 
     value: str
     x_name: str
+    level: float
     curves: pd.DataFrame
     points: pd.DataFrame
     fits: pd.DataFrame
     knees: pd.DataFrame
     draws: dict[tuple[bool, bool], np.ndarray]
     notes: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        """JSON-ready values of the fit: ``x, value, level`` and the ``fits`` as a list
+        of rows (a missing value None). The curves, points and knees are tables."""
+        return {"x": self.x_name, "value": self.value, "level": self.level, "fits": json_records(self.fits)}
 
     def wide(self) -> pd.DataFrame:
         """One row per variant and grid point: ``shared, user_bias, variant, x,
@@ -408,7 +428,7 @@ def fit_tradeoff(
     value: str = "final",
     x: str = "auto",
     n_grid: int = 201,
-    level: float = 0.95,
+    level: float = BAND_LEVEL,
     n_draws: int = 400,
     seed: int = 0,
 ) -> TradeOff:
@@ -429,7 +449,8 @@ def fit_tradeoff(
     n_grid : int
         Grid points per variant, spanning its observed range (no extrapolation).
     level : float
-        Coverage of the bands, see :func:`smooth_curve`.
+        Coverage of the bands, see :func:`smooth_curve`, and the central share of
+        the draws that the knee and budget intervals span.
     n_draws : int
         Joint draws of the two fitted curves behind the knee and budget intervals.
     seed : int
@@ -496,10 +517,11 @@ def fit_tradeoff(
             )
         draws[key] = np.stack([_draw(fitted[metric], n_draws, rng) for metric in _OBJECTIVES], axis=-1)
         knees.append({"shared": key[0], "user_bias": key[1], "variant": variant,
-                      **_knee_with_interval(grid, fitted, draws[key], x_name)})
+                      **_knee_with_interval(grid, fitted, draws[key], x_name, level)})
     return TradeOff(
         value=value,
         x_name=x_name,
+        level=float(level),
         curves=pd.concat(curves, ignore_index=True),
         points=points,
         fits=pd.DataFrame(fits),
@@ -578,11 +600,13 @@ def _draw(fit: SmoothCurve, n_draws: int, rng: np.random.Generator) -> np.ndarra
     return fit.fitted + rng.standard_normal((n_draws, len(fit.grid))) @ root.T
 
 
-def _interval(x: np.ndarray, x_name: str) -> dict[str, float | None]:
-    """The central 95% of ``x`` (the draws' answers), on the fitted scale and as λ_F."""
+def _interval(x: np.ndarray, x_name: str, level: float) -> dict[str, float | None]:
+    """The central ``level`` of ``x`` (the draws' answers), on the fitted scale and as λ_F."""
     if len(x) == 0:
         return {"x_lower": None, "x_upper": None, "lambda_f_lower": None, "lambda_f_upper": None}
-    low, high = np.quantile(x, [0.025, 0.975])
+    # Rounded: 1 - level carries the float error of level (0.05000000000000004 for 0.95).
+    tail = round((1 - level) / 2, 12)
+    low, high = np.quantile(x, [tail, 1 - tail])
     return {
         "x_lower": float(low),
         "x_upper": float(high),
@@ -591,7 +615,7 @@ def _interval(x: np.ndarray, x_name: str) -> dict[str, float | None]:
     }
 
 
-def _knee_with_interval(grid, fitted, draws, x_name) -> dict:
+def _knee_with_interval(grid, fitted, draws, x_name, level) -> dict:
     knee = find_knee(fitted["test_mse"].fitted, fitted["test_mrr"].fitted)
     found = knee.index is not None
     drawn = [find_knee(draw[:, 0], draw[:, 1]).index for draw in draws]
@@ -602,7 +626,7 @@ def _knee_with_interval(grid, fitted, draws, x_name) -> dict:
         **{metric: float(fitted[metric].fitted[knee.index]) if found else None for metric in _OBJECTIVES},
         "distance": knee.distance,
         "reason": knee.reason,
-        **_interval(at, x_name),
+        **_interval(at, x_name, level),
         "knee_share": len(at) / len(draws),
     }
 
@@ -624,9 +648,9 @@ class BudgetAnswer:
 
     ``x``, ``lambda_f``, ``test_mse`` and ``test_mrr`` are None when no fitted
     point meets the budget; ``reason`` then says so, with the lowest fitted MSE.
-    ``x_lower, x_upper, lambda_f_lower, lambda_f_upper`` hold the central 95% of
-    the answers of the joint draws of the two curves that meet the budget
-    (``feasible_share`` of them); None when none does.
+    ``x_lower, x_upper, lambda_f_lower, lambda_f_upper`` hold the central
+    :attr:`TradeOff.level` of the answers of the joint draws of the two curves that
+    meet the budget (``feasible_share`` of them); None when none does.
     """
 
     shared: bool
@@ -642,6 +666,10 @@ class BudgetAnswer:
     lambda_f_lower: float | None
     lambda_f_upper: float | None
     feasible_share: float
+
+    def to_dict(self) -> dict:
+        """Every attribute, JSON-ready (a missing value None)."""
+        return jsonable(asdict(self))
 
 
 def best_under_budget(tradeoff: TradeOff, mse_budget: float) -> tuple[BudgetAnswer, ...]:
@@ -668,7 +696,10 @@ def best_under_budget(tradeoff: TradeOff, mse_budget: float) -> tuple[BudgetAnsw
         meets = drawn[:, :, 0] <= budget
         feasible = meets.any(axis=1)
         best = np.argmax(np.where(meets, drawn[:, :, 1], -np.inf), axis=1)
-        interval = {**_interval(grid[best[feasible]], tradeoff.x_name), "feasible_share": float(feasible.mean())}
+        interval = {
+            **_interval(grid[best[feasible]], tradeoff.x_name, tradeoff.level),
+            "feasible_share": float(feasible.mean()),
+        }
         mse, mrr = curve["test_mse"].to_numpy(), curve["test_mrr"].to_numpy()
         if not (mse <= budget).any():
             lowest = curve.iloc[int(np.argmin(mse))]

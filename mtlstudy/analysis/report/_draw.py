@@ -1,4 +1,4 @@
-"""The report's figures: each is a plain data object built first, then drawn.
+"""Drawing the report's figures from their data objects (:mod:`._plots`).
 
 Drawing uses :class:`matplotlib.figure.Figure` directly (the Agg canvas, no
 pyplot state), so it works headless and in threads.
@@ -7,8 +7,7 @@ pyplot state), so it works headless and in threads.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -18,19 +17,16 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import PercentFormatter
 
-from mtlstudy.analysis._calibration import COVERAGE_CONFIDENCE, CalibrationCoverage
-from mtlstudy.analysis._epochs import epoch_view
-from mtlstudy.analysis._frame import (
-    ALL_VARIANTS,
-    METRIC_NAMES,
-    REPLICATE,
-    axis_label,
-    complete_trials,
-    group_label,
-    objective_columns,
-)
+from mtlstudy.analysis._frame import METRIC_NAMES, REPLICATE, axis_label, group_label
 from mtlstudy.analysis._stopping import EarlyStopping
-from mtlstudy.analysis._tradeoff import BudgetAnswer, TradeOff, lambda_f_share
+from mtlstudy.analysis._tradeoff import TradeOff, lambda_f_share
+from mtlstudy.analysis.report._plots import (
+    CalibrationPlot,
+    EpochPlot,
+    HypervolumePlot,
+    ParetoPanel,
+    TradeoffPlot,
+)
 
 DPI = 150
 _STYLE = {
@@ -69,15 +65,14 @@ def _figure(ncols: int, width: float = 5.6, height: float = 4.6) -> tuple[Figure
 FIGURE_FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
 
 
-def save_figure(figure: Figure, path: Path, formats: Sequence[str] = ("png",)) -> Path:
+def save_figure(figure: Figure, path: Path, formats: Sequence[str] = ("png",)) -> None:
     """Write ``figure`` as ``path`` (PNG) and, beside it, in each other format of
-    :data:`FIGURE_FORMATS` in ``formats`` (same name, that suffix); return ``path``."""
+    :data:`FIGURE_FORMATS` in ``formats`` (same name, that suffix)."""
     # No creation date and no random element ids in the vector files: the same study
     # gives the same bytes.
     with matplotlib.rc_context({"svg.hashsalt": "mtlstudy"}):
         for suffix in dict.fromkeys(("png", *formats)):
             figure.savefig(path.with_suffix(f".{suffix}"), dpi=DPI, format=suffix, metadata=_NO_DATE.get(suffix))
-    return path
 
 
 _NO_DATE = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}
@@ -95,41 +90,6 @@ def _variants(frame: pd.DataFrame):
 
 
 # --- Pareto scatter -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ParetoPanel:
-    """One Pareto scatter: every complete trial and the fronts of one value.
-
-    ``points`` has ``trial_id, number, shared, user_bias, lambda_f, lambda_r, seed,
-    test_mse, test_mrr, on_front`` (on the overall front); ``front`` holds the overall front's rows and
-    ``scope_fronts`` the shared-only and separate-only fronts (keyed by the
-    ``shared`` flag), each sorted by increasing MSE (staircase order).
-    """
-
-    value: str
-    points: pd.DataFrame
-    front: pd.DataFrame
-    scope_fronts: dict[bool, pd.DataFrame]
-
-
-def pareto_panels(trials: pd.DataFrame, pareto: pd.DataFrame) -> tuple[ParetoPanel, ...]:
-    """One panel per value in ``pareto`` (from :func:`pareto_table`)."""
-    complete = complete_trials(trials)
-    panels = []
-    for value in pareto["value"].unique():
-        mse, mrr = objective_columns(value)
-        columns = ["trial_id", "number", "shared", "user_bias", "lambda_f", "lambda_r", "seed", mse, mrr]
-        points = complete[columns].rename(columns={mse: "test_mse", mrr: "test_mrr"})
-        points = points[np.isfinite(points[["test_mse", "test_mrr"]]).all(axis=1)]
-        fronts = {}
-        for scope in ("overall", "shared", "separate"):
-            ids = pareto.loc[(pareto["value"] == value) & (pareto["scope"] == scope), "trial_id"]
-            fronts[scope] = points[points["trial_id"].isin(ids)].sort_values(["test_mse", "test_mrr"])
-        points = points.assign(on_front=points["trial_id"].isin(fronts["overall"]["trial_id"])).reset_index(drop=True)
-        scope_fronts = {True: fronts["shared"], False: fronts["separate"]}
-        panels.append(ParetoPanel(str(value), points, fronts["overall"].reset_index(drop=True), scope_fronts))
-    return tuple(panels)
 
 
 def draw_pareto(panels: Sequence[ParetoPanel]) -> Figure:
@@ -241,7 +201,7 @@ def draw_response(tradeoff: TradeOff) -> Figure:
         if wide[["test_mse_lower", "test_mrr_lower"]].notna().any().any():
             handles += [Line2D([], [], color="grey", linewidth=8, alpha=0.45),
                         Line2D([], [], color="grey", linewidth=8, alpha=0.15)]
-            labels += ["95% band of the fitted mean", "95% band of a new trial"]
+            labels += [f"{tradeoff.level:.0%} band of the fitted mean", f"{tradeoff.level:.0%} band of a new trial"]
         if dashed:
             handles.append(Line2D([], [], color="grey", linewidth=1.6, linestyle=(0, (3, 2))))
             labels.append("no trial nearby")
@@ -255,42 +215,6 @@ def draw_response(tradeoff: TradeOff) -> Figure:
         figure.suptitle(f"Response to the loss weight ({tradeoff.value} values; lines: fitted, dots: trials)")
         return figure
 
-
-@dataclass(frozen=True)
-class TradeoffPlot:
-    """The MRR-vs-MSE curves traced by the fits, with what to mark on them.
-
-    ``curves`` is :meth:`TradeOff.wide`; ``intervals`` holds a few of its rows per
-    variant at which the mean bands of both fits are drawn as error bars.
-    """
-
-    tradeoff: TradeOff
-    curves: pd.DataFrame
-    intervals: pd.DataFrame
-    budget: tuple[BudgetAnswer, ...]
-    mse_budget: float | None
-
-
-def tradeoff_plot_data(
-    tradeoff: TradeOff, budget: Sequence[BudgetAnswer] = (), mse_budget: float | None = None, n_intervals: int = 7
-) -> TradeoffPlot:
-    """Pick up to ``n_intervals`` grid rows per variant, evenly spaced along the
-    traced curve (arc length with both axes scaled to the plotted range)."""
-    curves = tradeoff.wide()
-    span = np.ptp(curves[["test_mse", "test_mrr"]].to_numpy(), axis=0)
-    span[span == 0] = 1.0
-    rows = []
-    for _, curve in curves.groupby(["shared", "user_bias"], sort=True):
-        banded = curve[curve[["test_mse_lower", "test_mrr_lower"]].notna().all(axis=1)]
-        if banded.empty:
-            continue
-        steps = np.linalg.norm(np.diff(banded[["test_mse", "test_mrr"]].to_numpy(), axis=0) / span, axis=1)
-        along = np.r_[0.0, np.cumsum(steps)]
-        targets = np.linspace(0.0, along[-1], n_intervals)
-        picks = np.unique(np.abs(along[None, :] - targets[:, None]).argmin(axis=1))
-        rows.append(banded.iloc[picks])
-    intervals = pd.concat(rows) if rows else curves.iloc[0:0]
-    return TradeoffPlot(tradeoff, curves, intervals.reset_index(drop=True), tuple(budget), mse_budget)
 
 
 def _weight_text(x_name: str, x: float, low: float | None = None, high: float | None = None) -> str:
@@ -349,7 +273,7 @@ def draw_tradeoff(plot: TradeoffPlot) -> Figure:
         labels.append("one trial")
         if len(plot.intervals):
             handles.append(Line2D([], [], color="grey", marker="+", markersize=10, linestyle=""))
-            labels.append("95% bands of both fitted means")
+            labels.append(f"{tradeoff.level:.0%} bands of both fitted means")
         # Below the axes, so that no number of variants makes it cover a curve; one
         # column, because the entries with intervals are long.
         figure.legend(handles, labels, loc="outside lower center", ncol=1, frameon=False)
@@ -358,48 +282,11 @@ def draw_tradeoff(plot: TradeoffPlot) -> Figure:
         axis.set_xlabel(f"fitted {axis_label('test_mse', tradeoff.value)}")
         axis.set_ylabel(f"fitted {axis_label('test_mrr', tradeoff.value)}")
         axis.set_title(f"Fitted trade-off as the loss weight varies ({tradeoff.value} values; dots: trials; "
-                       "dashed: no trial nearby; [95% interval])", fontsize=10)
+                       f"dashed: no trial nearby; [{tradeoff.level:.0%} interval])", fontsize=10)
         return figure
 
 
 # --- calibration -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CalibrationPlot:
-    """Fresh (calibration) trials against the prediction bands of the fit that never saw them.
-
-    ``curves`` is :meth:`TradeOff.wide` and ``fitted`` :attr:`TradeOff.points`, both
-    for the variants that have fresh trials; ``points`` is
-    :attr:`CalibrationCoverage.points`; ``titles`` holds, per metric, the panel title
-    with the coverage over every variant and its interval.
-    """
-
-    x_name: str
-    value: str
-    level: float
-    curves: pd.DataFrame
-    fitted: pd.DataFrame
-    points: pd.DataFrame
-    titles: dict[str, str]
-
-
-def calibration_plot_data(tradeoff: TradeOff, coverage: CalibrationCoverage) -> CalibrationPlot:
-    """The bands of ``tradeoff`` and the fresh trials of ``coverage`` (the same value and scale)."""
-    checked = coverage.points[["shared", "user_bias"]].drop_duplicates()
-    curves = tradeoff.wide().merge(checked, on=["shared", "user_bias"])
-    fitted = tradeoff.points.merge(checked, on=["shared", "user_bias"])
-    table = coverage.table
-    pooled = table[table["variant"] == ALL_VARIANTS]
-    overall = pooled if len(pooled) else table
-    titles = {
-        row.metric: (
-            f"{METRIC_NAMES[row.metric]}: {row.n_inside} of {row.n_fresh} inside ({row.coverage:.0%}; "
-            f"{COVERAGE_CONFIDENCE:.0%} CI {row.ci_lower:.0%} to {row.ci_upper:.0%})"
-        )
-        for row in overall.itertuples()
-    }
-    return CalibrationPlot(tradeoff.x_name, tradeoff.value, coverage.level, curves, fitted, coverage.points, titles)
 
 
 def draw_calibration(plot: CalibrationPlot) -> Figure:
@@ -459,14 +346,6 @@ def draw_calibration(plot: CalibrationPlot) -> Figure:
 # --- hypervolume ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class HypervolumePlot:
-    """Hypervolume after each trial per value, and the reference point of each."""
-
-    histories: dict[str, pd.DataFrame]
-    references: dict[str, tuple[float, float]]
-
-
 def draw_hypervolume(plot: HypervolumePlot) -> Figure:
     """Step curve of the hypervolume over trial number, one panel per value."""
     with matplotlib.rc_context(_STYLE):
@@ -487,54 +366,6 @@ def draw_hypervolume(plot: HypervolumePlot) -> Figure:
 
 
 # --- epoch curves -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EpochPlot:
-    """Test MSE and MRR per epoch of (up to a limit) Pareto trials.
-
-    ``curves`` is :func:`epoch_view` restricted to the shown trials and the two
-    objectives; ``labels`` maps a trial id to its legend entry, in front order.
-    ``y_limits`` holds, per metric, axis limits that leave the first epochs of a
-    minimised metric off the top when they would squash the rest, else None.
-    """
-
-    value: str
-    curves: pd.DataFrame
-    labels: dict[str, str]
-    n_front: int
-    y_limits: dict[str, tuple[float, float] | None]
-
-
-def epoch_plot_data(epochs: pd.DataFrame, front: pd.DataFrame, value: str, max_trials: int = 8) -> EpochPlot:
-    """Spread up to ``max_trials`` picks evenly along ``front`` (sorted by MSE)."""
-    front = front.sort_values("test_mse").reset_index(drop=True)
-    picks = np.unique(np.linspace(0, len(front) - 1, min(max_trials, len(front))).round().astype(int))
-    shown = front.iloc[picks] if len(front) else front
-    simplex = np.allclose(shown["lambda_f"] + shown["lambda_r"], 1.0, atol=1e-3)
-    labels = {}
-    for row in shown.itertuples():
-        weights = rf"$\lambda_F$={row.lambda_f:.3g}" + ("" if simplex else rf", $\lambda_R$={row.lambda_r:.3g}")
-        variant = group_label(bool(row.shared), bool(row.user_bias)).replace(" embeddings", "")
-        labels[str(row.trial_id)] = f"#{row.number} {variant}, {weights}"
-    view = epoch_view(epochs, labels) if labels else pd.DataFrame(columns=["trial_id", "metric"])
-    curves = view[view["metric"].isin(["test_mse", "test_mrr"])].reset_index(drop=True)
-    y_limits = {metric: _y_limits(curves[curves["metric"] == metric]) for metric in ("test_mse", "test_mrr")}
-    shown_labels = {key: text for key, text in labels.items() if key in set(curves["trial_id"])}
-    return EpochPlot(value, curves, shown_labels, len(front), y_limits)
-
-
-def _y_limits(curves: pd.DataFrame) -> tuple[float, float] | None:
-    """Limits fitting each curve from its best epoch on, if the epochs before span
-    over three times that range (a minimised loss falling from its initial value)."""
-    if curves.empty or (curves["direction"] != "min").any():
-        return None
-    later = curves.loc[curves["epoch"] >= curves["best_epoch"], "value"]
-    low, high = later.min(), later.max()
-    span = high - low
-    if span <= 0 or curves["value"].max() - low <= 3 * span:
-        return None
-    return low - 0.1 * span, high + 0.3 * span
 
 
 def draw_epochs(plot: EpochPlot) -> Figure:
@@ -611,17 +442,14 @@ def draw_stopping(stopping: EarlyStopping) -> Figure:
 # --- optional interactive page ---------------------------------------------------------------
 
 
-def draw_interactive(panels: Sequence[ParetoPanel], path: Path, title: str) -> bool:
+def draw_interactive(panels: Sequence[ParetoPanel], path: Path, title: str) -> None:
     """Write the Pareto scatters as one plotly page (plotly.js embedded, no CDN).
 
-    Returns False, writing nothing, when plotly is not installed. Plotly renders
-    titles and hover text as HTML, so every study value in them is escaped.
+    Plotly renders titles and hover text as HTML, so every study value in them is escaped.
     """
-    try:
-        import plotly.graph_objects as go
-        from plotly.subplots import make_subplots
-    except ImportError:
-        return False
+    # Imported here: plotly is optional, and the report checks for it before it draws.
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
     figure = make_subplots(rows=1, cols=len(panels), subplot_titles=[_VALUE_TITLE[p.value] for p in panels])
     for column, panel in enumerate(panels, start=1):
         for label, colour, _, group in _variants(panel.points):
@@ -652,4 +480,15 @@ def draw_interactive(panels: Sequence[ParetoPanel], path: Path, title: str) -> b
         figure.update_yaxes(title_text=axis_label("test_mrr", panel.value), row=1, col=column)
     figure.update_layout(title=html.escape(title), template="plotly_white")
     figure.write_html(str(path), include_plotlyjs=True, full_html=True)
-    return True
+
+
+#: How each figure of :class:`~mtlstudy.analysis.report.ReportFigures` is drawn from its data.
+DRAW: dict[str, Callable[..., Figure]] = {
+    "pareto": draw_pareto,
+    "response": draw_response,
+    "tradeoff": draw_tradeoff,
+    "hypervolume": draw_hypervolume,
+    "stopping": draw_stopping,
+    "calibration": draw_calibration,
+    "epochs": draw_epochs,
+}

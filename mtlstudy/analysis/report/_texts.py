@@ -72,9 +72,9 @@ TRADEOFF_HEADING = "Trade-off between rating and ranking"
 TRADEOFF_INTRO = (
     "Each objective ({value} values) is fitted per model variant against {x_text}, by a Gaussian process "
     "with a noise term, so that the bands widen where there are no trials (the line is dashed there). "
-    "The darker band holds the mean curve with 95% confidence, the lighter one a new trial at that weight. "
-    "The two fits evaluated on one grid trace the MRR-against-MSE curve; the knee and the budget answer "
-    "carry the 95% range of λ_F over joint draws of the two fitted curves."
+    "The darker band holds the mean curve with {level:.0%} confidence, the lighter one a new trial at that "
+    "weight. The two fits evaluated on one grid trace the MRR-against-MSE curve; the knee and the budget answer "
+    "carry the {level:.0%} range of λ_F over joint draws of the two fitted curves."
 )
 TRADEOFF_FIT = (
     "{variant}, {metric}: {note} ({n_points} trials, {n_distinct} distinct weights, "
@@ -85,7 +85,7 @@ TRADEOFF_FIT_MEASURED = (
     "{replicate_groups} weights run with more than one seed)."
 )
 TRADEOFF_RESPONSE_FIGURE = (
-    "Test MSE and test MRR against the loss weight: fitted curves, 95% bands of the mean and of a new trial "
+    "Test MSE and test MRR against the loss weight: fitted curves, {level:.0%} bands of the mean and of a new trial "
     "(the axes follow the trials; bands wider than that run off them)"
 )
 TRADEOFF_CURVE_FIGURE = "Trade-off traced by the fitted curves, with knee and budget answer"
@@ -96,7 +96,7 @@ KNEE_FOUND = (
     "(distance to the chord {distance})."
 )
 KNEE_DRAWS = "of the draws have a knee"
-INTERVAL = "95% interval λ_F {low} to {high} ({share:.0%} {draws})"
+INTERVAL = "{level:.0%} interval λ_F {low} to {high} ({share:.0%} {draws})"
 INTERVAL_NONE = "no interval: {share:.0%} {draws}"
 KNEE_NONE = "{variant}: no knee; {reason}."
 BUDGET_HEADING = "Best weight under an MSE budget"
