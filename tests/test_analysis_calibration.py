@@ -189,7 +189,7 @@ def test_a_fresh_trial_outside_the_fitted_weights_is_checked_with_a_note():
     ("options", "error", "match"),
     [
         ({"value": "objective"}, ConfigError, "'final' .* or 'best'"),
-        ({"level": 1.0}, ConfigError, r"level must be a number in \(0, 1\); got 1.0"),
+        ({"level": 1.0}, ConfigError, r"level must be a number in \(0, 1\), got 1.0"),
         ({"level": "high"}, ConfigError, "got 'high'"),
         ({"x": "lambda"}, ConfigError, "x must be one of"),
     ],

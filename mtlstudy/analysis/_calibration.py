@@ -15,17 +15,17 @@ from dataclasses import dataclass
 import pandas as pd
 from scipy import stats
 
+from mtlstudy._checks import check_level, check_value
 from mtlstudy._errors import StudyError
 from mtlstudy.analysis._frame import (
     ALL_VARIANTS,
     calibration_trials,
-    check_value,
     complete_trials,
     group_label,
     json_records,
     trial_counts,
 )
-from mtlstudy.analysis._tradeoff import BAND_LEVEL, check_level, fit_points, resolve_x, smooth_curve
+from mtlstudy.analysis._tradeoff import BAND_LEVEL, fit_points, resolve_x, smooth_curve
 
 __all__ = ["CalibrationCoverage", "calibration_coverage", "COVERAGE_CONFIDENCE"]
 

@@ -12,12 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mtlstudy._errors import ConfigError, StudyError
+from mtlstudy._errors import StudyError
 from mtlstudy._json import jsonable
-from mtlstudy._schema import BEST_DIRECTION, METRIC_NAMES, OBJECTIVES, PARAM_COLUMNS, ROLES
-
-#: The two ways of reading a trial's metric: its last epoch or its best epoch.
-VALUES: tuple[str, ...] = ("final", "best")
+from mtlstudy._schema import BEST_DIRECTION, METRIC_NAMES, OBJECTIVES, PARAM_COLUMNS, ROLES, VALUES
 
 #: Trial parameters the analyses group and label by.
 PARAMS: tuple[str, ...] = PARAM_COLUMNS
@@ -33,16 +30,6 @@ SEARCH, REPLICATE, CALIBRATION = ROLES
 
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
-
-
-def check_value(value: object) -> str:
-    """Return ``value`` if it is ``"final"`` or ``"best"``, else raise :class:`ConfigError`.
-
-    Public functions call it where the choice enters; the helpers they call trust it.
-    """
-    if value not in VALUES:
-        raise ConfigError(f"the value read must be 'final' (last epoch) or 'best' (best epoch); got {value!r}")
-    return str(value)
 
 
 def objective_columns(value: str) -> dict[str, str]:

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from mtlstudy._checks import check_value
 from mtlstudy._errors import ConfigError
-from mtlstudy.analysis._frame import VALUES, check_value, complete_trials, objective_columns
+from mtlstudy.analysis._frame import VALUES, complete_trials, objective_columns
 from mtlstudy.analysis._pareto import pareto_mask, to_minimisation
 
 __all__ = ["hypervolume_2d", "reference_point", "hypervolume_table", "hypervolume_history"]

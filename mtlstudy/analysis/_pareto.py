@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from mtlstudy._checks import check_value
 from mtlstudy._errors import ConfigError
-from mtlstudy.analysis._frame import PARAMS, VALUES, check_value, complete_trials
+from mtlstudy.analysis._frame import PARAMS, VALUES, complete_trials
 from mtlstudy._dominance import nondominated_ranks
 
 __all__ = ["pareto_mask", "pareto_front", "pareto_table"]

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mtlstudy._checks import check_value
 from mtlstudy._errors import StudyError
 from mtlstudy._json import jsonable
 from mtlstudy._schema import OBJECTIVES, RUNG_COLUMNS
 from mtlstudy.analysis._frame import (
     ALL_VARIANTS,
-    check_value,
     complete_trials,
     group_label,
     json_records,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import asdict, dataclass
-from numbers import Real
 from typing import NamedTuple
 
 import numpy as np
@@ -26,9 +25,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
+from mtlstudy._checks import check_level, check_value
 from mtlstudy._errors import ConfigError, StudyError
 from mtlstudy._json import jsonable
-from mtlstudy.analysis._frame import check_value, complete_trials, group_label, json_records
+from mtlstudy.analysis._frame import complete_trials, group_label, json_records
 from mtlstudy.analysis._pareto import pareto_mask, to_minimisation
 
 __all__ = [
@@ -130,13 +130,6 @@ class SmoothCurve:
     noise_sd: float | None
     noise_source: str | None
     length_scale: float | None
-
-
-def check_level(level: object) -> float:
-    """Return the coverage ``level`` as a float or raise :class:`ConfigError` unless it is in (0, 1)."""
-    if not isinstance(level, Real) or not 0 < level < 1:
-        raise ConfigError(f"level must be a number in (0, 1); got {level!r}")
-    return float(level)
 
 
 def smooth_curve(x: np.ndarray, y: np.ndarray, grid: np.ndarray, *, level: float = BAND_LEVEL) -> SmoothCurve:

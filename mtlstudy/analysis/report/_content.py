@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mtlstudy._checks import check_value
 from mtlstudy._errors import ConfigError, StudyError
 from mtlstudy.analysis._calibration import CalibrationCoverage, calibration_coverage
 from mtlstudy.analysis._epochs import best_vs_final
@@ -16,7 +17,6 @@ from mtlstudy.analysis._frame import (
     VALUES,
     calibration_ids,
     calibration_trials,
-    check_value,
     complete_trials,
     diverged_count,
     group_label,
