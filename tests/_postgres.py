@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["postgres_bin", "postgres_url"]
+__all__ = ["postgres_bin", "running_postgres"]
 
 
 def postgres_bin() -> Path | None:
@@ -31,8 +31,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
+def running_postgres() -> Iterator[str]:
     """The SQLAlchemy URL of a fresh server's ``postgres`` database; the server is removed afterwards.
 
     PostgreSQL refuses to run as root, so under root the server runs as the ``postgres``

@@ -1,5 +1,5 @@
 """Shared fixtures: every test gets its own, empty data cache; trainer tests share a small split;
-studies in S3 get a local S3 server.
+studies in S3 get a local S3 server, and studies in PostgreSQL a local PostgreSQL server.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import urllib.request
 
 import pytest
 
+from _postgres import running_postgres
 from _s3 import BUCKET, s3_environment
 from mtlstudy.data import make_synthetic, random_train_test_split
 
@@ -25,6 +26,12 @@ def data_dir(tmp_path, monkeypatch):
 def split():
     """A small synthetic train/test split (the trainer's and the packed trainer's tests)."""
     return random_train_test_split(make_synthetic(num_users=80, num_items=120, seed=3), 0.1, 123)
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """The URL of a fresh PostgreSQL database for the module (skipped without PostgreSQL's server programs)."""
+    yield from running_postgres()
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,6 @@ import optuna
 import pytest
 from click.testing import CliRunner
 
-from _postgres import postgres_url  # noqa: F401  (a fixture)
 from mtlstudy.cli import main
 from mtlstudy.study import load_export, study_status
 from mtlstudy.study._database import open_storage
