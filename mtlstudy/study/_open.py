@@ -54,7 +54,8 @@ def open_study(
 
     The saved spec is read as it is (see :meth:`StudySpec.from_saved`). With ``check``, or
     ``changes`` to other values, it is resolved in full instead, as when the study was
-    created: commands that train again check that its data are still there.
+    created: commands that train again check it as a whole (budget, early stopping,
+    dataset options and one trial sampled from its space).
 
     Raises
     ------
