@@ -16,8 +16,8 @@ Each (arm, seed) is one study. For every trial, in the order trials finish, the
 script records the trial-epochs spent so far (the ``epochs_trained`` of the trials
 finished so far; epochs of trials still running are not counted yet), the
 wall-clock seconds since that study started, and the hypervolume of the
-full-budget (COMPLETE) trials finished so far. The reference front is the union of
-the full-budget trials of every arm and seed, bounded by one reference point (the
+fully trained (COMPLETE) trials finished so far. The reference front is the union of
+the fully trained trials of every arm and seed, bounded by one reference point (the
 worst test MSE and the worst test MRR among them); hypervolume is reported as a
 fraction of that front's. Trials stopped early never count towards the front: a
 stopped trial's metrics are those of a model trained for fewer epochs.
@@ -74,7 +74,7 @@ ALPHA_HELP = (
 # ---------------------------------------------------------------------------
 
 
-def full_budget_points(trials: Iterable[Mapping[str, Any]]) -> np.ndarray:
+def fully_trained_points(trials: Iterable[Mapping[str, Any]]) -> np.ndarray:
     """(test MSE, test MRR) of the COMPLETE trials with finite values, shape (n, 2)."""
     points = [
         (float(t["mse"]), float(t["mrr"]))
@@ -87,7 +87,7 @@ def full_budget_points(trials: Iterable[Mapping[str, Any]]) -> np.ndarray:
 def reference_point(points: np.ndarray) -> tuple[float, float]:
     """The worst test MSE (largest) and the worst test MRR (smallest) of ``points``."""
     if len(points) == 0:
-        raise ValueError("no full-budget trial with finite test MSE and MRR in any study")
+        raise ValueError("no fully trained trial with finite test MSE and MRR in any study")
     return float(points[:, 0].max()), float(points[:, 1].min())
 
 
@@ -117,7 +117,7 @@ def study_curve(trials: Sequence[Mapping[str, Any]], reference: Sequence[float],
     rows, spent = [], 0
     for index, trial in enumerate(ordered):
         spent += int(trial["epochs_trained"])
-        volume = hypervolume(full_budget_points(ordered[: index + 1]), reference)
+        volume = hypervolume(fully_trained_points(ordered[: index + 1]), reference)
         rows.append(
             {
                 **trial,
@@ -388,7 +388,7 @@ def read_study(spec, started: float) -> list[dict[str, Any]]:
         trial.number: trial.datetime_complete
         for trial in optuna.load_study(study_name=spec.name, storage=spec.storage_url).get_trials(deepcopy=False)
     }
-    value = spec.objective
+    value = spec.value
     trials = []
     for row in export.to_dict("records"):
         complete = finished.get(row["number"])
@@ -421,7 +421,7 @@ def run_arm(arm: str, seed: int, args: argparse.Namespace, studies: Path, echo: 
         seed=seed,
         sampler="tpe",
         space="simplex",
-        objective=args.objective,
+        value=args.value,
         early_stopping="moasha" if arm == "moasha" else "none",
         grace_epochs=args.grace_epochs,
         reduction_factor=args.reduction_factor,
@@ -464,7 +464,7 @@ def machine_line(args: argparse.Namespace) -> str:
         f"{usable} usable CPU cores ({os.cpu_count()} on the machine), torch {torch.__version__}, "
         f"ray {ray.__version__}, optuna {optuna.__version__}; {args.dataset}, {args.epochs} epochs, "
         f"{args.trials} trials, seeds {list(range(args.seeds))}, concurrency {args.concurrency}, "
-        f"grace {args.grace_epochs}, eta {args.reduction_factor:g}, alpha {args.alpha:g}, objective {args.objective}"
+        f"grace {args.grace_epochs}, eta {args.reduction_factor:g}, alpha {args.alpha:g}, value {args.value}"
     )
 
 
@@ -476,7 +476,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--grace-epochs", type=int, default=5, help="first rung, for moasha and ASHA [5]")
     parser.add_argument("--reduction-factor", type=float, default=3.0, help="eta, for moasha and ASHA [3]")
     parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help=ALPHA_HELP)
-    parser.add_argument("--objective", choices=("final", "best"), default="final", help="the study objective [final]")
+    parser.add_argument("--value", choices=("final", "best"), default="final", help="judge trials by their last or best epoch [final]")
     parser.add_argument("--concurrency", type=int, default=2, help="trials at once, one CPU each [2]")
     parser.add_argument("--dataset", default="ml-100k", help="ml-100k [default] or synthetic")
     parser.add_argument(
@@ -537,7 +537,7 @@ def finished_runs(studies: Path) -> list[dict[str, Any]]:
 
 def analyse(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Reference front, each run's curve (added to the run), per-arm summaries and the goal checks."""
-    front_points = full_budget_points(trial for run in runs for trial in run["trials"])
+    front_points = fully_trained_points(trial for run in runs for trial in run["trials"])
     reference = reference_point(front_points)
     reference_hv = hypervolume(front_points, reference)
     for run in runs:
@@ -559,7 +559,7 @@ def write_outputs(args: argparse.Namespace, machine: str, runs: list[dict[str, A
     (mse, mrr), reference = analysis["reference"]["point"], analysis["reference"]
     reference_line = (
         f"reference point: test MSE {mse:.4f}, test MRR {mrr:.4f} (the worst over the {reference['front_trials']} "
-        f"full-budget trials of all arms and seeds); reference hypervolume {reference['hypervolume']:.5f}"
+        f"fully trained trials of all arms and seeds); reference hypervolume {reference['hypervolume']:.5f}"
     )
     cells = table_cells(analysis["summary"])
     verdicts = goal_lines(*analysis["goals"].values())

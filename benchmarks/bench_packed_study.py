@@ -10,7 +10,7 @@ concurrency) on ML-100K, one after the other on one local Ray:
 
 For each arm it records the wall time from launch to the last trial told, the
 trial-epochs trained (``epochs_trained`` summed over the export) and the hypervolume
-of the full-budget trials, as a fraction of the hypervolume of all arms' full-budget
+of the fully trained trials, as a fraction of the hypervolume of all arms' fully trained
 trials together (one reference point: their worst MSE and worst MRR). Packed studies
 sample other trials than unpacked ones (a pack's members share the shared flag), so
 the fraction says whether the front a packed study finds is as good, not the same.
@@ -106,7 +106,7 @@ def analyse(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def table(rows: Sequence[Mapping[str, Any]]) -> str:
     lines = [
-        "| pack | early stopping | wall s | vs pack 1 | trial-epochs | full-budget trials | hypervolume |",
+        "| pack | early stopping | wall s | vs pack 1 | trial-epochs | fully trained trials | hypervolume |",
         "|---:|---|---:|---:|---:|---:|---:|",
     ]
     lines += [

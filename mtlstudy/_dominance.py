@@ -56,19 +56,19 @@ def crowding_distances(values: np.ndarray, directions: Sequence[str], ranks: np.
     points = _minimised(values, directions)
     distances = np.zeros(len(points))
     for front in np.unique(ranks):
-        members = np.flatnonzero(ranks == front)
-        if not np.isfinite(points[members]).all():
+        on_front = np.flatnonzero(ranks == front)
+        if not np.isfinite(points[on_front]).all():
             continue  # the non-finite rows: no distance to measure
-        if len(members) <= 2:
-            distances[members] = math.inf
+        if len(on_front) <= 2:
+            distances[on_front] = math.inf
             continue
         for column in range(2):
-            column_values = points[members, column]
+            column_values = points[on_front, column]
             span = column_values.max() - column_values.min()
             if span == 0:
                 continue  # one value for all: nothing to tell apart
-            order = members[np.argsort(column_values, kind="stable")]
+            order = on_front[np.argsort(column_values, kind="stable")]
             # Of equal extremes, the earliest row is the boundary.
-            distances[order[0]] = distances[members[np.argmax(column_values)]] = math.inf
+            distances[order[0]] = distances[on_front[np.argmax(column_values)]] = math.inf
             distances[order[1:-1]] += (points[order[2:], column] - points[order[:-2], column]) / span
     return distances

@@ -125,14 +125,14 @@ def trial_runs(
     return runs
 
 
-def trial_result(history: Sequence[Mapping[str, float]], objective: str) -> dict[str, float]:
+def trial_result(history: Sequence[Mapping[str, float]], value: str) -> dict[str, float]:
     """What a trial reports after the epochs in ``history``: the last epoch's metrics, the
     run's final and best values (:func:`~mtlstudy._history.summarize_history`) and the
-    objectives (``"final"`` or ``"best"`` values)."""
+    objectives, read as ``value`` (``"final"`` or ``"best"``)."""
     summary = summarize_history(history)
     metrics = {**history[-1], **summary}
     for metric in OBJECTIVES:
-        metrics[objective_key(metric)] = summary[f"{objective}_{metric}"]
+        metrics[objective_key(metric)] = summary[f"{value}_{metric}"]
     return metrics
 
 

@@ -124,7 +124,7 @@ def _study_options(command):
     options = [
         click.option("--sampler", help="tpe (default), nsga2, gp or random."),
         click.option("--concurrency", type=int, help="Most trials at once [default: as resources allow]."),
-        click.option("--objective", type=click.Choice(["final", "best"]), help="Last epoch or best epoch [final]."),
+        click.option("--value", type=click.Choice(["final", "best"]), help="Judge trials by their last or best epoch [final]."),
         click.option("--seed", type=int, help="Seed of the sampler and the trials [0]."),
         click.option("--user-bias/--no-user-bias", default=None, help="A user bias in every trial."),
         click.option("--lambda-f-range", type=(float, float), help="Range of lambda_f [0.001 0.999]."),
@@ -145,7 +145,7 @@ def _study_options(command):
         click.option("--storage", help="SQLAlchemy URL of the Optuna database [SQLite in the study dir]."),
         click.option("--max-failures", type=int, help="Retries of a failed trial [1]."),
         click.option("--checkpoint-every", type=int, help="Epochs between checkpoints, 0: at the end only [10]."),
-        click.option("--early-stopping", help="moasha: stop trials dominated at a rung; none: full budget [none]."),
+        click.option("--early-stopping", help="moasha: stop trials dominated at a rung; none: every trial trains all its epochs [none]."),
         click.option("--grace-epochs", type=int, help="First rung r of early stopping; rungs at r, r*eta, ... [5]."),
         click.option("--reduction-factor", type=float, help="eta: continue past a rung if in the top 1/eta there [3]."),
         click.option(
@@ -177,7 +177,7 @@ def study() -> None:
 @click.argument("spec_file", required=False, type=click.Path(dir_okay=False, exists=True))
 @click.option("--name", help="Study name; the study lives in DIR/NAME [study].")
 @click.option("--space", help="simplex (default), independent, conditional, seed-grid or package.module:function.")
-@click.option("--trials", type=int, help="Trial budget [20; a grid space: its size].")
+@click.option("--trials", type=int, help="Trials to run [20; a grid space: its size].")
 @click.option("--epochs", type=int, help="Epochs per trial [200].")
 @click.option("--seeds", type=int, help="Seeds per point of a grid space [1].")
 @click.option("--user-bias-point/--no-user-bias-point", default=None, help="seed-grid: add shared 0.99/0.01 with a user bias.")
@@ -207,7 +207,7 @@ def study_resume(name: str, dir: str) -> None:
 @study.command("extend")
 @click.argument("name")
 @_dir_option
-@click.option("--trials", type=int, help="Sampled trials to add (full budget, no early stopping).")
+@click.option("--trials", type=int, help="Sampled trials to add (all epochs, no early stopping).")
 @_replicate_options
 def study_extend(name: str, dir: str, **options) -> None:
     """Add sampled trials and/or replicates to study NAME once it has ended; exits with status 1 if a trial failed."""
@@ -334,13 +334,16 @@ def reproduce_command(epochs: int, seeds: int, dir: str, name: str, **options) -
     "--format", "formats", type=click.Choice(["html", "md"]), multiple=True, default=("html", "md"),
     show_default=True, help="Pages to write (repeat for both).",
 )
-@click.option("--objective", type=click.Choice(["final", "best"]), default="final", show_default=True)
+@click.option(
+    "--value", type=click.Choice(["final", "best"]), default="final", show_default=True,
+    help="Analyse each trial's last or best epoch.",
+)
 @click.option("--mse-budget", type=float, help="Also report the lambda_F maximising MRR at test MSE <= this.")
 @click.option("--reference-point", type=(float, float), help="Hypervolume reference (MSE MRR) [worst seen].")
 @click.option("--interactive", is_flag=True, help="Also write interactive.html (needs plotly).")
 @click.option(
     "--include-stopped", is_flag=True,
-    help="Analyse trials stopped early too, at their last epoch [only full-budget trials].",
+    help="Analyse trials stopped early too, at their last epoch [only trials that trained every epoch].",
 )
 @click.option(
     "--questions", is_flag=True,

@@ -152,7 +152,7 @@ def stop_early(
 
     Of the complete trials, those whose ``number % (len(rungs) + 2)`` is ``k <
     len(rungs)`` become PRUNED at ``rungs[k]`` (their later epochs dropped); the
-    others keep their full budget. Trials arrive at a rung in ``number`` order.
+    others train every epoch. Trials arrive at a rung in ``number`` order.
 
     Returns
     -------

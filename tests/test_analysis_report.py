@@ -106,10 +106,10 @@ def test_csv_tables_behind_the_figures(report):
 
 def test_only_the_asked_formats_and_replacing_an_earlier_report(tmp_path, export):
     out = tmp_path / "r"
-    write_report(*export, out, title="t", formats=("md",), objective="best", reference_point=(1.2, 0.0))
+    write_report(*export, out, title="t", formats=("md",), value="best", reference_point=(1.2, 0.0))
     assert (out / "report.md").exists() and not (out / "index.html").exists()
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["objective"] == "best"
+    assert summary["value"] == "best"
     assert {h["reference_source"] for h in summary["hypervolume"]} == {"given"}
     write_report(*export, out, title="again", formats="html")
     assert (out / "index.html").exists() and not (out / "report.md").exists()
@@ -121,7 +121,7 @@ def test_only_the_asked_formats_and_replacing_an_earlier_report(tmp_path, export
     [
         ({"formats": ("html", "pdf")}, ConfigError, "'pdf'"),
         ({"formats": ()}, ConfigError, "at least one"),
-        ({"objective": "median"}, ConfigError, "'median'"),
+        ({"value": "median"}, ConfigError, "'median'"),
         ({"mse_budget": -0.5}, ConfigError, "-0.5"),
         ({"mse_budget": float("nan")}, ConfigError, "nan"),
         ({"reference_point": (1.0,)}, ConfigError, r"\(1.0,\)"),
@@ -245,7 +245,7 @@ def test_the_content_is_computed_without_drawing_or_writing(tmp_path, export, mo
 
 
 def test_summary_json_is_the_summary_of_the_content(tmp_path, export):
-    options = {"title": "t", "mse_budget": 0.95, "objective": "best"}
+    options = {"title": "t", "mse_budget": 0.95, "value": "best"}
     out = write_report(*export, tmp_path / "r", **options)
     content = report_content(*export, **options)
     assert json.loads((out / "summary.json").read_text(encoding="utf-8")) == report_summary(content)

@@ -48,17 +48,17 @@ def small_study() -> tuple[pd.DataFrame, pd.DataFrame]:
 def test_summary_of_a_small_study():
     trials, rungs = small_study()
     stopping = early_stopping_summary(trials, rungs)
-    assert stopping.objective == "final"
+    assert stopping.value == "final"
     assert stopping.compute.to_dict("list") == {
         "variant": ["separate embeddings", "shared embeddings", "all variants"],
         "trials": [2, 2, 4],
         "stopped": [1, 1, 2],
         "trial_epochs": [15, 12, 27],
-        "full_budget_epochs": [18, 18, 36],
+        "full_epochs": [18, 18, 36],
         "saving": pytest.approx([1 - 15 / 18, 1 - 12 / 18, 0.25]),
     }
     assert stopping.totals == {
-        "trials": 4, "stopped": 2, "trial_epochs": 27, "full_budget_epochs": 36, "saving": 0.25
+        "trials": 4, "stopped": 2, "trial_epochs": 27, "full_epochs": 36, "saving": 0.25
     }
     assert stopping.rungs.to_dict("list") == {
         "rung": [3, 6], "reached": [4, 3], "stopped": [1, 1], "fraction_stopped": [0.25, pytest.approx(1 / 3)]
@@ -73,11 +73,11 @@ def test_summary_of_a_small_study():
     assert stopping.behind == ("t0", "t1")
 
 
-def test_the_front_reads_the_asked_objective_and_a_non_finite_value_has_no_layer():
+def test_the_front_reads_the_asked_value_and_a_non_finite_value_has_no_layer():
     trials, rungs = small_study()
     trials.loc[trials["trial_id"] == "t0", "best_test_mse"] = 0.99  # t1 dominates t0 on best values
     rungs.loc[(rungs["trial_id"] == "t1") & (rungs["rung"] == 3), "test_mse"] = float("nan")
-    front = early_stopping_summary(trials, rungs, objective="best").front
+    front = early_stopping_summary(trials, rungs, value="best").front
     assert front[["trial_id", "rung"]].values.tolist() == [["t1", 3], ["t1", 6]]
     assert front["layer"].isna().tolist() == [True, False]
 
@@ -101,7 +101,7 @@ def test_rungs_where_every_trial_was_promoted():
     trials["epochs_trained"] = 9
     rungs["promoted"] = True
     stopping = early_stopping_summary(trials, rungs)
-    assert stopping.totals == {"trials": 4, "stopped": 0, "trial_epochs": 36, "full_budget_epochs": 36, "saving": 0}
+    assert stopping.totals == {"trials": 4, "stopped": 0, "trial_epochs": 36, "full_epochs": 36, "saving": 0}
     assert stopping.rungs["stopped"].tolist() == [0, 0]
 
 
@@ -127,9 +127,9 @@ def test_promoted_read_back_from_csv_text():
     ],
 )
 def test_bad_input(change, error, match):
-    trials, rungs, objective = change(*small_study())
+    trials, rungs, value = change(*small_study())
     with pytest.raises(error, match=match):
-        early_stopping_summary(trials, rungs, objective)
+        early_stopping_summary(trials, rungs, value)
 
 
 # --- the report ------------------------------------------------------------------------------
@@ -168,7 +168,7 @@ def test_report_with_rungs_has_the_section_tables_and_summary(stopped_export, st
         **stopping.totals,
         "by_variant": stopping.compute.iloc[:-1].to_dict("records"),
         "rungs": stopping.rungs.to_dict("records"),
-        "front_objective": "final",
+        "front_value": "final",
         "front_trials_behind_at_a_rung": list(stopping.behind),
     } == stopping.to_dict()
     assert summary["counts"]["trials_by_state"]["PRUNED"] == stopping.totals["stopped"]
@@ -179,7 +179,7 @@ def test_report_with_rungs_has_the_section_tables_and_summary(stopped_export, st
 
     totals = stopping.totals
     sentence = (
-        f"Early stopping spent {totals['trial_epochs']} of {totals['full_budget_epochs']} trial-epochs "
+        f"Early stopping spent {totals['trial_epochs']} of {totals['full_epochs']} trial-epochs "
         f"({1 - totals['saving']:.0%}); {totals['stopped']} of {totals['trials']} trials were stopped."
     )
     page = (stopped_report / "index.html").read_text(encoding="utf-8")

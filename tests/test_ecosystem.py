@@ -42,7 +42,7 @@ EPOCHS = 3
 
 @pytest.fixture(scope="module")
 def study_dir(tmp_path_factory):
-    """A finished 3-trial study on tiny synthetic data (objective: final epoch)."""
+    """A finished 3-trial study on tiny synthetic data (value: final epoch)."""
     parent = tmp_path_factory.mktemp("studies")
     spec = resolve_spec(
         name=NAME, trials=3, epochs=EPOCHS, dataset="synthetic", embedding_dim=8,
@@ -101,7 +101,7 @@ def test_ray_optuna_tensorboard_and_status_agree_with_the_export(study_dir):
     status = json.loads(result.output)
     assert status["states"] == {"COMPLETE": 3} and status["trial_epochs"] == 3 * EPOCHS
     best = trials.loc[trials["final_test_mse"].idxmin()]
-    assert status["best"]["test_mse"]["value"] == pytest.approx(best["final_test_mse"])
+    assert status["best"]["test_mse"]["test_mse"] == pytest.approx(best["final_test_mse"])
     assert {row["trial_id"] for row in status["pareto"]} <= set(trials["trial_id"])
 
 

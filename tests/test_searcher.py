@@ -17,7 +17,7 @@ from mtlstudy._runs import FAILURE_KEY
 from mtlstudy.study import load_export, resolve_spec
 from mtlstudy.study._database import FAILURE_ATTR
 from mtlstudy.study._searcher import StudySearcher, stopped_as_dominated
-from mtlstudy.trainables import CHECKPOINT_FILE, TRIAL_OPTIONS
+from mtlstudy.trainables import CHECKPOINT_FILE, split_config
 from mtlstudy.training import TrainConfig, Trainer, load_split
 
 DIRECTIONS = [optuna.study.StudyDirection.MINIMIZE, optuna.study.StudyDirection.MAXIMIZE]
@@ -55,7 +55,7 @@ def test_diverged_and_errored_trials_are_fail_with_the_reason_recorded(tmp_path)
         searcher.suggest(f"ray-{k}")
     diverged = "diverged at epoch 3: non-finite training loss"
     searcher.on_trial_complete("ray-0", {**_result(3, float("nan"), float("nan")), FAILURE_KEY: diverged})
-    # With objective "best" the values can be finite from earlier epochs: the reason still decides.
+    # With value "best" the values can be finite from earlier epochs: the reason still decides.
     searcher.on_trial_complete("ray-1", {**_result(3, 1.0, 0.1), FAILURE_KEY: diverged})
     searcher.on_trial_complete("ray-2", None, error=True)
     searcher.on_trial_complete("ray-3", _result(10, 1.0, 0.1))
@@ -227,7 +227,7 @@ def test_a_grid_pack_ends_where_the_architecture_changes_and_nothing_is_lost(tmp
 def _checkpoints(spec, ray_id, epochs):
     """A trial directory holding the trainer state after each of ``epochs`` epochs, as checkpoint_00000<k>."""
     config = TrainConfig.from_mapping({
-        **{k: v for k, v in spec.fixed_params().items() if k not in TRIAL_OPTIONS}, "lambda_f": 0.5, "lambda_r": 0.5,
+        **split_config(spec.fixed_params())[1], "lambda_f": 0.5, "lambda_r": 0.5,
     })
     trainer = Trainer(config, *load_split(config)[:2])
     paths = []

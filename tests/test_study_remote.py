@@ -30,7 +30,7 @@ from mtlstudy.study._layout import StudyFiles, local_study_dir, study_names
 from mtlstudy.study._reconcile import reconcile
 from mtlstudy.study._searcher import StudySearcher
 from mtlstudy.study._database import open_storage
-from mtlstudy.trainables import CHECKPOINT_FILE, TRIAL_OPTIONS
+from mtlstudy.trainables import CHECKPOINT_FILE, split_config
 from mtlstudy.training import TrainConfig, Trainer, load_split
 
 DIR = f"s3://{BUCKET}/runs"
@@ -82,7 +82,7 @@ def test_reconcile_reads_checkpoints_in_s3_and_copies_the_newest_readable_one_wh
     StudySearcher(spec).suggest("cut")
     files = StudyFiles(DIR, "c")
     config = TrainConfig.from_mapping({
-        **{k: v for k, v in spec.fixed_params().items() if k not in TRIAL_OPTIONS}, "lambda_f": 0.5, "lambda_r": 0.5,
+        **split_config(spec.fixed_params())[1], "lambda_f": 0.5, "lambda_r": 0.5,
     })
     trainer = Trainer(config, *load_split(config)[:2])
     states = []

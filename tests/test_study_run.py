@@ -77,7 +77,7 @@ def _driver_with_finished_trials(command, study_dir, name, finished):
 def test_study_completes_and_is_readable(local_ray, tmp_path):
     spec = resolve_spec(
         name="done", trials=3, epochs=2, dataset="synthetic", embedding_dim=8,
-        dataset_options={"num_users": 40, "num_items": 50}, dir=str(tmp_path), objective="best",
+        dataset_options={"num_users": 40, "num_items": 50}, dir=str(tmp_path), value="best",
     )
     assert run_study(spec, echo=lambda line: None) == {"COMPLETE": 3}
     study_dir = tmp_path / "done"
@@ -101,7 +101,7 @@ def test_study_completes_and_is_readable(local_ray, tmp_path):
     assert list(trials.columns) == list(TRIAL_COLUMNS) and len(trials) == 3
     assert trials["number"].tolist() == [0, 1, 2] and set(trials["state"]) == {"COMPLETE"}
     by_number = {t.number: t for t in optuna_trials}
-    for row in trials.itertuples():  # objective "best": Optuna holds the best-epoch values
+    for row in trials.itertuples():  # value "best": Optuna holds the best-epoch values
         assert by_number[row.number].values == pytest.approx([row.best_test_mse, row.best_test_mrr])
         assert row.lambda_r == pytest.approx(1 - row.lambda_f)
     epochs = load_export("done", tmp_path, epochs=True)
@@ -109,7 +109,7 @@ def test_study_completes_and_is_readable(local_ray, tmp_path):
 
     runner = CliRunner()
     status = runner.invoke(main, ["study", "status", "done", "--dir", str(tmp_path)])
-    assert status.exit_code == 0 and "3 COMPLETE (budget 3)" in status.output and "Pareto set" in status.output
+    assert status.exit_code == 0 and "3 COMPLETE (of 3)" in status.output and "Pareto set" in status.output
     listing = runner.invoke(main, ["study", "list", "--dir", str(tmp_path)])
     assert listing.exit_code == 0 and "done: 3/3 trials complete" in listing.output
     out = tmp_path / "trials.parquet"
@@ -247,7 +247,7 @@ def test_early_stopping_killed_and_resumed_decides_as_an_uninterrupted_study(loc
     assert (~last_rung.loc[pruned["trial_id"], "promoted"]).all()
     status = CliRunner().invoke(main, ["study", "status", "es", "--dir", str(tmp_path / "cut")])
     spent = int(trials["epochs_trained"].sum())
-    assert f"trial-epochs: {spent:,} spent of {budget * 8:,} at full budget" in status.output
+    assert f"trial-epochs: {spent:,} spent of {budget * 8:,} without early stopping" in status.output
     listing = CliRunner().invoke(main, ["study", "list", "--dir", str(tmp_path / "cut")])
     assert f"es: {budget}/{budget} trials complete ({len(pruned)} stopped early)" in listing.output
     reported = CliRunner().invoke(main, ["report", "es", "--dir", str(tmp_path / "cut")])
@@ -402,7 +402,7 @@ def _x(row):
 
 
 @pytest.mark.parametrize("pack", ["1", "2"])
-def test_replicates_extend_and_calibrate_add_full_budget_trials(local_ray, tmp_path, pack):
+def test_replicates_extend_and_calibrate_add_fully_trained_trials(local_ray, tmp_path, pack):
     epochs, options = 4, ["--epochs", "4", "--early-stopping", "moasha", "--grace-epochs", "1", "--reduction-factor", "2",
                           "--concurrency", "1"]
     run = CliRunner().invoke(main, ["study", "run", "--name", "ph", "--dir", str(tmp_path), "--trials", "4",

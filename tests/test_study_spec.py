@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from mtlstudy.cli import main
-from mtlstudy.study import resolve_spec
+from mtlstudy.study import StudySpec, resolve_spec
 
 YAML = """
 name: s1
@@ -50,6 +50,14 @@ def test_yaml_toml_and_flags_give_the_same_spec(tmp_path):
     )
     assert from_yaml == from_toml == from_flags
     assert resolve_spec(tmp_path / "s.yaml", trials=2, epochs=None).trials == 2  # flags override, None does not
+
+
+def test_a_spec_saved_before_objective_was_renamed_value_still_loads(tmp_path):
+    saved = {**resolve_spec(name="old", dir=str(tmp_path)).to_dict(), "objective": "best"}
+    del saved["value"]
+    (tmp_path / "old.yaml").write_text("".join(f"{key}: {value!r}\n" for key, value in saved.items() if value is not None))
+    assert StudySpec.from_saved(saved).value == "best"
+    assert resolve_spec(tmp_path / "old.yaml").value == "best"
 
 
 @pytest.mark.parametrize(

@@ -28,8 +28,8 @@ def study_dir(tmp_path):
 
 def test_status_is_data_and_its_text_and_json_agree(study_dir):
     status = study_status("s", study_dir)
-    assert status.states == {"COMPLETE": 3, "PRUNED": 1} and status.budget == 6
-    assert status.best == {"test_mse": {"trial_id": "t1", "value": 0.9}, "test_mrr": {"trial_id": "t0", "value": 0.1}}
+    assert status.states == {"COMPLETE": 3, "PRUNED": 1} and status.trials == 6
+    assert status.best == {"test_mse": {"trial_id": "t1", "test_mse": 0.9}, "test_mrr": {"trial_id": "t0", "test_mrr": 0.1}}
     assert [row["trial_id"] for row in status.pareto] == ["t1", "t0"]  # by increasing MSE; the stopped one is out
     as_json = CliRunner().invoke(main, ["study", "status", "s", "--dir", str(study_dir), "--format", "json"])
     assert as_json.exit_code == 0 and json.loads(as_json.output) == json.loads(json.dumps(status.to_dict()))
@@ -41,7 +41,7 @@ def test_status_is_data_and_its_text_and_json_agree(study_dir):
 
 def test_list_is_data_and_its_json_names_every_study(study_dir):
     (summary,) = list_studies(study_dir)
-    assert (summary.name, summary.finished, summary.stopped, summary.budget) == ("s", 4, 1, 6)
+    assert (summary.name, summary.finished, summary.stopped, summary.trials) == ("s", 4, 1, 6)
     assert (summary.best_test_mse, summary.best_test_mrr) == (0.9, 0.1)
     listing = CliRunner().invoke(main, ["study", "list", "--dir", str(study_dir), "--format", "json"])
     assert json.loads(listing.output) == [summary.to_dict()]
@@ -66,7 +66,7 @@ def test_list_counts_and_ranks_the_trials_as_status_does(study_dir):
     assert status.states == {"COMPLETE": 4, "PRUNED": 2}
     assert (summary.finished, summary.stopped) == (6, 2)
     assert (summary.best_test_mse, summary.best_test_mrr) == (0.9, 0.1) == (
-        status.best["test_mse"]["value"], status.best["test_mrr"]["value"]
+        status.best["test_mse"]["test_mse"], status.best["test_mrr"]["test_mrr"]
     )
 
 

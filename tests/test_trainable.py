@@ -13,7 +13,7 @@ import pytest
 
 from mtlstudy._runs import FAILURE_KEY, MemoryRungStore, RungRecord
 from mtlstudy._schema import EPOCH_METRICS, TENSORBOARD_TAGS
-from mtlstudy.trainables import _ray_api, train_pack, train_trial
+from mtlstudy.trainables import _ray_api, split_config, train_pack, train_trial
 from tensorboard_events import read_scalars, scalar_events
 
 CONFIG = {
@@ -59,7 +59,7 @@ class FakeSession:
 
 def test_reports_every_epoch_and_checkpoints_every_n_and_at_the_end(tmp_path, monkeypatch):
     session = FakeSession(tmp_path).install(monkeypatch)
-    train_trial({**CONFIG, "objective": "best"})
+    train_trial({**CONFIG, "value": "best"})
     assert all(FAILURE_KEY not in metrics for metrics, _ in session.reports)
     assert [m["epoch"] for m, _ in session.reports] == [1, 2, 3, 4, 5]
     assert [saved for _, saved in session.reports] == [False, True, False, True, True]
@@ -144,10 +144,15 @@ def test_a_trial_restored_at_its_last_epoch_reports_once_and_ends(tmp_path, monk
     assert [(m["epoch"], saved) for m, saved in restored.reports] == [(5, True)]
 
 
-def test_an_unknown_objective_is_a_config_error(tmp_path, monkeypatch):
+def test_a_trial_config_from_before_the_rename_reads_objective_as_value():
+    options, train_options = split_config({**CONFIG, "objective": "best"})
+    assert options["value"] == "best" and "objective" not in train_options and "value" not in train_options
+
+
+def test_an_unknown_value_is_a_config_error(tmp_path, monkeypatch):
     FakeSession(tmp_path).install(monkeypatch)
-    with pytest.raises(ValueError, match=r"objective must be 'final' \(last epoch\) or 'best' \(best epoch\), got 'median'"):
-        train_trial({**CONFIG, "objective": "median"})
+    with pytest.raises(ValueError, match=r"value must be 'final' \(last epoch\) or 'best' \(best epoch\), got 'median'"):
+        train_trial({**CONFIG, "value": "median"})
 
 
 MEMBERS = [{"lambda_f": 0.9, "lambda_r": 0.1, "seed": 3}, {"lambda_f": 0.2, "lambda_r": 0.8, "seed": 4}]

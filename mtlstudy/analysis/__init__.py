@@ -10,7 +10,7 @@ Every function takes the study export (see ``mtlstudy.study``):
     :data:`mtlstudy._schema.EPOCH_METRICS` the columns ``final_<m>``, ``best_<m>``
     and ``best_<m>_epoch``, and ``duration_s``. Only ``COMPLETE`` rows are analysed.
     Under early stopping, a stopped trial is ``PRUNED`` and two columns follow
-    ``epochs`` (the budget): ``stopped_epoch`` (<NA> unless stopped) and
+    ``epochs`` (what it trains unless stopped): ``stopped_epoch`` (<NA> unless stopped) and
     ``epochs_trained``.
 ``epochs``
     One row per trial and epoch: ``trial_id, number``, the parameters, ``epoch``

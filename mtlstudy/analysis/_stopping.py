@@ -24,7 +24,7 @@ from mtlstudy.analysis._pareto import pareto_front, pareto_mask
 
 __all__ = ["EarlyStopping", "early_stopping_summary", "ALL_VARIANTS"]
 
-# Trials that finished training: the full budget (COMPLETE) or stopped at a rung (PRUNED).
+# Trials that finished training: every epoch (COMPLETE) or stopped at a rung (PRUNED).
 _FINISHED = ("COMPLETE", "PRUNED")
 _RUNG_DTYPES = {"trial_id": str, "number": int, "rung": int, **dict.fromkeys(OBJECTIVES, float), "order": int,
                 "promoted": bool}
@@ -37,14 +37,14 @@ class EarlyStopping:
 
     Attributes
     ----------
-    objective : {"final", "best"}
+    value : {"final", "best"}
         Which reading of the metrics defines the final Pareto front.
     compute : pandas.DataFrame
         One row per model variant, then a total row labelled :data:`ALL_VARIANTS`:
         ``variant``, ``trials`` (finished ones: COMPLETE or PRUNED), ``stopped``
-        (PRUNED), ``trial_epochs`` (epochs trained), ``full_budget_epochs`` (the
-        sum of their budgets) and ``saving`` (``1 - trial_epochs /
-        full_budget_epochs``).
+        (PRUNED), ``trial_epochs`` (epochs trained), ``full_epochs`` (the
+        epochs they would have trained without early stopping) and ``saving`` (``1 - trial_epochs /
+        full_epochs``).
     rungs : pandas.DataFrame
         One row per rung, by epoch: ``rung``, ``reached`` (trials that reached
         it), ``stopped`` (trials stopped there) and ``fraction_stopped``; empty
@@ -57,7 +57,7 @@ class EarlyStopping:
         rung's own front; <NA> for a non-finite value) and ``promoted``.
     """
 
-    objective: str
+    value: str
     compute: pd.DataFrame
     rungs: pd.DataFrame
     front: pd.DataFrame
@@ -65,7 +65,7 @@ class EarlyStopping:
     @property
     def totals(self) -> dict[str, int | float]:
         """The total row of :attr:`compute` without its label: ``trials``, ``stopped``,
-        ``trial_epochs``, ``full_budget_epochs``, ``saving``."""
+        ``trial_epochs``, ``full_epochs``, ``saving``."""
         return self.compute.drop(columns="variant").tail(1).to_dict(orient="records")[0]
 
     @property
@@ -76,20 +76,20 @@ class EarlyStopping:
 
     def to_dict(self) -> dict:
         """JSON-ready values: the :attr:`totals`, ``by_variant`` (the other rows of
-        :attr:`compute`), ``rungs``, ``front_objective`` and
+        :attr:`compute`), ``rungs``, ``front_value`` and
         ``front_trials_behind_at_a_rung`` (:attr:`behind`); the per-trial
         :attr:`front` is a table of its own."""
         return {
             **jsonable(self.totals),
             "by_variant": json_records(self.compute.iloc[:-1]),
             "rungs": json_records(self.rungs),
-            "front_objective": self.objective,
+            "front_value": self.value,
             "front_trials_behind_at_a_rung": list(self.behind),
         }
 
 
 def early_stopping_summary(
-    trials: pd.DataFrame, rungs: pd.DataFrame | None = None, objective: str = "final"
+    trials: pd.DataFrame, rungs: pd.DataFrame | None = None, value: str = "final"
 ) -> EarlyStopping | None:
     """Summarise the early stopping of a study.
 
@@ -102,7 +102,7 @@ def early_stopping_summary(
         The rung records, columns :data:`RUNG_COLUMNS`: one row per trial and
         rung it reached, with its objective values there, its arrival ``order``
         and whether it was ``promoted`` past the rung.
-    objective : {"final", "best"}
+    value : {"final", "best"}
         Which reading of the metrics defines the final Pareto front.
 
     Returns
@@ -113,13 +113,13 @@ def early_stopping_summary(
     Raises
     ------
     ConfigError
-        For an unknown ``objective``.
+        For an unknown ``value``.
     StudyError
         For a table that is not a DataFrame, lacks a column, holds a finished
         trial without ``epochs_trained`` or a trial twice at one rung, or for a
         study without complete trials.
     """
-    check_value(objective)
+    check_value(value)
     if rungs is not None and not isinstance(rungs, pd.DataFrame):
         raise StudyError(f"rungs must be a pandas DataFrame or None; got {type(rungs).__name__}")
     complete = complete_trials(trials)
@@ -127,9 +127,9 @@ def early_stopping_summary(
     if not (states == "PRUNED").any() and (rungs is None or rungs.empty):
         return None
     records = _rung_records(rungs)
-    front = pareto_front(complete, objective_columns(objective))
+    front = pareto_front(complete, objective_columns(value))
     return EarlyStopping(
-        objective=objective,
+        value=value,
         compute=_compute_table(trials.loc[states.isin(_FINISHED)]),
         rungs=_rung_table(records),
         front=_front_table(records, front),
@@ -159,14 +159,14 @@ def _compute_table(finished: pd.DataFrame) -> pd.DataFrame:
 
 
 def _compute_row(variant: str, group: pd.DataFrame) -> dict[str, object]:
-    trained, budget = int(group["epochs_trained"].sum()), int(group["epochs"].sum())
+    trained, full = int(group["epochs_trained"].sum()), int(group["epochs"].sum())
     return {
         "variant": variant,
         "trials": len(group),
         "stopped": int(group["stopped"].sum()),
         "trial_epochs": trained,
-        "full_budget_epochs": budget,
-        "saving": 1 - trained / budget if budget else float("nan"),
+        "full_epochs": full,
+        "saving": 1 - trained / full if full else float("nan"),
     }
 
 

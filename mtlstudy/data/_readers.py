@@ -216,7 +216,7 @@ def _header_columns(header: list[str], fmt: str, label: str) -> list[str]:
 def _validate(table: pd.DataFrame, lines: np.ndarray, label: str) -> pd.DataFrame:
     """Convert the fields to numbers, raising on the earliest line that breaks a rule."""
     values: dict[str, np.ndarray] = {}
-    failures: list[tuple[int, int, str]] = []  # (row, column order, message) per column
+    problems: list[tuple[int, int, str]] = []  # (row, column order, message) per column
     largest_id = _ID_SLACK_PER_ROW * len(table) + _ID_SLACK
     for order, column in enumerate(_COLUMNS):
         if column not in table:
@@ -242,10 +242,10 @@ def _validate(table: pd.DataFrame, lines: np.ndarray, label: str) -> pd.DataFram
                 message = f"missing {column} value (got an empty field)"
             else:
                 message = f"{rule} (got {_shorten(raw)!r})"
-            failures.append((row, order, message))
+            problems.append((row, order, message))
         values[column] = number
-    if failures:
-        row, _, message = min(failures)
+    if problems:
+        row, _, message = min(problems)
         raise DataError(f"{label}:{lines[row]}: {message}")
 
     frame = pd.DataFrame(

@@ -235,7 +235,7 @@ def _fetch(progress: bool) -> tuple[Path, str, pd.DataFrame]:
         ("GroupLens download", _download_grouplens),
         (f"recbole {RECBOLE_VERSION} wheel", _download_recbole_wheel),
     )
-    failures = []
+    errors = []
     for source, download in downloads:
         _say(progress, f"MovieLens-100K: trying the {source}")
         try:
@@ -244,13 +244,13 @@ def _fetch(progress: bool) -> tuple[Path, str, pd.DataFrame]:
             _verify(frame, label, "this copy is not MovieLens-100K")
         except DataError as error:
             _say(progress, f"{source} failed: {error}")
-            failures.append(f"{source}: {error}")
+            errors.append(f"{source}: {error}")
             continue
         _write_atomically(path, canonical_bytes(frame))
         _say(progress, f"verified sha256 {ML100K_SHA256[:12]}; cached {len(frame)} ratings at {path}")
         return path, source, frame
     raise DataError(
-        f"cannot get MovieLens-100K ({'; '.join(failures)}); put its u.data at {path} "
+        f"cannot get MovieLens-100K ({'; '.join(errors)}); put its u.data at {path} "
         "or pass the file's path (--data)"
     )
 

@@ -68,9 +68,9 @@ class RankingEvaluator:
         self._buffer_key: tuple | None = None
         self._groups = []
         for count in np.unique(counts):
-            members = np.flatnonzero(counts == count)
-            pairs = pairs_by_user[first_pair[members, None] + np.arange(count)]
-            arrays = (users[members], test.item_ids[pairs], pairs)
+            group = np.flatnonzero(counts == count)
+            pairs = pairs_by_user[first_pair[group, None] + np.arange(count)]
+            arrays = (users[group], test.item_ids[pairs], pairs)
             self._groups.append(_UserGroup(*(torch.as_tensor(array, device=device) for array in arrays)))
 
     def ranks(self, scores: torch.Tensor) -> torch.Tensor:

@@ -40,7 +40,7 @@ class MOASHAScheduler(FIFOScheduler):
     store : RungStore
         Where the decisions are kept, by run id (see :class:`~mtlstudy._runs.RungStore`).
     epochs : int
-        The full budget of a trial.
+        The epochs a trial trains unless it is stopped.
     grace_epochs : int
         ``r``, the first rung.
     reduction_factor : float

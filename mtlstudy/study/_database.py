@@ -194,7 +194,7 @@ class StudyDatabase:
 
         An error, a diverged trial (a result with a :data:`~mtlstudy._runs.FAILURE_KEY`)
         or a result without both objectives is FAIL, with the reason in :data:`FAILURE_ATTR`;
-        a trial that trained fewer epochs than the budget was stopped early and is
+        a trial that trained fewer epochs than the study's was stopped early and is
         PRUNED, with the epoch it stopped at; any other is COMPLETE with its objective values.
         """
         result = result or {}

@@ -114,7 +114,7 @@ def export_frame(opened: OpenStudy, epochs: bool = False) -> pd.DataFrame:
     ``number``; <NA> for any other), the parameters, ``epochs``, ``final_``/``best_``/
     ``best_<m>_epoch`` of every metric (:func:`~mtlstudy._history.summarize_history`
     of the trial's ``metrics.csv``; NaN before its first epoch) and ``duration_s``
-    (training plus evaluation seconds). ``epochs`` is the budget, ``epochs_trained``
+    (training plus evaluation seconds). ``epochs`` is what a trial trains unless stopped, ``epochs_trained``
     what the trial trained, and ``stopped_epoch`` the epoch at which early stopping
     ended a PRUNED trial (<NA> for any other). Epoch rows hold :data:`EPOCH_COLUMNS`.
     """

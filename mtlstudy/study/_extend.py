@@ -49,7 +49,7 @@ def extend_study(
     """Add ``trials`` sampled trials and then ``replicates`` retrains of chosen trials to an ended study.
 
     The sampled trials come from the study's sampler, as ``study run`` would have sampled them, and
-    train their full budget (no early stopping). The replicates retrain the Pareto-front search
+    train every epoch (no early stopping). The replicates retrain the Pareto-front search
     trials, or ``replicate_trials`` (Optuna numbers), each ``replicates`` times with seeds the
     study never used. The study's budget grows by what is added. Returns the trial counts by
     Optuna state, as :func:`~mtlstudy.study.run_study` does.
@@ -100,9 +100,9 @@ def calibrate_study(
 
     The trials' loss weights are drawn with ``seed`` (see :func:`~mtlstudy.study._phases.calibration_draws`),
     split evenly between the shared flags the study has, and each trial gets a seed the study never
-    used. They train their full budget. Returns
+    used. They train every epoch. Returns
     :func:`~mtlstudy.analysis.calibration_coverage` of the study's export (all its calibration
-    trials), at the study's ``objective``.
+    trials), at the study's ``value``.
 
     Raises
     ------
@@ -134,7 +134,7 @@ def calibrate_study(
     # Imported here: the analysis imports matplotlib.
     from mtlstudy.analysis import calibration_coverage
 
-    return calibration_coverage(export_frame(opened), value=spec.objective)
+    return calibration_coverage(export_frame(opened), value=spec.value)
 
 
 def _add_and_run(

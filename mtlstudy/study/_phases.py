@@ -4,7 +4,7 @@ Phase 0 is the search that ``study run`` starts, under the spec's scheduler. ``s
 --replicates``, ``study extend`` and ``calibrate`` append later phases to the study's
 :data:`PHASES_ATTR` user attribute, and they run one after the other, each as a new Ray Tune
 experiment in the study's ``ray/`` folder and without a scheduler, so their trials train
-their full budget. Replicate and calibration trials are made before their phase runs, as
+every epoch. Replicate and calibration trials are made before their phase runs, as
 *waiting* trials (parameters, no Ray trial) that the phase's searcher hands out; the trials
 a phase plans are stored with it first, so a driver killed while making them makes the same
 ones on resume. The study's budget (``trials`` in ``study.yaml``) is the search budget plus

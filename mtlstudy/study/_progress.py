@@ -41,7 +41,7 @@ class StudyProgress(tune.Callback):
 
     The ETA divides the trial-epochs left in the budget by the rate of this run
     (a resumed study counts only what it trains itself); under early stopping it
-    is an upper bound. The hypervolume is that of the full-budget trials' objective
+    is an upper bound. The hypervolume is that of the fully trained trials' objective
     values, against the worst of them on each objective.
 
     Parameters

@@ -49,8 +49,8 @@ def reconcile(spec: StudySpec, ray_trials: dict[str, RayTrial]) -> list[str]:
     - RUNNING, finished in Ray -> told as the searcher would have (the driver died
       between Ray's result and Optuna's tell): COMPLETE with Ray's values, PRUNED if
       it was stopped early, FAIL without objectives;
-    - unfinished in Ray, but the trial's own newest checkpoint holds its whole
-      budget (the driver died after the trial's last report, before Ray saved its
+    - unfinished in Ray, but the trial's own newest checkpoint holds its last
+      epoch (the driver died after the trial's last report, before Ray saved its
       state) -> told from that checkpoint if still RUNNING, and Ray's restore is
       pointed at that final state, so Ray replays the trial's end without training;
     - RUNNING, unfinished in Ray -> kept RUNNING: Ray resumes it from the trial's
@@ -89,7 +89,7 @@ def reconcile(spec: StudySpec, ray_trials: dict[str, RayTrial]) -> list[str]:
             notes.append(f"{label}: finished in Ray, marked {state.name} with its last result")
         elif len(history) >= spec.epochs and trial.state in (TrialState.RUNNING, TrialState.COMPLETE):
             if trial.state == TrialState.RUNNING:
-                state = database.finish(trial, trial_result(history, spec.objective))
+                state = database.finish(trial, trial_result(history, spec.value))
                 notes.append(f"{label}: finished per its final checkpoint, marked {state.name}")
             notes.append(f"{label}: Ray saved it as unfinished; " + (
                 restore_from_newest(ray_id) or "it restores the final checkpoint and ends without training"

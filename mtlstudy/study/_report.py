@@ -32,7 +32,7 @@ def report_study(
     output: str | os.PathLike | None = None,
     *,
     formats: Sequence[str] = FORMATS,
-    objective: str = "final",
+    value: str = "final",
     mse_budget: float | None = None,
     reference_point: tuple[float, float] | None = None,
     interactive: bool = False,
@@ -53,7 +53,7 @@ def report_study(
     opened = open_study(name, dir, storage=storage)
     trials = export_frame(opened)
     if reference_point is not None:
-        _check_reference(trials, objective, tuple(reference_point), include_stopped)
+        _check_reference(trials, value, tuple(reference_point), include_stopped)
     return write_study_report(
         opened,
         trials,
@@ -61,7 +61,7 @@ def report_study(
         output if output is not None else opened.spec.study_dir / REPORT_DIR,
         rungs=rung_frame(opened),
         formats=formats,
-        objective=objective,
+        value=value,
         mse_budget=mse_budget,
         reference_point=reference_point,
         interactive=interactive,
@@ -71,10 +71,10 @@ def report_study(
     )
 
 
-def _check_reference(trials: pd.DataFrame, objective: str, reference: tuple[float, float], include_stopped: bool) -> None:
+def _check_reference(trials: pd.DataFrame, value: str, reference: tuple[float, float], include_stopped: bool) -> None:
     states = ("COMPLETE", "PRUNED") if include_stopped else ("COMPLETE",)
     analysed = trials[trials["state"].isin(states)]
-    mse, mrr = analysed[f"{objective}_test_mse"], analysed[f"{objective}_test_mrr"]
+    mse, mrr = analysed[f"{value}_test_mse"], analysed[f"{value}_test_mrr"]
     if analysed.empty or ((mse < reference[0]) & (mrr > reference[1])).any():
         return
     raise ConfigError(

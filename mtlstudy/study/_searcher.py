@@ -178,7 +178,7 @@ class StudySearcher(OpensDatabase, Searcher):
 def stopped_as_dominated(trials: list[FrozenTrial], directions) -> list[FrozenTrial]:
     """``trials`` with each PRUNED one turned COMPLETE at the worst complete values.
 
-    A stopped trial was dominated at its rung and its full-budget values are
+    A stopped trial was dominated at its rung and its values after every epoch are
     unknown; treating it as no better than the worst complete trial lets samplers
     that read only COMPLETE trials steer away from it. Other states are kept, with
     their system attributes (NSGA-II's generations), except WAITING ones. Without

@@ -23,7 +23,7 @@ from mtlstudy._schema import OBJECTIVES
 from mtlstudy.data import check_dataset
 from mtlstudy.search_spaces import SearchSpace, get_space
 from mtlstudy.study._layout import DATABASE_FILE, DEFAULT_DIR, StudyFiles, check_remote_dir, is_remote, local_study_dir
-from mtlstudy.trainables import TRIAL_OPTIONS
+from mtlstudy.trainables import split_config
 from mtlstudy.training import TrainConfig
 
 if TYPE_CHECKING:
@@ -75,11 +75,12 @@ class StudySpec:
         Search space (see :mod:`mtlstudy.search_spaces`) and sampler (:data:`SAMPLERS`).
         A grid space (``seed-grid``) always uses Optuna's ``GridSampler``.
     trials : int
-        Trial budget (a grid space defaults to its number of points).
+        The study's trial budget (a grid space defaults to its number of points).
     concurrency : int or None
         Most trials at once (None: as many as the resources allow).
-    objective : str
-        ``"final"`` (last epoch) or ``"best"`` (best epoch of each metric).
+    value : str
+        Which value of each metric a trial is judged by: ``"final"`` (its last epoch)
+        or ``"best"`` (its best epoch for that metric).
     epochs, seed : int
         Epochs per trial; seed of the sampler and of every trial (``seed-grid``
         uses ``seed .. seed + seeds - 1``).
@@ -127,7 +128,7 @@ class StudySpec:
     sampler: str = "tpe"
     trials: int | None = None
     concurrency: int | None = None
-    objective: str = "final"
+    value: str = "final"
     epochs: int = 200
     seed: int = 0
     seeds: int = 1
@@ -196,7 +197,7 @@ class StudySpec:
 
     def make_scheduler(self, store: RungStore) -> TrialScheduler | None:
         """The Ray Tune scheduler :data:`EARLY_STOPPING` names for ``early_stopping``, its
-        decisions kept in ``store``; None runs every trial to its budget."""
+        decisions kept in ``store``; None runs every trial to its last epoch."""
         return EARLY_STOPPING[self.early_stopping](self, store)
 
     def fixed_params(self) -> dict[str, Any]:
@@ -215,7 +216,7 @@ class StudySpec:
             "batch_size": self.batch_size,
             "epochs": self.epochs,
             "seed": self.seed,
-            "objective": self.objective,
+            "value": self.value,
             "checkpoint_every": self.checkpoint_every,
             # In an object store, trials upload their own logs from any node (see trainables._ray_api.trial_dir).
             "upload_logs": is_remote(self.dir),
@@ -230,8 +231,7 @@ class StudySpec:
         was created, and its sampled trial and data checks would only cost time.
         Commands that train again use :func:`resolve_spec` instead.
         """
-        saved = {str(key).replace("-", "_"): value for key, value in values.items()}
-        spec = cls(**_checked_fields({**saved, **changes}))
+        spec = cls(**_checked_fields({**_spec_keys(values), **changes}))
         return dataclasses.replace(spec, dir=_checked_dir(spec))
 
     def to_dict(self) -> dict[str, Any]:
@@ -287,7 +287,17 @@ def load_spec(path: str | os.PathLike) -> dict[str, Any]:
         return {}
     if not isinstance(values, dict):
         raise ConfigError(f"study spec {str(path)!r} must be a mapping, got {type(values).__name__}")
-    return {str(key).replace("-", "_"): value for key, value in values.items()}
+    return _spec_keys(values)
+
+
+#: Spec keys of earlier versions, by their name now, so that their saved studies still load.
+_RENAMED_KEYS = {"objective": "value"}
+
+
+def _spec_keys(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with dashes in keys read as underscores and renamed keys under their names now."""
+    keys = {str(key).replace("-", "_"): value for key, value in values.items()}
+    return {_RENAMED_KEYS.get(key, key): value for key, value in keys.items()}
 
 
 def parse_key_values(pairs: Sequence[str], option: str) -> dict[str, Any]:
@@ -443,7 +453,7 @@ _VALIDATORS: dict[str, _Validator] = {
     "sampler": _choice(SAMPLERS),
     "trials": _optional(_count(1)),
     "concurrency": _optional(_count(1)),
-    "objective": check_value,
+    "value": check_value,
     "epochs": _count(1),
     "seed": _count(0),
     "seeds": _count(1),
@@ -551,7 +561,7 @@ def _check_space_samples(spec: StudySpec) -> None:
         params = {**spec.fixed_params(), **trial_params(spec.search_space(trial, spec), trial.params)}
     except (ValueError, ArithmeticError, TypeError) as error:
         raise ConfigError(f"search space {spec.space!r} cannot sample under this spec: {error}") from None
-    TrainConfig.from_mapping({k: v for k, v in params.items() if k not in TRIAL_OPTIONS})
+    TrainConfig.from_mapping(split_config(params)[1])
 
 
 def trial_params(returned: Mapping[str, Any], sampled: Mapping[str, Any]) -> dict[str, Any]:

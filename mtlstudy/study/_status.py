@@ -28,19 +28,20 @@ class StudyStatus:
 
     Attributes
     ----------
-    name, space, sampler, objective, early_stopping : str
-    epochs, budget, pack : int
-        Epochs per trial, the trial budget and the trials per Ray trial.
+    name, space, sampler, value, early_stopping : str
+    epochs, trials, pack : int
+        Epochs per trial, the trials the study runs and the trials per Ray trial.
     running_pid : int or None
         The process running the study, if any.
     states : dict of str to int
         Trials by Optuna state (a retried trial counts once, as its newest attempt).
     roles : dict of str to int
         Trials by role (see :data:`~mtlstudy._schema.ROLES`).
-    trial_epochs, full_budget_epochs : int
+    trial_epochs, full_epochs : int
         Epochs trained by all trials, and what they would have trained without early stopping.
     best : dict of str to dict
-        Per objective, the best complete trial's ``trial_id`` and ``value`` (calibration trials left out).
+        Per objective, the best complete trial's ``trial_id`` and its value under the objective's name
+        (calibration trials left out).
     pareto : list of dict
         The complete trials on the Pareto front (calibration trials left out), by increasing test MSE: ``trial_id``,
         ``shared``, ``lambda_f``, ``lambda_r``, ``seed`` and the two objective values.
@@ -49,16 +50,16 @@ class StudyStatus:
     name: str
     space: str
     sampler: str
-    objective: str
+    value: str
     early_stopping: str
     epochs: int
-    budget: int
+    trials: int
     pack: int
     running_pid: int | None
     states: dict[str, int]
     roles: dict[str, int]
     trial_epochs: int
-    full_budget_epochs: int
+    full_epochs: int
     best: dict[str, dict[str, Any]]
     pareto: list[dict[str, Any]]
 
@@ -70,20 +71,20 @@ class StudyStatus:
         """The status as a few lines a person reads."""
         state = f"running, process {self.running_pid}" if self.running_pid else "not running"
         states = ", ".join(f"{count} {name}" for name, count in sorted(self.states.items())) or "none"
-        share = f" ({self.trial_epochs / self.full_budget_epochs:.0%})" if self.full_budget_epochs else ""
+        share = f" ({self.trial_epochs / self.full_epochs:.0%})" if self.full_epochs else ""
         lines = [
-            f"study {self.name} ({state}): space {self.space}, sampler {self.sampler}, objective {self.objective}, "
+            f"study {self.name} ({state}): space {self.space}, sampler {self.sampler}, {self.value} values, "
             f"{self.epochs} epochs, early stopping {self.early_stopping}"
             + (f", packs of {self.pack} trials" if self.pack > 1 else ""),
-            f"trials: {states} (budget {self.budget})",
-            f"trial-epochs: {self.trial_epochs:,} spent of {self.full_budget_epochs:,} at full budget{share}",
+            f"trials: {states} (of {self.trials})",
+            f"trial-epochs: {self.trial_epochs:,} spent of {self.full_epochs:,} without early stopping{share}",
         ]
         if set(self.roles) - {ROLES[0]}:  # only studies with replicates or calibration trials
             lines.insert(2, "roles: " + ", ".join(f"{count} {role}" for role, count in self.roles.items()))
         for metric, best in self.best.items():
-            lines.append(f"best {METRIC_NAMES[metric]} {best['value']:.4f} (trial {best['trial_id']})")
+            lines.append(f"best {METRIC_NAMES[metric]} {best[metric]:.4f} (trial {best['trial_id']})")
         if self.pareto:
-            lines.append(f"Pareto set ({self.objective} test MSE, test MRR), by test MSE:")
+            lines.append(f"Pareto set ({self.value} test MSE, test MRR), by test MSE:")
             lines += [
                 f"  {row['trial_id']}  shared={row['shared']!s:5}  lambda_f={row['lambda_f']:.6g}  "
                 f"lambda_r={row['lambda_r']:.6g}  seed={row['seed']}  MSE {row['test_mse']:.4f}  MRR {row['test_mrr']:.4f}"
@@ -104,7 +105,7 @@ class StudySummary:
     running: bool = False
     finished: int = 0
     stopped: int = 0
-    budget: int = 0
+    trials: int = 0
     space: str = ""
     best_test_mse: float | None = None
     best_test_mrr: float | None = None
@@ -115,7 +116,7 @@ class StudySummary:
         return dataclasses.asdict(self)
 
     def to_text(self) -> str:
-        """``name: finished/budget trials complete (...), space ..., best ...``."""
+        """``name: finished/trials trials complete (...), space ..., best ...``."""
         if self.problem is not None:
             return f"{self.name}: cannot be read: {self.problem}"
         best = (
@@ -124,7 +125,7 @@ class StudySummary:
             else ""
         )
         return (
-            f"{self.name}{' (running)' if self.running else ''}: {self.finished}/{self.budget} trials complete"
+            f"{self.name}{' (running)' if self.running else ''}: {self.finished}/{self.trials} trials complete"
             + (f" ({self.stopped} stopped early)" if self.stopped else "")
             + f", space {self.space}{best}"
         )
@@ -149,7 +150,7 @@ def _status(opened: OpenStudy) -> StudyStatus:
         if complete:
             choose = min if direction == "min" else max
             trial, params = choose(complete, key=lambda item: item[0].values[index])
-            best[metric] = {"trial_id": params["trial_id"], "value": trial.values[index]}
+            best[metric] = {"trial_id": params["trial_id"], metric: trial.values[index]}
     values = np.array([trial.values for trial, _ in complete], dtype=float).reshape(-1, len(OBJECTIVES))
     on_front = pareto_mask(values, list(OBJECTIVES.values()))
     pareto = sorted(
@@ -168,16 +169,16 @@ def _status(opened: OpenStudy) -> StudyStatus:
         name=spec.name,
         space=spec.space,
         sampler=spec.sampler,
-        objective=spec.objective,
+        value=spec.value,
         early_stopping=stopping,
         epochs=spec.epochs,
-        budget=spec.trials,
+        trials=spec.trials,
         pack=spec.pack,
         running_pid=lock_owner(spec.study_dir),
         states=states,
         roles={role: count for role in ROLES if (count := sum(role_of(trial) == role for trial, _, _ in trials))},
         trial_epochs=sum(len(history) for _, _, history in trials),
-        full_budget_epochs=len(trials) * spec.epochs,
+        full_epochs=len(trials) * spec.epochs,
         best=best,
         pareto=pareto,
     )
@@ -193,14 +194,14 @@ def list_studies(dir: str | os.PathLike = DEFAULT_DIR) -> list[StudySummary]:
             summaries.append(StudySummary(name=name, problem=str(error)))
             continue
         stopped = status.states.get("PRUNED", 0)
-        best = {metric: status.best[metric]["value"] if metric in status.best else None for metric in OBJECTIVES}
+        best = {metric: status.best[metric][metric] if metric in status.best else None for metric in OBJECTIVES}
         summaries.append(
             StudySummary(
                 name=status.name,
                 running=status.running_pid is not None,
                 finished=status.states.get("COMPLETE", 0) + stopped,
                 stopped=stopped,
-                budget=status.budget,
+                trials=status.trials,
                 space=status.space,
                 best_test_mse=best["test_mse"],
                 best_test_mrr=best["test_mrr"],

@@ -82,7 +82,7 @@ def _trial_dirname(trial) -> str:
 
 
 def study_scheduler(spec: StudySpec, scheduler: TrialScheduler | None = None) -> TrialScheduler | None:
-    """``scheduler``, else the one ``spec.early_stopping`` names (None: run every trial to its budget)."""
+    """``scheduler``, else the one ``spec.early_stopping`` names (None: run every trial to its last epoch)."""
     if scheduler is not None:
         if spec.pack > 1 and not isinstance(scheduler, MOASHAScheduler):
             raise StudyError(

@@ -19,7 +19,7 @@ import torch
 from mtlstudy._history import divergence
 from mtlstudy._runs import FAILURE_KEY, PACK_KEY, RungStore, member_run_id, trial_result
 from mtlstudy.trainables import _ray_api
-from mtlstudy.trainables._trainable import CHECKPOINT_FILE, TRIAL_OPTIONS, restore, trial_options
+from mtlstudy.trainables._trainable import CHECKPOINT_FILE, restore, split_config
 from mtlstudy.training import (
     PackedTrainer,
     RunLogger,
@@ -68,9 +68,8 @@ def train_pack(
     :data:`~mtlstudy._runs.FAILURE_KEY`. A checkpoint that cannot be read restarts the
     pack from its first epoch.
     """
-    options = trial_options(config)
-    shared = {k: v for k, v in config.items() if k not in TRIAL_OPTIONS and k != PACK_KEY}
-    configs = [TrainConfig.from_mapping({**shared, **member}) for member in config[PACK_KEY]]
+    options, shared = split_config(config)
+    configs = [TrainConfig.from_mapping({**shared, **member}) for member in shared.pop(PACK_KEY)]
     torch.set_num_threads(_ray_api.trial_cpus())
     trainer = PackedTrainer(configs, *load_split(configs[0])[:2])
     with _ray_api.restored_checkpoint() as directory:
@@ -101,7 +100,7 @@ def train_pack(
             checkpoint = done or (every and trainer.epoch % every == 0)
             save = (lambda directory: trainer.save(directory / PACK_CHECKPOINT_FILE)) if checkpoint else None
             metrics = {
-                str(member): _member_metrics(history, options["objective"])
+                str(member): _member_metrics(history, options["value"])
                 for member, history in enumerate(trainer.histories)
                 if history
             }
@@ -118,7 +117,7 @@ def train_pack(
             logger.close()
 
 
-def _member_metrics(history: Sequence[Mapping[str, float]], objective: str) -> dict[str, Any]:
+def _member_metrics(history: Sequence[Mapping[str, float]], value: str) -> dict[str, Any]:
     """What a lone trial with ``history`` would report last, with its failure if it diverged."""
     failure = divergence(history[-1])
-    return trial_result(history, objective) | ({FAILURE_KEY: failure} if failure else {})
+    return trial_result(history, value) | ({FAILURE_KEY: failure} if failure else {})

@@ -18,14 +18,17 @@ from mtlstudy.training import RunLogger, TrainConfig, Trainer, load_split
 
 __all__ = [
     "train_trial",
-    "trial_options",
+    "split_config",
     "restore",
     "TRIAL_OPTIONS",
     "CHECKPOINT_FILE",
 ]
 
 #: Trial-config keys the trainable reads itself; every other key is a TrainConfig option.
-TRIAL_OPTIONS: dict[str, Any] = {"objective": "final", "checkpoint_every": 0, "upload_logs": False}
+TRIAL_OPTIONS: dict[str, Any] = {"value": "final", "checkpoint_every": 0, "upload_logs": False}
+
+#: Trial options of earlier versions, by their name now: a Ray trial created by one still resumes.
+_RENAMED_OPTIONS = {"objective": "value"}
 
 #: The trainer state's file name inside each checkpoint directory.
 CHECKPOINT_FILE = "trainer.pt"
@@ -35,7 +38,7 @@ def train_trial(config: Mapping[str, Any]) -> None:
     """Train the model of one trial, reporting and checkpointing as it goes.
 
     ``config`` holds :class:`TrainConfig` options plus :data:`TRIAL_OPTIONS`:
-    ``objective`` (``"final"`` or ``"best"``: which value of each metric is reported
+    ``value`` (``"final"`` or ``"best"``: which value of each metric is reported
     as ``objective_<metric>``), ``checkpoint_every`` (epochs between checkpoints;
     0 = only at the end) and ``upload_logs`` (see :func:`_ray_api.trial_dir`). Every
     epoch reports the epoch's metrics, the run's final and best-so-far values with
@@ -48,8 +51,8 @@ def train_trial(config: Mapping[str, Any]) -> None:
     checkpoint. A checkpoint that cannot be read restarts the trial from its first
     epoch, with one line on the trial's standard error.
     """
-    options = trial_options(config)
-    train_config = TrainConfig.from_mapping({k: v for k, v in config.items() if k not in TRIAL_OPTIONS})
+    options, train_options = split_config(config)
+    train_config = TrainConfig.from_mapping(train_options)
     torch.set_num_threads(_ray_api.trial_cpus())
     trainer = Trainer(train_config, *load_split(train_config)[:2])
     with _ray_api.restored_checkpoint() as directory:
@@ -64,7 +67,7 @@ def train_trial(config: Mapping[str, Any]) -> None:
             if trainer.epoch < train_config.epochs and not report_first:
                 logger.log(trainer.train_epoch())
             report_first = False
-            metrics = trial_result(trainer.history, options["objective"])
+            metrics = trial_result(trainer.history, options["value"])
             failure = divergence(trainer.history[-1])
             if failure is not None:
                 _ray_api.report({**metrics, FAILURE_KEY: failure})
@@ -85,8 +88,15 @@ def restore(trainer: Any, path: Path) -> None:
         print(f"{error}; the trial restarts from epoch 1", file=sys.stderr)
 
 
-def trial_options(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The :data:`TRIAL_OPTIONS` of a trial's ``config``, defaults filled in and checked."""
-    options = {key: config.get(key, default) for key, default in TRIAL_OPTIONS.items()}
-    check_value(options["objective"], "objective")
-    return options
+def split_config(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A trial's ``config`` as its :data:`TRIAL_OPTIONS` (defaults filled in, checked) and the rest.
+
+    Examples
+    --------
+    >>> split_config({"value": "best", "lr": 0.01})
+    ({'value': 'best', 'checkpoint_every': 0, 'upload_logs': False}, {'lr': 0.01})
+    """
+    config = {_RENAMED_OPTIONS.get(key, key): value for key, value in config.items()}
+    options = {key: config.pop(key, default) for key, default in TRIAL_OPTIONS.items()}
+    check_value(options["value"])
+    return options, config

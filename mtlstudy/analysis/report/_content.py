@@ -59,7 +59,7 @@ class ReportContent:
     Attributes
     ----------
     title : str
-    objective : {"final", "best"}
+    value : {"final", "best"}
         The reading of the metrics that the trade-off, knee, budget and epoch figure use.
     states : dict of str to int
         Trials per state, all of them.
@@ -72,7 +72,7 @@ class ReportContent:
     complete : pandas.DataFrame
         The analysed trials.
     pareto, front : pandas.DataFrame
-        Every front (:func:`~mtlstudy.analysis.pareto_table`) and the overall ``objective`` front.
+        Every front (:func:`~mtlstudy.analysis.pareto_table`) and the overall ``value`` front.
     hypervolumes : pandas.DataFrame
     tradeoff : TradeOff
     mse_budget : float or None
@@ -94,7 +94,7 @@ class ReportContent:
     """
 
     title: str
-    objective: str
+    value: str
     states: dict[str, int]
     roles: dict[str, int]
     diverged: int
@@ -143,7 +143,7 @@ def report_content(
     epochs: pd.DataFrame,
     *,
     title: str,
-    objective: str = "final",
+    value: str = "final",
     mse_budget: float | None = None,
     reference_point: tuple[float, float] | None = None,
     level: float = BAND_LEVEL,
@@ -171,7 +171,7 @@ def report_content(
         For a trials table without complete trials or required columns, or an
         invalid rungs table.
     """
-    check_value(objective)
+    check_value(value)
     budget = None if mse_budget is None else check_budget(mse_budget)
     reference = None if reference_point is None else check_reference(reference_point)
     if not isinstance(title, str) or not title.strip():
@@ -180,20 +180,20 @@ def report_content(
         raise StudyError(f"epochs must be a pandas DataFrame; got {type(epochs).__name__}")
     analysed = trials.assign(state=trials["state"].replace("PRUNED", "COMPLETE")) if include_stopped else trials
     complete = complete_trials(analysed)
-    stopping = early_stopping_summary(trials, rungs, objective)
+    stopping = early_stopping_summary(trials, rungs, value)
     pareto = pareto_table(complete)
-    front = pareto[(pareto["value"] == objective) & (pareto["scope"] == "overall")]
-    tradeoff = fit_tradeoff(complete, value=objective, level=level)
+    front = pareto[(pareto["value"] == value) & (pareto["scope"] == "overall")]
+    tradeoff = fit_tradeoff(complete, value=value, level=level)
     calibration = (
         None if calibration_trials(analysed).empty
-        else calibration_coverage(analysed, value=objective, level=tradeoff.level)
+        else calibration_coverage(analysed, value=value, level=tradeoff.level)
     )
     budget_answers = best_under_budget(tradeoff, budget) if budget is not None else ()
     epochs = epochs[~epochs["trial_id"].astype(str).isin(calibration_ids(trials))]
-    epoch_plot = epoch_plot_data(epochs, front, objective) if len(epochs) else None
+    epoch_plot = epoch_plot_data(epochs, front, value) if len(epochs) else None
     diverged = diverged_count(trials)
     interactive_page = INTERACTIVE_PAGE if interactive and _plotly_installed() else None
-    notes = _notes(complete, objective, tradeoff, diverged, epoch_plot, interactive and interactive_page is None)
+    notes = _notes(complete, value, tradeoff, diverged, epoch_plot, interactive and interactive_page is None)
     panels = pareto_panels(complete, pareto)
     figures = ReportFigures(
         pareto=panels,
@@ -206,7 +206,7 @@ def report_content(
     )
     return ReportContent(
         title=title,
-        objective=objective,
+        value=value,
         states=state_counts(trials),
         roles=role_counts(trials),
         diverged=diverged,
@@ -238,7 +238,7 @@ def _hypervolume_plot(complete: pd.DataFrame, reference: tuple[float, float] | N
 
 def _notes(
     complete: pd.DataFrame,
-    objective: str,
+    value: str,
     tradeoff: TradeOff,
     diverged: int,
     epoch_plot: EpochPlot | None,
@@ -246,9 +246,9 @@ def _notes(
 ) -> tuple[str, ...]:
     """What the report leaves out, and why."""
     notes = list(tradeoff.notes)
-    non_finite = int((~np.isfinite(complete[list(objective_columns(objective))]).all(axis=1)).sum())
+    non_finite = int((~np.isfinite(complete[list(objective_columns(value))]).all(axis=1)).sum())
     if non_finite:
-        notes.append(f"{non_finite} complete trial(s) with a non-finite {objective} test MSE or MRR are on no front")
+        notes.append(f"{non_finite} complete trial(s) with a non-finite {value} test MSE or MRR are on no front")
     if diverged:
         notes.append(f"{diverged} trial(s) diverged (non-finite losses or scores): failed, on no front")
     if epoch_plot is None:

@@ -401,7 +401,7 @@ def draw_epochs(plot: EpochPlot) -> Figure:
 
 
 def draw_stopping(stopping: EarlyStopping) -> Figure:
-    """Trial-epochs trained against the full budget per variant and, with rung
+    """Trial-epochs trained against all epochs per variant and, with rung
     records, the fraction of the trials reaching each rung that were stopped there."""
     colours = {group_label(shared, bias): colour for (shared, bias), (colour, _) in _VARIANT_STYLE.items()}
     with matplotlib.rc_context(_STYLE):
@@ -409,13 +409,13 @@ def draw_stopping(stopping: EarlyStopping) -> Figure:
         variants = stopping.compute.iloc[:-1].iloc[::-1]  # first variant on top
         rows = np.arange(len(variants))
         axis = axes[0]
-        axis.barh(rows, variants["full_budget_epochs"], color="#eeeeee", edgecolor="#999999", label="full budget")
+        axis.barh(rows, variants["full_epochs"], color="#eeeeee", edgecolor="#999999", label="without early stopping")
         axis.barh(rows, variants["trial_epochs"], color=[colours[v] for v in variants["variant"]], height=0.5)
         for row, item in zip(rows, variants.itertuples()):
             axis.annotate(f"  {1 - item.saving:.0%} trained", (item.trial_epochs, row), va="center", fontsize=9)
         axis.set_yticks(rows, variants["variant"])
         axis.set_xlabel("trial-epochs")
-        axis.set_title("Trial-epochs trained of the full budget")
+        axis.set_title("Trial-epochs trained, against all epochs")
         axis.grid(axis="y", visible=False)
         axis.legend(loc="lower right", framealpha=0.9)
         if len(stopping.rungs):
@@ -434,7 +434,7 @@ def draw_stopping(stopping: EarlyStopping) -> Figure:
             axis.set_title("Trials stopped at each rung")
         totals = stopping.totals
         figure.suptitle(
-            f"Early stopping: {totals['trial_epochs']:,} of {totals['full_budget_epochs']:,} trial-epochs trained"
+            f"Early stopping: {totals['trial_epochs']:,} of {totals['full_epochs']:,} trial-epochs trained"
         )
         return figure
 

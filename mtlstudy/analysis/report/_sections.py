@@ -34,7 +34,7 @@ def report_blocks(content: ReportContent) -> list[Block]:
         n_analysed=len(content.complete),
         analysed=texts.ANALYSED_WITH_STOPPED if content.include_stopped else texts.ANALYSED_COMPLETE,
         variants=variants,
-        objective=content.objective,
+        value=content.value,
     )
     if content.roles.get(REPLICATE):
         overview += " " + texts.ROLES_REPLICATES.format(n_replicates=content.roles[REPLICATE])
@@ -57,7 +57,7 @@ def report_blocks(content: ReportContent) -> list[Block]:
     return blocks
 
 
-def _front_table(front: pd.DataFrame, objective: str) -> pd.DataFrame:
+def _front_table(front: pd.DataFrame, value: str) -> pd.DataFrame:
     table = pd.DataFrame(
         {
             "#": front["number"],
@@ -66,11 +66,11 @@ def _front_table(front: pd.DataFrame, objective: str) -> pd.DataFrame:
             "λ_F": front["lambda_f"],
             "λ_R": front["lambda_r"],
             "seed": front["seed"],
-            f"{objective} test MSE": front["test_mse"],
-            f"{objective} test MRR": front["test_mrr"],
+            f"{value} test MSE": front["test_mse"],
+            f"{value} test MRR": front["test_mrr"],
         }
     )
-    if objective == "best":
+    if value == "best":
         table["MSE epoch"] = front["test_mse_epoch"]
         table["MRR epoch"] = front["test_mrr_epoch"]
     return table.reset_index(drop=True)
@@ -88,7 +88,7 @@ def _pareto_blocks(content: ReportContent) -> list[Block]:
         Paragraph(texts.PARETO_INTRO),
         Bullets(tuple(sizes)),
         Image(content.images["pareto"], texts.PARETO_FIGURE),
-        Table(_front_table(content.front, content.objective), texts.PARETO_TABLE.format(objective=content.objective)),
+        Table(_front_table(content.front, content.value), texts.PARETO_TABLE.format(value=content.value)),
     ]
 
 
@@ -108,7 +108,7 @@ def _stopping_blocks(stopping: EarlyStopping, images: dict[str, str]) -> list[Bl
                     "trials": stopping.compute["trials"],
                     "stopped": stopping.compute["stopped"],
                     "trial-epochs": stopping.compute["trial_epochs"].map("{:,}".format),
-                    "full budget": stopping.compute["full_budget_epochs"].map("{:,}".format),
+                    "without early stopping": stopping.compute["full_epochs"].map("{:,}".format),
                     "saving": stopping.compute["saving"].map("{:.0%}".format),
                 }
             ),
@@ -130,7 +130,7 @@ def _stopping_blocks(stopping: EarlyStopping, images: dict[str, str]) -> list[Bl
         return blocks
     table = _promotion_table(stopping.front)
     behind = texts.STOPPING_BEHIND.format(
-        behind=len(stopping.behind), n_front=len(table), objective=stopping.objective
+        behind=len(stopping.behind), n_front=len(table), value=stopping.value
     )
     return [*blocks, Paragraph(behind), Table(table, texts.STOPPING_PROMOTION_TABLE)]
 
@@ -270,7 +270,7 @@ def _calibration_blocks(calibration: CalibrationCoverage, images: dict[str, str]
 def _epoch_blocks(content: ReportContent) -> list[Block]:
     blocks: list[Block] = [Heading(texts.EPOCHS_HEADING)]
     if "epochs" in content.images:
-        blocks.append(Image(content.images["epochs"], texts.EPOCHS_FIGURE.format(objective=content.objective)))
+        blocks.append(Image(content.images["epochs"], texts.EPOCHS_FIGURE.format(value=content.value)))
     epoch_summary = content.epoch_summary
     if epoch_summary.empty:
         blocks.append(Paragraph(texts.EPOCHS_NONE))

@@ -23,7 +23,7 @@ def report_summary(content: ReportContent) -> dict:
         "generator": GENERATOR,
         "title": content.title,
         "provenance": jsonable(content.provenance),
-        "objective": content.objective,
+        "value": content.value,
         "counts": {
             "trials_by_state": content.states,
             "trials_by_role": content.roles,

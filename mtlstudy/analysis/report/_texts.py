@@ -8,7 +8,7 @@ from __future__ import annotations
 
 OVERVIEW = (
     "{n_trials} trials ({states}); the analysis uses the {n_analysed} {analysed} ({variants}). "
-    "Trade-off, knee, budget and epoch figure use the {objective} values."
+    "Trade-off, knee, budget and epoch figure use the {value} values."
 )
 ANALYSED_COMPLETE = "complete ones"
 ROLES_REPLICATES = (
@@ -33,13 +33,13 @@ PARETO_INTRO = (
 )
 PARETO_SIZE = "{value} values: {size} trial(s) on the {scope} front"
 PARETO_FIGURE = "Pareto scatter, final and best values"
-PARETO_TABLE = "Trials on the overall front ({objective} values)"
+PARETO_TABLE = "Trials on the overall front ({value} values)"
 
 STOPPING_HEADING = "Early stopping"
 STOPPING_INTRO = (
-    "Early stopping spent {trial_epochs:,} of {full_budget_epochs:,} trial-epochs ({spent:.0%}); "
+    "Early stopping spent {trial_epochs:,} of {full_epochs:,} trial-epochs ({spent:.0%}); "
     "{stopped} of {trials} trials were stopped. Stopped trials are on no front: the fronts, hypervolumes "
-    "and trade-off fits use only the trials that trained their full budget."
+    "and trade-off fits use only the trials that trained every epoch."
 )
 STOPPING_FIGURE = "Trial-epochs trained per model variant"
 STOPPING_FIGURE_RUNGS = ", and trials stopped at each rung"
@@ -47,7 +47,7 @@ STOPPING_COMPUTE_TABLE = "Compute per model variant (finished trials: complete o
 STOPPING_NO_RUNGS = "No rung records were given: no rung decisions to show."
 STOPPING_RUNG_TABLE = "Decisions at each rung"
 STOPPING_BEHIND = (
-    "{behind} of the {n_front} trials on the final front ({objective} values) were off a rung's own front "
+    "{behind} of the {n_front} trials on the final front ({value} values) were off a rung's own front "
     "(layer above 1) when they reached it: judged at that epoch alone they looked worse than they ended."
 )
 STOPPING_PROMOTION_TABLE = (
@@ -122,7 +122,7 @@ CALIBRATION_FIGURE = (
 )
 
 EPOCHS_HEADING = "Epochs: best against final"
-EPOCHS_FIGURE = "Test MSE and test MRR per epoch of the {objective}-value Pareto trials"
+EPOCHS_FIGURE = "Test MSE and test MRR per epoch of the {value}-value Pareto trials"
 EPOCHS_NONE = "No epoch data."
 EPOCHS_TABLE = "Best epoch against final epoch, trials on the front (all trials and metrics: epochs_best_vs_final.csv)"
 

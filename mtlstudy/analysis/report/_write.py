@@ -30,7 +30,7 @@ def write_report(
     *,
     title: str,
     formats: Sequence[str] = FORMATS,
-    objective: str = "final",
+    value: str = "final",
     mse_budget: float | None = None,
     reference_point: tuple[float, float] | None = None,
     level: float = BAND_LEVEL,
@@ -71,7 +71,7 @@ def write_report(
         Report title (escaped in the HTML and Markdown).
     formats : sequence of {"html", "md"}
         Which pages to write.
-    objective : {"final", "best"}
+    value : {"final", "best"}
         Which reading of the metrics the trade-off fit, the knee, the budget
         answer and the epoch figure use (Pareto fronts and hypervolumes are given
         for both).
@@ -92,7 +92,7 @@ def write_report(
         with stopped (``PRUNED``) trials still gets its compute table.
     include_stopped : bool
         Analyse stopped trials too, at the last epoch they trained. By default the
-        fronts, hypervolumes and fits use only trials that trained their full budget.
+        fronts, hypervolumes and fits use only trials that trained every epoch.
     questions : bool
         Add the original write-up's four questions and the published comparison
         (meant for reproduction studies, which train its settings).
@@ -124,7 +124,7 @@ def write_report(
         trials,
         epochs,
         title=title,
-        objective=objective,
+        value=value,
         mse_budget=mse_budget,
         reference_point=reference_point,
         level=level,
