@@ -34,6 +34,7 @@ __all__ = [
     "member_results",
     "run_result",
     "run_results",
+    "run_config",
     "trial_runs",
     "trial_result",
     "RungRecord",
@@ -107,6 +108,16 @@ def run_results(ray_trial_id: str, result: Mapping[str, Any]) -> dict[str, dict[
     return {member_run_id(ray_trial_id, member): values for member, values in sorted(members.items())}
 
 
+def run_config(run_id: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The training parameters of run ``run_id`` in its Ray trial's ``config``: the config
+    itself, or for a pack member its own parameters over those the pack shares."""
+    members = config.get(PACK_KEY)
+    if members is None or "/" not in run_id:
+        return dict(config)
+    shared = {key: value for key, value in config.items() if key != PACK_KEY}
+    return {**shared, **members[_member(run_id)]}
+
+
 def trial_runs(
     trial_id: str, config: Mapping[str, Any], result: Mapping[str, Any] | None
 ) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
@@ -117,12 +128,8 @@ def trial_runs(
     members = config.get(PACK_KEY)
     if members is None:
         return {trial_id: (dict(config), dict(result or {}))}
-    shared = {key: value for key, value in config.items() if key != PACK_KEY}
-    runs = {}
-    for member, params in enumerate(members):
-        run_id = member_run_id(trial_id, member)
-        runs[run_id] = ({**shared, **params}, dict(run_result(run_id, result) or {}))
-    return runs
+    run_ids = (member_run_id(trial_id, member) for member in range(len(members)))
+    return {run_id: (run_config(run_id, config), dict(run_result(run_id, result) or {})) for run_id in run_ids}
 
 
 def trial_result(history: Sequence[Mapping[str, float]], value: str) -> dict[str, float]:
@@ -150,12 +157,16 @@ class RungRecord:
         Its arrival order at the rung (0: first).
     promoted : bool
         Whether it continued past the rung.
+    ladder : str
+        The trials it was ranked against: those of the same ladder (``""``, the one
+        ladder of a rule that ranks every trial together).
     """
 
     rung: int
     values: tuple[float, ...]
     order: int
     promoted: bool
+    ladder: str = ""
 
 
 class RungStore(Protocol):

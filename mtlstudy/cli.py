@@ -249,6 +249,46 @@ def study_list(dir: str, format_: str) -> None:
         click.echo("\n".join(summary.to_text() for summary in summaries) or f"no studies in {dir!r}")
 
 
+class _Orders(click.ParamType):
+    """A count of arrival orders, or ``recorded``."""
+
+    name = "N|recorded"
+
+    def convert(self, value, param, ctx):
+        if value == "recorded" or isinstance(value, int):
+            return value
+        try:
+            return int(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a number of orders nor 'recorded'", param, ctx)
+
+
+@main.group()
+def stopping() -> None:
+    """Check early-stopping rules on studies that have ended."""
+
+
+@stopping.command("replay")
+@click.argument("name")
+@_dir_option
+@click.option("--rule", "rules", multiple=True, help="A rule of --early-stopping (repeat) [every moasha rule].")
+@click.option("--grace-epochs", type=int, multiple=True, help="First rung r (repeat to compare) [the study's].")
+@click.option("--reduction-factor", type=float, help="eta [the study's].")
+@click.option("--concurrency", type=int, help="Trials at once [the study's, else 2].")
+@click.option("--orders", type=_Orders(), default=20, show_default=True, help="Seeded arrival orders to replay, or 'recorded'.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the arrival orders.")
+@click.option("--figure", type=click.Path(dir_okay=False), help="Also draw hypervolume kept against compute (.png, .svg, .pdf).")
+@click.option("--storage", help="The Optuna database, if not the one the study was created with.")
+@_format_option
+def stopping_replay(name: str, dir: str, grace_epochs: tuple[int, ...], format_: str, **options) -> None:
+    """Replay early-stopping rules on study NAME, whose trials all trained every epoch: the
+    compute each rule saves, the hypervolume it keeps and the front trials it stops."""
+    from mtlstudy.study import replay_stopping
+
+    replay = replay_stopping(name, dir, grace_epochs=list(grace_epochs) or None, **options)
+    click.echo(json.dumps(replay.to_dict(), indent=2) if format_ == "json" else replay.to_text())
+
+
 @main.command()
 @click.argument("name")
 @_dir_option

@@ -43,6 +43,7 @@ from mtlstudy.analysis._questions import (
     format_published_comparison,
     load_published,
 )
+from mtlstudy.analysis._replay import REPLAY_MEASURES, ReplayOutcome, StoppingReplay, replay_summary
 from mtlstudy.analysis._stopping import EarlyStopping, early_stopping_summary
 from mtlstudy.analysis._tradeoff import (
     KNEE_METHOD,
@@ -56,7 +57,14 @@ from mtlstudy.analysis._tradeoff import (
     fit_tradeoff,
     smooth_curve,
 )
-from mtlstudy.analysis.report import FORMATS, ReportContent, report_content, write_report
+from mtlstudy.analysis.report import (
+    FORMATS,
+    ReportContent,
+    draw_replay,
+    report_content,
+    save_replay_figure,
+    write_report,
+)
 
 __all__ = [
     # Pareto sets
@@ -96,6 +104,13 @@ __all__ = [
     # early stopping
     "EarlyStopping",
     "early_stopping_summary",
+    # replayed early stopping
+    "REPLAY_MEASURES",
+    "ReplayOutcome",
+    "StoppingReplay",
+    "replay_summary",
+    "draw_replay",
+    "save_replay_figure",
     # report
     "FORMATS",
     "ReportContent",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import zlib
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from mtlstudy._runs import FAILURE_KEY, RungRecord, RungStore, run_results
+from mtlstudy._runs import FAILURE_KEY, RungRecord, RungStore, run_config, run_results
 from mtlstudy.schedulers._ranking import is_promoted, rung_epochs
 
 __all__ = ["MOASHAScheduler"]
@@ -29,6 +30,14 @@ class MOASHAScheduler(FIFOScheduler):
     as a trial of its own, in the order given, and the Ray trial stops when none of its
     runs continues. A run whose result holds :data:`~mtlstudy._runs.FAILURE_KEY` is not
     ranked, and a Ray trial whose result holds it ends itself.
+
+    Two options keep trials whose curves cross from competing too early, each by
+    splitting the trials into *ladders* that are ranked apart, as Hyperband's brackets
+    are: ``ladder_by`` gives every value of those training parameters (the shared flag)
+    ladders of its own, so one architecture never stops another at a low rung; and
+    ``brackets`` spreads trials over that many brackets by a hash of their run id,
+    bracket ``b`` starting at a later rung than bracket ``b - 1`` and the last one never
+    stopping a trial.
 
     Every decision is written to ``store`` before it is acted on, and a trial that
     reaches a rung it already has a record for (a trial resumed from an earlier
@@ -53,6 +62,12 @@ class MOASHAScheduler(FIFOScheduler):
         ``run_results(ray_trial_id, result)``: run id -> that run's result, for each run
         in one Ray trial's ``result``. The default, :func:`~mtlstudy._runs.run_results`,
         reads the trial itself or each member of a pack.
+    ladder_by : sequence of str
+        Training parameters whose every value is ranked apart (none: all together).
+    brackets : int
+        Brackets of rungs (1: every trial stops at every rung; ``b > 1``: bracket
+        ``k`` uses the rungs from ``round(k * len(rungs) / (b - 1))`` on, so the last
+        one has none).
 
     Examples
     --------
@@ -72,14 +87,20 @@ class MOASHAScheduler(FIFOScheduler):
         objectives: Mapping[str, str],
         time_attr: str = "epoch",
         run_results: Callable[[str, Mapping[str, Any]], Mapping[str, Mapping[str, Any]]] = run_results,
+        ladder_by: Sequence[str] = (),
+        brackets: int = 1,
     ) -> None:
         super().__init__()
+        if not isinstance(brackets, int) or isinstance(brackets, bool) or brackets < 1:
+            raise ValueError(f"brackets must be an integer >= 1; got {brackets!r}")
         self.store = store
         self.rungs = rung_epochs(grace_epochs, reduction_factor, epochs)
         self.reduction_factor = reduction_factor
         self.objectives = dict(objectives)
         self.time_attr = time_attr
         self.run_results = run_results
+        self.ladder_by = tuple(ladder_by)
+        self.brackets = brackets
 
     @property
     def supports_buffered_results(self) -> bool:
@@ -92,28 +113,51 @@ class MOASHAScheduler(FIFOScheduler):
             return TrialScheduler.CONTINUE
         if FAILURE_KEY in result:  # a diverged trial ends itself and has no values to rank
             return TrialScheduler.CONTINUE
+        config = getattr(trial, "config", None) or {}
         # Each run still training (at this rung, not failed) is decided on its own, in the order given.
-        promoted = [
-            self.decide(run_id, rung, values).promoted
+        continues = [
+            self.decide(run_id, rung, values, self.ladder(run_id, run_config(run_id, config))).promoted
             for run_id, values in self.run_results(trial.trial_id, result).items()
             if values.get(self.time_attr) == rung and FAILURE_KEY not in values
         ]
-        return TrialScheduler.CONTINUE if any(promoted) else TrialScheduler.STOP
+        return TrialScheduler.CONTINUE if any(continues) else TrialScheduler.STOP
 
-    def decide(self, trial_id: str, rung: int, result: Mapping[str, float]) -> RungRecord:
-        """The record of run ``trial_id`` at ``rung``: the stored one, else a new decision, stored."""
+    def ladder(self, run_id: str, config: Mapping[str, Any]) -> tuple[str, int] | None:
+        """The ladder run ``run_id`` (trained with ``config``) is ranked in, and the index
+        in :attr:`rungs` of the first rung that ladder stops trials at; None for a run
+        whose bracket never stops it."""
+        names = [f"{key}={config.get(key)}" for key in self.ladder_by]
+        if self.brackets == 1:
+            return ",".join(names), 0
+        bracket = zlib.crc32(run_id.encode()) % self.brackets
+        if bracket == self.brackets - 1:
+            return None
+        return ",".join([*names, f"bracket={bracket}"]), round(bracket * len(self.rungs) / (self.brackets - 1))
+
+    def decide(
+        self, trial_id: str, rung: int, result: Mapping[str, float], ladder: tuple[str, int] | None = ("", 0)
+    ) -> RungRecord:
+        """The record of run ``trial_id`` at ``rung`` in ``ladder`` (see :meth:`ladder`):
+        the stored one, else a new decision, stored. A run passes a rung below its
+        ladder's first, or any rung without a ladder, with an unstored record."""
         record = self.store.record(trial_id, rung)
         if record is not None:
             return record
         values = tuple(float(result[key]) for key in self.objectives)
-        earlier = self.store.records(rung)
-        promoted = is_promoted(
-            values, [r.values for r in earlier], list(self.objectives.values()), self.reduction_factor
-        )
-        record = RungRecord(rung=rung, values=values, order=len(earlier), promoted=promoted)
+        if ladder is None or self.rungs.index(rung) < ladder[1]:
+            return RungRecord(rung=rung, values=values, order=-1, promoted=True)
+        everyone = self.store.records(rung)
+        rivals = [r.values for r in everyone if r.ladder == ladder[0]]
+        promoted = is_promoted(values, rivals, list(self.objectives.values()), self.reduction_factor)
+        record = RungRecord(rung=rung, values=values, order=len(everyone), promoted=promoted, ladder=ladder[0])
         self.store.add(trial_id, record)
         return record
 
     def debug_string(self) -> str:
-        return f"MOASHA: rungs at epochs {list(self.rungs)}, top 1/{self.reduction_factor:g} by non-dominated rank"
+        apart = f", ranked apart by {', '.join(self.ladder_by)}" if self.ladder_by else ""
+        brackets = f", {self.brackets} brackets" if self.brackets > 1 else ""
+        return (
+            f"MOASHA: rungs at epochs {list(self.rungs)}, top 1/{self.reduction_factor:g} by non-dominated rank"
+            f"{apart}{brackets}"
+        )
 

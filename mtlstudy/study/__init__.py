@@ -23,11 +23,13 @@ from mtlstudy.study._export import (
 from mtlstudy.study._extend import calibrate_study, extend_study
 from mtlstudy.study._layout import DEFAULT_DIR, TENSORBOARD_DIR
 from mtlstudy.study._open import OpenStudy, open_study
+from mtlstudy.study._replay import RECORDED_ORDER, replay_stopping
 from mtlstudy.study._report import report_study
 from mtlstudy.study._reproduce import Reproduction, reproduce
 from mtlstudy.study._run import resume_study, run_study
 from mtlstudy.study._spec import (
     EARLY_STOPPING,
+    MOASHA_OPTIONS,
     SAMPLERS,
     StudySpec,
     load_spec,
@@ -41,6 +43,8 @@ from mtlstudy.study._tensorboard import HPARAMS, HPARAMS_METRICS, run_name
 __all__ = [
     "DEFAULT_DIR",
     "EARLY_STOPPING",
+    "MOASHA_OPTIONS",
+    "RECORDED_ORDER",
     "Dashboard",
     "EPOCH_COLUMNS",
     "HPARAMS",
@@ -65,6 +69,7 @@ __all__ = [
     "open_study",
     "parse_key_values",
     "parse_trial_numbers",
+    "replay_stopping",
     "report_study",
     "reproduce",
     "resolve_spec",

@@ -263,6 +263,7 @@ def rung_records(trial: FrozenTrial) -> list[RungRecord]:
             values=tuple(item[metric] for metric in OBJECTIVES),
             order=item["order"],
             promoted=item["promoted"],
+            ladder=item.get("ladder", ""),
         )
         for item in trial.user_attrs.get(RUNGS_ATTR, [])
     ]
@@ -274,6 +275,7 @@ def _record_attr(record: RungRecord) -> dict[str, Any]:
         **dict(zip(OBJECTIVES, record.values)),
         "order": record.order,
         "promoted": record.promoted,
+        **({"ladder": record.ladder} if record.ladder else {}),
     }
 
 

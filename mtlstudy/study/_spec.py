@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import os
 import re
@@ -36,11 +37,13 @@ __all__ = [
     "SAMPLERS",
     "COMPLETE_ONLY_SAMPLERS",
     "EARLY_STOPPING",
+    "MOASHA_OPTIONS",
     "load_spec",
     "parse_key_values",
     "parse_trial_numbers",
     "resolve_spec",
     "check_name",
+    "check_rungs",
     "trial_params",
 ]
 
@@ -106,8 +109,9 @@ class StudySpec:
     max_failures, checkpoint_every : int
         Retries of a failed trial; epochs between checkpoints (0: only at the end).
     early_stopping : str
-        ``"moasha"`` (stop trials dominated at a rung, see
-        :class:`~mtlstudy.schedulers.MOASHAScheduler`) or ``"none"``.
+        A rule of :data:`EARLY_STOPPING`: ``"moasha"`` (stop trials dominated at a rung,
+        see :class:`~mtlstudy.schedulers.MOASHAScheduler`), with options such as
+        ``"moasha+arch"``, or ``"none"``.
     grace_epochs : int
         The first rung ``r``; rungs are at ``r, rη, rη², …`` below ``epochs``.
     reduction_factor : float
@@ -256,22 +260,45 @@ class _GridSampler(optuna.samplers.GridSampler):
         pass
 
 
-def _moasha(spec: StudySpec, store: RungStore) -> TrialScheduler:
-    from mtlstudy.schedulers import MOASHAScheduler  # imported here: Ray loads slowly
-
-    return MOASHAScheduler(
-        store,
-        epochs=spec.epochs,
-        grace_epochs=spec.grace_epochs,
-        reduction_factor=spec.reduction_factor,
-        objectives={objective_key(metric): direction for metric, direction in OBJECTIVES.items()},
-    )
+#: What each ``+option`` of a ``moasha`` rule changes (see :data:`EARLY_STOPPING`).
+MOASHA_OPTIONS: dict[str, str] = {
+    "arch": "shared and separate embeddings ranked apart",
+    "brackets": "Hyperband's brackets of rungs, the last never stopping a trial",
+    "bsf": "rungs read best-so-far values",
+}
 
 
-#: Early-stopping rules (``--early-stopping``): name -> the scheduler of a spec, given its rung store.
+def _moasha(*options: str) -> Callable[[StudySpec, RungStore], TrialScheduler]:
+    """The factory of rule ``moasha`` with ``options`` (keys of :data:`MOASHA_OPTIONS`)."""
+
+    def scheduler(spec: StudySpec, store: RungStore) -> TrialScheduler:
+        from mtlstudy.schedulers import MOASHAScheduler, rung_epochs  # imported here: Ray loads slowly
+
+        rungs = rung_epochs(spec.grace_epochs, spec.reduction_factor, spec.epochs)
+        key = (lambda metric: f"best_{metric}") if "bsf" in options else objective_key
+        return MOASHAScheduler(
+            store,
+            epochs=spec.epochs,
+            grace_epochs=spec.grace_epochs,
+            reduction_factor=spec.reduction_factor,
+            objectives={key(metric): direction for metric, direction in OBJECTIVES.items()},
+            ladder_by=("shared",) if "arch" in options else (),
+            brackets=len(rungs) + 1 if "brackets" in options else 1,
+        )
+
+    return scheduler
+
+
+#: Early-stopping rules (``--early-stopping``): name -> the scheduler of a spec, given its
+#: rung store; None runs every trial to its last epoch. ``moasha`` takes any set of
+#: :data:`MOASHA_OPTIONS`, joined in their order: ``moasha+arch+bsf``.
 EARLY_STOPPING: dict[str, Callable[[StudySpec, RungStore], TrialScheduler | None]] = {
-    "moasha": _moasha,
     "none": lambda spec, store: None,
+    **{
+        "+".join(("moasha", *chosen)): _moasha(*chosen)
+        for count in range(len(MOASHA_OPTIONS) + 1)
+        for chosen in itertools.combinations(MOASHA_OPTIONS, count)
+    },
 }
 
 
@@ -484,13 +511,19 @@ _VALIDATORS: dict[str, _Validator] = {
 }
 
 
-def _validated(spec: StudySpec) -> StudySpec:
-    """``spec`` checked as a whole, with ``trials``, ``pack``, ``dir`` and ``replicate_trials`` resolved."""
+def check_rungs(spec: StudySpec) -> StudySpec:
+    """``spec`` if its early stopping has a rung below its epochs, else ConfigError."""
     if spec.early_stopping != "none" and spec.grace_epochs >= spec.epochs:
         raise ConfigError(
             f"grace_epochs must be below epochs for early stopping, got grace_epochs {spec.grace_epochs} "
             f"and epochs {spec.epochs}; lower --grace-epochs or use --early-stopping none"
         )
+    return spec
+
+
+def _validated(spec: StudySpec) -> StudySpec:
+    """``spec`` checked as a whole, with ``trials``, ``pack``, ``dir`` and ``replicate_trials`` resolved."""
+    check_rungs(spec)
     check_dataset(spec.dataset, spec.data, spec.dataset_options)
     grid = spec.search_space.grid
     points = math.prod(len(values) for values in grid(spec).values()) if grid else None

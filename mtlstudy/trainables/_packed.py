@@ -108,9 +108,11 @@ def train_pack(
             if done:
                 return
             if rung_store is not None and trainer.epoch in rungs:
-                # Ray continues a trial only after its scheduler decided, so every member has a record.
+                # Ray continues a trial only after its scheduler decided, so every member that was
+                # ranked here has a record; one that had no rivals at this rung (its bracket) has none.
                 for member in tuple(trainer.members):
-                    if not rung_store.record(member_run_id(trial_id, member), trainer.epoch).promoted:
+                    record = rung_store.record(member_run_id(trial_id, member), trainer.epoch)
+                    if record is not None and not record.promoted:
                         leave(member)
     finally:
         for logger in loggers.values():

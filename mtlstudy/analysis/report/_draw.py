@@ -17,7 +17,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import PercentFormatter
 
+from mtlstudy._errors import ConfigError
+from mtlstudy._files import atomic_path
+
 from mtlstudy.analysis._frame import METRIC_NAMES, REPLICATE, axis_label, group_label
+from mtlstudy.analysis._replay import StoppingReplay
 from mtlstudy.analysis._stopping import EarlyStopping
 from mtlstudy.analysis._tradeoff import TradeOff, lambda_f_share
 from mtlstudy.analysis.report._plots import (
@@ -440,6 +444,44 @@ def draw_stopping(stopping: EarlyStopping) -> Figure:
 
 
 # --- optional interactive page ---------------------------------------------------------------
+
+
+def draw_replay(replay: StoppingReplay) -> Figure:
+    """Hypervolume kept against trial-epochs spent, one point per replayed rule, its bars
+    spanning the arrival orders' range on both axes."""
+    with matplotlib.rc_context(_STYLE):
+        figure, (axis,) = _figure(1, width=7.2, height=5.2)
+        summary = replay.summary
+        for index, row in enumerate(summary.itertuples()):
+            colour = f"C{index % 10}"
+            axis.errorbar(
+                row.trial_epochs_mean, row.hypervolume_mean,
+                xerr=[[row.trial_epochs_mean - row.trial_epochs_min], [row.trial_epochs_max - row.trial_epochs_mean]],
+                yerr=[[row.hypervolume_mean - row.hypervolume_min], [row.hypervolume_max - row.hypervolume_mean]],
+                fmt="o", color=colour, ecolor=colour, alpha=0.85, capsize=3, label=row.rule,
+            )
+        axis.axhline(1.0, color="#999999", linestyle="--", linewidth=1)
+        axis.xaxis.set_major_formatter(PercentFormatter(1.0))
+        axis.yaxis.set_major_formatter(PercentFormatter(1.0))
+        axis.set_xlabel("trial-epochs spent, of the full study's")
+        axis.set_ylabel("hypervolume kept, of the full study's")
+        axis.set_title(
+            f"Replayed early stopping: {replay.trials} trials, {replay.arrivals}, {replay.concurrency} at a time",
+            fontsize=10,
+        )
+        axis.legend(loc="lower right", fontsize=8, framealpha=0.9)
+        return figure
+
+
+def save_replay_figure(replay: StoppingReplay, path: Path) -> None:
+    """Draw ``replay`` (:func:`draw_replay`) into ``path``, whose suffix names one of
+    :data:`FIGURE_FORMATS`; the file appears whole or not at all."""
+    suffix = path.suffix.lstrip(".").lower()
+    if suffix not in FIGURE_FORMATS:
+        raise ConfigError(f"figure must end in one of {', '.join('.' + f for f in FIGURE_FORMATS)}; got {str(path)!r}")
+    figure = draw_replay(replay)
+    with atomic_path(path) as staging, matplotlib.rc_context({"svg.hashsalt": "mtlstudy"}):
+        figure.savefig(staging, dpi=DPI, format=suffix, metadata=_NO_DATE.get(suffix))
 
 
 def draw_interactive(panels: Sequence[ParetoPanel], path: Path, title: str) -> None:
