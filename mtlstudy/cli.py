@@ -145,7 +145,11 @@ def _study_options(command):
         click.option("--storage", help="SQLAlchemy URL of the Optuna database [SQLite in the study dir]."),
         click.option("--max-failures", type=int, help="Retries of a failed trial [1]."),
         click.option("--checkpoint-every", type=int, help="Epochs between checkpoints, 0: at the end only [10]."),
-        click.option("--early-stopping", help="moasha: stop trials dominated at a rung; none: every trial trains all its epochs [none]."),
+        click.option(
+            "--early-stopping",
+            help="moasha: stop trials dominated at a rung, with options +arch, +brackets, +bsf (moasha+arch); "
+            "none: every trial trains all its epochs [none].",
+        ),
         click.option("--grace-epochs", type=int, help="First rung r of early stopping; rungs at r, r*eta, ... [5]."),
         click.option("--reduction-factor", type=float, help="eta: continue past a rung if in the top 1/eta there [3]."),
         click.option(

@@ -215,9 +215,10 @@ def _history(study_dir, name):
     ]
 
 
-def test_early_stopping_killed_and_resumed_decides_as_an_uninterrupted_study(local_ray, tmp_path):
+@pytest.mark.parametrize("rule", ["moasha", "moasha+arch"])
+def test_early_stopping_killed_and_resumed_decides_as_an_uninterrupted_study(local_ray, tmp_path, rule):
     budget = 8
-    options = ["--trials", str(budget), "--epochs", "8", "--early-stopping", "moasha", "--grace-epochs", "1",
+    options = ["--trials", str(budget), "--epochs", "8", "--early-stopping", rule, "--grace-epochs", "1",
                "--reduction-factor", "2", "--concurrency", "1", *DATA]
     whole = CliRunner().invoke(main, ["study", "run", "--name", "es", "--dir", str(tmp_path / "whole"), *options])
     assert whole.exit_code == 0, whole.output

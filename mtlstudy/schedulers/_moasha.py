@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from mtlstudy._runs import FAILURE_KEY, RungRecord, RungStore, run_config, run_results
+from mtlstudy._schema import PARAM_COLUMNS
 from mtlstudy.schedulers._ranking import is_promoted, rung_epochs
 
 __all__ = ["MOASHAScheduler"]
@@ -35,7 +37,7 @@ class MOASHAScheduler(FIFOScheduler):
     splitting the trials into *ladders* that are ranked apart, as Hyperband's brackets
     are: ``ladder_by`` gives every value of those training parameters (the shared flag)
     ladders of its own, so one architecture never stops another at a low rung; and
-    ``brackets`` spreads trials over that many brackets by a hash of their run id,
+    ``brackets`` spreads trials over that many brackets by a hash of their parameters,
     bracket ``b`` starting at a later rung than bracket ``b - 1`` and the last one never
     stopping a trial.
 
@@ -67,7 +69,9 @@ class MOASHAScheduler(FIFOScheduler):
     brackets : int
         Brackets of rungs (1: every trial stops at every rung; ``b > 1``: bracket
         ``k`` uses the rungs from ``round(k * len(rungs) / (b - 1))`` on, so the last
-        one has none).
+        one has none). A run's bracket is a hash of its :data:`~mtlstudy._schema.PARAM_COLUMNS`
+        values, not of its Ray trial id, so that a study run again with the same seed,
+        or replayed, brackets its trials alike.
 
     Examples
     --------
@@ -116,20 +120,21 @@ class MOASHAScheduler(FIFOScheduler):
         config = getattr(trial, "config", None) or {}
         # Each run still training (at this rung, not failed) is decided on its own, in the order given.
         continues = [
-            self.decide(run_id, rung, values, self.ladder(run_id, run_config(run_id, config))).promoted
+            self.decide(run_id, rung, values, self.ladder(run_config(run_id, config))).promoted
             for run_id, values in self.run_results(trial.trial_id, result).items()
             if values.get(self.time_attr) == rung and FAILURE_KEY not in values
         ]
         return TrialScheduler.CONTINUE if any(continues) else TrialScheduler.STOP
 
-    def ladder(self, run_id: str, config: Mapping[str, Any]) -> tuple[str, int] | None:
-        """The ladder run ``run_id`` (trained with ``config``) is ranked in, and the index
-        in :attr:`rungs` of the first rung that ladder stops trials at; None for a run
-        whose bracket never stops it."""
-        names = [f"{key}={config.get(key)}" for key in self.ladder_by]
+    def ladder(self, config: Mapping[str, Any]) -> tuple[str, int] | None:
+        """The ladder of a run trained with ``config``, and the index in :attr:`rungs` of
+        the first rung that ladder stops trials at; None for a run whose bracket never
+        stops it."""
+        names = [f"{key}={_plain(config.get(key))}" for key in self.ladder_by]
         if self.brackets == 1:
             return ",".join(names), 0
-        bracket = zlib.crc32(run_id.encode()) % self.brackets
+        params = {key: _plain(config[key]) for key in PARAM_COLUMNS if key in config}
+        bracket = zlib.crc32(json.dumps(params, sort_keys=True).encode()) % self.brackets
         if bracket == self.brackets - 1:
             return None
         return ",".join([*names, f"bracket={bracket}"]), round(bracket * len(self.rungs) / (self.brackets - 1))
@@ -161,3 +166,7 @@ class MOASHAScheduler(FIFOScheduler):
             f"{apart}{brackets}"
         )
 
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds (a replay reads parameters from a table)."""
+    return value.item() if hasattr(value, "item") else value
