@@ -67,8 +67,9 @@ OBJECTIVES: dict[str, str] = {"test_mse": "min", "test_mrr": "max"}
 #: Hyperparameters every trial row of a study export carries.
 PARAM_COLUMNS: tuple[str, ...] = ("shared", "lambda_f", "lambda_r", "user_bias", "seed")
 
-#: Columns of a study's rung table: one row per trial and early-stopping rung it reached.
-RUNG_COLUMNS: tuple[str, ...] = ("trial_id", "number", "rung", *OBJECTIVES, "order", "promoted")
+#: Columns of a study's rung table: one row per trial and early-stopping rung it reached. ``ladder``
+#: names the trials it was ranked against ("" when a rule ranks every trial together).
+RUNG_COLUMNS: tuple[str, ...] = ("trial_id", "number", "rung", *OBJECTIVES, "order", "promoted", "ladder")
 
 #: Why a trial exists: sampled by the study's sampler, retrained from another trial with a new seed,
 #: or trained by ``mtlstudy calibrate`` to check the trade-off bands (never fitted).

@@ -32,13 +32,13 @@ def small_study() -> tuple[pd.DataFrame, pd.DataFrame]:
     trials["stopped_epoch"] = trials["stopped_epoch"].astype("Int64")
     rungs = pd.DataFrame(
         [
-            ("t0", 0, 3, 0.95, 0.05, 0, True),
-            ("t1", 1, 3, 0.96, 0.06, 1, True),
-            ("t2", 2, 3, 0.97, 0.04, 2, False),
-            ("t3", 3, 3, 0.94, 0.07, 3, True),
-            ("t0", 0, 6, 0.93, 0.055, 0, True),
-            ("t1", 1, 6, 0.92, 0.07, 1, True),
-            ("t3", 3, 6, 0.99, 0.03, 2, False),
+            ("t0", 0, 3, 0.95, 0.05, 0, True, ""),
+            ("t1", 1, 3, 0.96, 0.06, 1, True, ""),
+            ("t2", 2, 3, 0.97, 0.04, 2, False, ""),
+            ("t3", 3, 3, 0.94, 0.07, 3, True, ""),
+            ("t0", 0, 6, 0.93, 0.055, 0, True, ""),
+            ("t1", 1, 6, 0.92, 0.07, 1, True, ""),
+            ("t3", 3, 6, 0.99, 0.03, 2, False, ""),
         ],
         columns=list(RUNG_COLUMNS),
     )

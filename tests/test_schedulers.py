@@ -212,3 +212,157 @@ def test_equal_values_are_ranked_by_arrival():
     earlier = [[1.0, 0.1]] * 3
     assert not is_promoted([1.0, 0.1], earlier, DIRECTIONS, 2)  # fourth of four equals; two continue
     assert is_promoted([1.0, 0.1], earlier[:1], DIRECTIONS, 1)
+
+
+# --- ladders and brackets ---------------------------------------------------------------------
+
+
+def _configured(trial_id: str, **config) -> SimpleNamespace:
+    """A Ray trial with a config, which is what a ladder is read from."""
+    return SimpleNamespace(trial_id=trial_id, config=config)
+
+
+def _report(scheduler: MOASHAScheduler, trial_id: str, epoch: int, mse: float, mrr: float, **config) -> str:
+    """The decision on trial ``trial_id``, trained with ``config``, reporting (mse, mrr) at ``epoch``."""
+    return scheduler.on_trial_result(None, _configured(trial_id, **config), _result(epoch, mse, mrr))
+
+
+def _params(seed: int, shared: bool = True) -> dict:
+    """A trial's training parameters (those a bracket is hashed from), plus one that is not."""
+    return {"shared": shared, "lambda_f": 0.5, "lambda_r": 0.5, "user_bias": False, "seed": seed, "lr": 0.01}
+
+
+def _bracketed(brackets: int, *, epochs: int = 20, **options) -> MOASHAScheduler:
+    """Rungs 2, 4, 8, 16 at the default 20 epochs."""
+    return MOASHAScheduler(
+        MemoryRungStore(), epochs=epochs, grace_epochs=2, reduction_factor=2, objectives=OBJECTIVES,
+        brackets=brackets, **options,
+    )
+
+
+def _bracket_of(scheduler: MOASHAScheduler, config: dict) -> int:
+    ladder = scheduler.ladder(config)
+    return scheduler.brackets - 1 if ladder is None else int(ladder[0].rpartition("bracket=")[2])
+
+
+def _in_bracket(scheduler: MOASHAScheduler, bracket: int, count: int = 1, shared: bool = True) -> list[dict]:
+    """``count`` parameter sets (differing by seed) that ``scheduler`` puts in ``bracket``."""
+    configs = (_params(seed, shared) for seed in range(1000))
+    return [config for config in configs if _bracket_of(scheduler, config) == bracket][:count]
+
+
+def test_ladder_by_ranks_each_architecture_apart():
+    scheduler = MOASHAScheduler(
+        MemoryRungStore(), epochs=10, grace_epochs=2, reduction_factor=2, objectives=OBJECTIVES, ladder_by=("shared",)
+    )
+    assert _report(scheduler, "a", 2, 1.0, 0.10, shared=True) == TrialScheduler.CONTINUE
+    # Dominated by "a", but first on its own ladder: with eta 2 the top ceil(1/2) = 1 of 1 continues.
+    assert _report(scheduler, "b", 2, 2.0, 0.05, shared=False) == TrialScheduler.CONTINUE
+    # Dominated by a trial of its own architecture: second of two on its ladder, one continues.
+    assert _report(scheduler, "c", 2, 3.0, 0.01, shared=False) == TrialScheduler.STOP
+    assert _report(scheduler, "d", 2, 1.5, 0.08, shared=True) == TrialScheduler.STOP
+    # The order stays global at the rung; the ladder says whom each was ranked against.
+    assert [(r.order, r.ladder, r.promoted) for r in scheduler.store.records(2)] == [
+        (0, "shared=True", True), (1, "shared=False", True), (2, "shared=False", False), (3, "shared=True", False)
+    ]
+
+
+def test_without_ladder_by_every_trial_shares_one_ladder():
+    scheduler = MOASHAScheduler(MemoryRungStore(), epochs=10, grace_epochs=2, reduction_factor=2, objectives=OBJECTIVES)
+    _report(scheduler, "a", 2, 1.0, 0.10, shared=True)
+    assert _report(scheduler, "b", 2, 2.0, 0.05, shared=False) == TrialScheduler.STOP
+    assert {r.ladder for r in scheduler.store.records(2)} == {""}
+
+
+def test_a_ladder_reads_numpy_values_as_the_python_ones_they_hold():
+    # A replay reads parameters from a table, a live study from a config: both must land on one ladder.
+    scheduler = _bracketed(3, ladder_by=("shared", "seed"))
+    (config,) = _in_bracket(scheduler, 0)
+    seed = config["seed"]
+    from_table = {**config, "shared": np.bool_(True), "seed": np.int64(seed), "lambda_f": np.float64(0.5)}
+    assert scheduler.ladder(from_table) == scheduler.ladder(config) == (f"shared=True,seed={seed},bracket=0", 0)
+
+
+def test_brackets_spread_trials_by_their_parameters_alone():
+    scheduler = _bracketed(5)
+    seen = {_bracket_of(scheduler, _params(seed)) for seed in range(200)}
+    assert seen == set(range(5))
+    # Neither other config keys nor the trial id (not in the config) move a trial to another bracket.
+    config = _params(3)
+    assert scheduler.ladder({**config, "lr": 0.5, "batch_size": 64}) == scheduler.ladder(config)
+
+
+@pytest.mark.parametrize(("brackets", "first_rungs"), [(5, [0, 1, 2, 3]), (3, [0, 2])])
+def test_bracket_k_of_b_starts_at_rung_round_k_times_rungs_over_b_minus_1(brackets, first_rungs):
+    scheduler = _bracketed(brackets, ladder_by=("shared",))
+    assert scheduler.rungs == (2, 4, 8, 16)
+    for bracket, first in enumerate(first_rungs):
+        (config,) = _in_bracket(scheduler, bracket, shared=False)
+        assert scheduler.ladder(config) == (f"shared=False,bracket={bracket}", first)
+    (last,) = _in_bracket(scheduler, brackets - 1)
+    assert scheduler.ladder(last) is None
+
+
+def test_the_last_bracket_never_stops_a_trial_and_leaves_no_record():
+    scheduler = _bracketed(5)
+    (leader,), (last,) = _in_bracket(scheduler, 0), _in_bracket(scheduler, 4)
+    for rung in scheduler.rungs:
+        _report(scheduler, "a", rung, 0.1, 0.90, **leader)
+        assert _report(scheduler, "z", rung, 9.0, 0.01, **last) == TrialScheduler.CONTINUE
+        assert scheduler.store.record("z", rung) is None
+        assert [r.ladder for r in scheduler.store.records(rung)] == ["bracket=0"]
+
+
+def test_a_bracket_decides_from_its_first_rung_on():
+    scheduler = _bracketed(5)
+    leader, follower = _in_bracket(scheduler, 2, count=2)  # bracket 2 of 5 starts at rung index 2: epoch 8
+    for rung in (2, 4):
+        _report(scheduler, "a", rung, 1.0, 0.10, **leader)
+        assert _report(scheduler, "b", rung, 2.0, 0.05, **follower) == TrialScheduler.CONTINUE
+        assert scheduler.store.records(rung) == []
+    _report(scheduler, "a", 8, 1.0, 0.10, **leader)
+    assert _report(scheduler, "b", 8, 2.0, 0.05, **follower) == TrialScheduler.STOP
+    assert [(r.order, r.ladder, r.promoted) for r in scheduler.store.records(8)] == [
+        (0, "bracket=2", True), (1, "bracket=2", False)
+    ]
+
+
+def test_a_trial_in_another_bracket_is_not_a_rival():
+    scheduler = _bracketed(5)
+    (first,), (second,) = _in_bracket(scheduler, 0), _in_bracket(scheduler, 1)  # bracket 1 starts at epoch 4
+    _report(scheduler, "a", 4, 1.0, 0.10, **first)
+    assert _report(scheduler, "b", 4, 2.0, 0.05, **second) == TrialScheduler.CONTINUE
+    assert (scheduler.store.record("b", 4).order, scheduler.store.record("b", 4).ladder) == (1, "bracket=1")
+
+
+def test_a_pack_s_members_are_ranked_on_their_own_ladders():
+    scheduler = MOASHAScheduler(
+        MemoryRungStore(), epochs=10, grace_epochs=2, reduction_factor=2, objectives=OBJECTIVES, ladder_by=("shared",)
+    )
+    _report(scheduler, "a", 2, 1.0, 0.10, shared=True)
+    # The pack's own "shared" is what its members share; member 1 overrides it.
+    pack = _configured("p", shared=True, lr=0.01, **{PACK_KEY: [{"lambda_f": 0.1}, {"shared": False}]})
+    result = _packed({0: _result(2, 2.0, 0.05), 1: _result(2, 2.0, 0.05)})
+    assert scheduler.on_trial_result(None, pack, result) == TrialScheduler.CONTINUE
+    store = scheduler.store
+    # Equal values: member 0 is dominated by "a" on the shared ladder, member 1 is alone on its own.
+    assert (store.record("p/m0", 2).ladder, store.record("p/m0", 2).promoted) == ("shared=True", False)
+    assert (store.record("p/m1", 2).ladder, store.record("p/m1", 2).promoted) == ("shared=False", True)
+
+
+def test_a_pack_s_members_are_bracketed_by_their_own_parameters():
+    scheduler = _bracketed(5)
+    (early,), (never,) = _in_bracket(scheduler, 0), _in_bracket(scheduler, 4)
+    _report(scheduler, "a", 2, 1.0, 0.10, **early)
+    pack = _configured("p", **{PACK_KEY: [early, never]})
+    result = _packed({0: _result(2, 2.0, 0.05), 1: _result(2, 2.0, 0.05)})
+    # Member 1 is in the last bracket: it continues, so the pack does, though member 0 stops.
+    assert scheduler.on_trial_result(None, pack, result) == TrialScheduler.CONTINUE
+    assert scheduler.store.record("p/m0", 2).promoted is False
+    assert scheduler.store.record("p/m1", 2) is None
+
+
+@pytest.mark.parametrize("brackets", [0, -1, 1.5, True, "2"])
+def test_brackets_must_be_a_positive_integer(brackets):
+    with pytest.raises(ValueError, match="brackets must be an integer >= 1"):
+        _bracketed(brackets)

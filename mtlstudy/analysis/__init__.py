@@ -60,6 +60,7 @@ from mtlstudy.analysis._tradeoff import (
 from mtlstudy.analysis.report import (
     FORMATS,
     ReportContent,
+    check_figure_path,
     draw_replay,
     report_content,
     save_replay_figure,
@@ -109,6 +110,7 @@ __all__ = [
     "ReplayOutcome",
     "StoppingReplay",
     "replay_summary",
+    "check_figure_path",
     "draw_replay",
     "save_replay_figure",
     # report

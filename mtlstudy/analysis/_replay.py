@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from mtlstudy._checks import check_value
-from mtlstudy._json import jsonable
 from mtlstudy.analysis._frame import complete_trials, json_records, objective_columns
 from mtlstudy.analysis._hypervolume import hypervolume_2d, reference_point
 from mtlstudy.analysis._pareto import pareto_mask
@@ -223,5 +222,5 @@ def _summary(outcomes: pd.DataFrame) -> pd.DataFrame:
             "front_stopped_max": int(group["front_stopped"].max()),
             "front_stopped_at": {int(rung): count for rung, count in sorted(at.items())},
         }
-        rows.append(jsonable(row))
+        rows.append(row)
     return pd.DataFrame(rows)

@@ -27,8 +27,8 @@ __all__ = ["EarlyStopping", "early_stopping_summary", "ALL_VARIANTS"]
 # Trials that finished training: every epoch (COMPLETE) or stopped at a rung (PRUNED).
 _FINISHED = ("COMPLETE", "PRUNED")
 _RUNG_DTYPES = {"trial_id": str, "number": int, "rung": int, **dict.fromkeys(OBJECTIVES, float), "order": int,
-                "promoted": bool}
-_FRONT_COLUMNS = ["trial_id", "number", "variant", "rung", "order", "reached", "layer", "promoted"]
+                "promoted": bool, "ladder": str}
+_FRONT_COLUMNS = ["trial_id", "number", "variant", "rung", "ladder", "order", "reached", "layer", "promoted"]
 
 
 @dataclass(frozen=True)
@@ -51,10 +51,11 @@ class EarlyStopping:
         without rung records.
     front : pandas.DataFrame
         One row per trial on the final Pareto front and rung it reached, in front
-        order then rung order: ``trial_id, number, variant, rung``, ``order``
-        (0-based arrival order at the rung), ``reached``, ``layer`` (its
-        non-dominated layer among every trial that reached the rung, 1 = on that
-        rung's own front; <NA> for a non-finite value) and ``promoted``.
+        order then rung order: ``trial_id, number, variant, rung``, ``ladder`` (the
+        trials it was ranked against there, see :class:`~mtlstudy._runs.RungRecord`),
+        ``order`` (0-based arrival order at the rung), ``reached`` (trials of its ladder
+        at the rung), ``layer`` (its non-dominated layer among them, 1 = on that
+        ladder's own front; <NA> for a non-finite value) and ``promoted``.
     """
 
     value: str
@@ -174,6 +175,8 @@ def _rung_records(rungs: pd.DataFrame | None) -> pd.DataFrame:
     """The rungs table validated: typed columns, one row per trial and rung."""
     if rungs is None or rungs.empty:
         return pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in _RUNG_DTYPES.items()})
+    if "ladder" not in rungs.columns:  # a table from before ladders: one ladder per rung
+        rungs = rungs.assign(ladder="")
     missing = [column for column in RUNG_COLUMNS if column not in rungs.columns]
     if missing:
         raise StudyError(f"the rungs table lacks the column(s) {', '.join(missing)}")
@@ -208,7 +211,8 @@ def _front_table(records: pd.DataFrame, front: pd.DataFrame) -> pd.DataFrame:
         str(row.trial_id): group_label(bool(row.shared), bool(row.user_bias)) for row in front.itertuples()
     }
     parts = []
-    for _, reached in records.groupby("rung", sort=True):
+    # A trial is ranked against those of its own ladder at the rung, as the rule ranked it.
+    for _, reached in records.groupby(["rung", "ladder"], sort=True):
         targets = reached["trial_id"].isin(position).to_numpy()
         if targets.any():
             layers = _layers(reached[list(OBJECTIVES)].to_numpy(dtype=float), targets)

@@ -168,17 +168,18 @@ def rung_frame(opened: OpenStudy) -> pd.DataFrame:
 
     Columns are :data:`RUNG_COLUMNS`: the Ray ``trial_id``, the Optuna ``number``,
     the ``rung`` (an epoch), the objective values there, the trial's arrival
-    ``order`` at the rung and whether it was ``promoted`` past it. Empty for a
-    study without early stopping.
+    ``order`` at the rung, whether it was ``promoted`` past it and the ``ladder`` it was
+    ranked in. Empty for a study without early stopping.
     """
     records = [
         {"trial_id": params["trial_id"], "number": trial.number, "rung": record.rung,
-         **dict(zip(OBJECTIVES, record.values)), "order": record.order, "promoted": record.promoted}
+         **dict(zip(OBJECTIVES, record.values)), "order": record.order, "promoted": record.promoted,
+         "ladder": record.ladder}
         for trial, params, _ in trial_records(opened)
         for record in rung_records(trial)
     ]
     frame = pd.DataFrame.from_records(records, columns=list(RUNG_COLUMNS))
-    return frame.astype({"trial_id": str, "number": int, "rung": int, "order": int, "promoted": bool})
+    return frame.astype({"trial_id": str, "number": int, "rung": int, "order": int, "promoted": bool, "ladder": str})
 
 
 def export_study(

@@ -17,7 +17,6 @@ from __future__ import annotations
 import heapq
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +25,7 @@ import pandas as pd
 from mtlstudy._checks import check_count
 from mtlstudy._errors import ConfigError, StudyError
 from mtlstudy._runs import MemoryRungStore, trial_result
-from mtlstudy.analysis import ReplayOutcome, StoppingReplay, replay_summary, save_replay_figure
+from mtlstudy.analysis import ReplayOutcome, StoppingReplay, check_figure_path, replay_summary, save_replay_figure
 from mtlstudy.study._export import export_frame
 from mtlstudy.study._layout import DEFAULT_DIR
 from mtlstudy.study._open import open_study
@@ -122,6 +121,8 @@ def replay_stopping(
     check_count(seed, "seed", minimum=0)
     if orders != RECORDED_ORDER:
         check_count(orders, "orders")
+    if figure is not None:
+        check_figure_path(figure)
     trials = export_frame(opened)
     trials = trials[trials["role"] == "search"]
     replayed = _replayed_trials(trials, export_frame(opened, epochs=True), spec.value)
@@ -137,10 +138,13 @@ def replay_stopping(
         for index, (arrival, full_wall) in enumerate(zip(arrivals, full_walls)):
             trained, wall = _simulate(rule_spec.make_scheduler(MemoryRungStore()), arrival, concurrency)
             outcomes.append(ReplayOutcome(label, index, trained, wall, full_wall))
-    described = "the recorded order" if orders == RECORDED_ORDER else f"{orders} arrival orders (seed {seed})"
+    if orders == RECORDED_ORDER:
+        described = "the recorded order"
+    else:
+        described = f"{orders} arrival order{'s' if orders > 1 else ''} (seed {seed})"
     replay = replay_summary(trials, outcomes, spec.value, concurrency=concurrency, arrivals=described)
     if figure is not None:
-        save_replay_figure(replay, Path(figure))
+        save_replay_figure(replay, figure)
     return replay
 
 
@@ -171,10 +175,9 @@ def _replayed_trials(trials: pd.DataFrame, epochs: pd.DataFrame, value: str) -> 
     search trial did not train every epoch or lacks one in its logs."""
     if trials.empty:
         raise StudyError("the study has no search trials to replay")
-    unfinished = trials[(trials["state"] != "COMPLETE") | (trials["epochs_trained"] < trials["epochs"])]
+    unfinished = trials[(trials["state"] != "COMPLETE") | trials["stopped_epoch"].notna()]
     if len(unfinished):
-        listed = ", ".join(f"{row.number} ({row.state}, {row.epochs_trained} of {row.epochs} epochs)"
-                           for row in unfinished.itertuples())
+        listed = ", ".join(f"{row.number} ({row.state})" for row in unfinished.itertuples())
         raise StudyError(
             f"a replay needs a study whose search trials all trained every epoch; trial(s) {listed} did not "
             "(replay a study run with --early-stopping none, once it has ended)"
@@ -183,14 +186,24 @@ def _replayed_trials(trials: pd.DataFrame, epochs: pd.DataFrame, value: str) -> 
     replayed = {}
     for row in trials.sort_values("number").itertuples():
         history = by_trial.get(row.trial_id, epochs.iloc[:0]).sort_values("epoch").to_dict("records")
-        if [r["epoch"] for r in history] != list(range(1, row.epochs + 1)):
-            raise StudyError(
-                f"trial {row.number} has {len(history)} of its {row.epochs} epochs in its metrics.csv; "
-                "a replay needs every epoch of every trial"
-            )
+        logged = [int(r["epoch"]) for r in history]
+        if logged != list(range(1, row.epochs + 1)):
+            raise StudyError(f"trial {row.number}'s metrics.csv {_epochs_wrong(logged, row.epochs)}; a replay needs "
+                             f"epochs 1 to {row.epochs} of every trial, each once")
         params = {key: getattr(row, key) for key in ("shared", "lambda_f", "lambda_r", "user_bias", "seed")}
         replayed[row.trial_id] = _Trial(row.trial_id, params, history, value)
     return replayed
+
+
+def _epochs_wrong(logged: list[int], epochs: int) -> str:
+    """What is wrong with a trial's logged epochs, for a message."""
+    expected = set(range(1, epochs + 1))
+    problems = [
+        f"lacks epoch(s) {sorted(expected - set(logged))}" if expected - set(logged) else "",
+        f"holds epoch(s) {sorted(set(logged) - expected)} beyond them" if set(logged) - expected else "",
+        "holds an epoch twice" if len(set(logged)) < len(logged) else "",
+    ]
+    return " and ".join(problem for problem in problems if problem)
 
 
 def _simulate(scheduler: Any, arrival: Sequence[_Trial], concurrency: int) -> tuple[dict[str, int], float]:

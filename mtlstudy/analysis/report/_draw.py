@@ -473,12 +473,21 @@ def draw_replay(replay: StoppingReplay) -> Figure:
         return figure
 
 
-def save_replay_figure(replay: StoppingReplay, path: Path) -> None:
-    """Draw ``replay`` (:func:`draw_replay`) into ``path``, whose suffix names one of
-    :data:`FIGURE_FORMATS`; the file appears whole or not at all."""
-    suffix = path.suffix.lstrip(".").lower()
-    if suffix not in FIGURE_FORMATS:
+def check_figure_path(path: str | Path) -> Path:
+    """``path`` if its suffix names one of :data:`FIGURE_FORMATS` and its folder exists, else ConfigError."""
+    path = Path(path)
+    if path.suffix.lstrip(".").lower() not in FIGURE_FORMATS:
         raise ConfigError(f"figure must end in one of {', '.join('.' + f for f in FIGURE_FORMATS)}; got {str(path)!r}")
+    if not path.parent.is_dir():
+        raise ConfigError(f"figure {str(path)!r} names a folder that does not exist")
+    return path
+
+
+def save_replay_figure(replay: StoppingReplay, path: str | Path) -> None:
+    """Draw ``replay`` (:func:`draw_replay`) into ``path`` (see :func:`check_figure_path`);
+    the file appears whole or not at all."""
+    path = check_figure_path(path)
+    suffix = path.suffix.lstrip(".").lower()
     figure = draw_replay(replay)
     with atomic_path(path) as staging, matplotlib.rc_context({"svg.hashsalt": "mtlstudy"}):
         figure.savefig(staging, dpi=DPI, format=suffix, metadata=_NO_DATE.get(suffix))
