@@ -31,10 +31,12 @@ def _trials() -> pd.DataFrame:
     })
 
 
-def _outcome(stopped: dict[str, int], rule: str = "r", order: int = 0, wall_s: float = 10.0) -> ReplayOutcome:
+def _outcome(
+    stopped: dict[str, int], rule: str = "r", order: int = 0, wall_s: float = 10.0, setting: str = ""
+) -> ReplayOutcome:
     """Rule ``rule`` stopping ``stopped`` (trial id -> epochs trained); every other trial trains all epochs."""
     trained = {trial_id: stopped.get(trial_id, EPOCHS) for trial_id in FINAL}
-    return ReplayOutcome(rule, order, trained, wall_s=wall_s, full_wall_s=20.0)
+    return ReplayOutcome(rule, order, trained, wall_s=wall_s, full_wall_s=20.0, setting=setting)
 
 
 @pytest.mark.parametrize(
@@ -89,12 +91,13 @@ def test_the_summary_aggregates_each_rule_over_its_orders():
 
 
 def test_to_dict_is_json_and_to_text_names_each_rule():
-    outcomes = [_outcome({"a": 2}, rule="moasha (r=2, η=2)"), _outcome({"b": 4}, rule="moasha (r=2, η=2)", order=1),
-                _outcome({}, rule="moasha+arch (r=2, η=2)")]
+    outcomes = [_outcome({"a": 2}, rule="moasha", setting="r=2, η=2"),
+                _outcome({"b": 4}, rule="moasha", order=1, setting="r=2, η=2"),
+                _outcome({}, rule="moasha+arch", setting="r=2, η=2")]
     replay = replay_summary(_trials(), outcomes)
     values = json.loads(json.dumps(replay.to_dict()))
     assert set(values) == {"value", "trials", "concurrency", "arrivals", "reference", "front", "rules", "outcomes"}
-    assert [row["rule"] for row in values["rules"]] == ["moasha (r=2, η=2)", "moasha+arch (r=2, η=2)"]
+    assert [(row["rule"], row["setting"]) for row in values["rules"]] == [("moasha", "r=2, η=2"), ("moasha+arch", "r=2, η=2")]
     assert [row["stopped"] for row in values["outcomes"]] == [{"0": 2}, {"1": 4}, {}]
     assert values["reference"] == [1.2, 0.06] and values["front"] == [0, 1]
     text = replay.to_text()

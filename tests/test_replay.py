@@ -56,13 +56,9 @@ def _study(dir: Path, curves: list[list[tuple[float, float]]], seconds: list[flo
     return dir
 
 
-def _label(rule: str) -> str:
-    return f"{rule} (r={GRACE}, η={ETA:g})"
-
-
 def _outcomes(replay, rule: str) -> list[dict]:
     """One rule's outcome rows, in order."""
-    return [row for row in replay.outcomes.to_dict("records") if row["rule"] == _label(rule)]
+    return [row for row in replay.outcomes.to_dict("records") if row["rule"] == rule]
 
 
 def _random_curves(trials: int = 6, epochs: int = 8, seed: int = 4) -> list[list[tuple[float, float]]]:
@@ -223,7 +219,7 @@ def test_a_rule_keeps_the_trial_that_ends_on_the_front_where_moasha_stops_it(tmp
     (kept,) = _outcomes(replay, keeper)
     assert (kept["stopped"], kept["front_stopped"], kept["hypervolume"]) == ({}, 0, 1.0)
     at = {row["rule"]: row["front_stopped_at"] for row in replay.summary.to_dict("records")}
-    assert at == {**{_label(rule): {2: 1} for rule in stoppers}, _label(keeper): {}}
+    assert at == {**{rule: {2: 1} for rule in stoppers}, keeper: {}}
 
 
 def test_the_rule_none_keeps_everything(random_study):

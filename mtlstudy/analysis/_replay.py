@@ -35,7 +35,7 @@ class ReplayOutcome:
     Attributes
     ----------
     rule : str
-        The rule's label, e.g. ``"moasha+arch (r=5, η=3)"``.
+        The rule's name, e.g. ``"moasha+arch"``.
     order : int
         Which arrival order (0, 1, … for seeded orders; 0 for the recorded one).
     epochs_trained : mapping of str to int
@@ -43,6 +43,8 @@ class ReplayOutcome:
     wall_s, full_wall_s : float
         Simulated seconds from the first start to the last trial's end, under the rule
         and with no stopping, in the same order.
+    setting : str
+        The rule's settings, for people, e.g. ``"r=5, η=3"``.
     """
 
     rule: str
@@ -50,6 +52,7 @@ class ReplayOutcome:
     epochs_trained: Mapping[str, int]
     wall_s: float
     full_wall_s: float
+    setting: str = ""
 
 
 @dataclass(frozen=True)
@@ -71,12 +74,12 @@ class StoppingReplay:
     front : tuple of int
         The trial numbers on the full study's front.
     summary : pandas.DataFrame
-        One row per rule: ``rule``, ``orders``, for each of :data:`REPLAY_MEASURES` its
+        One row per rule and setting: ``rule``, ``setting``, ``orders``, for each of :data:`REPLAY_MEASURES` its
         ``<measure>_mean``, ``_min`` and ``_max`` over the orders, ``front_stopped_mean``
         and ``front_stopped_max`` (front trials the rule stopped) and ``front_stopped_at``
         (rung epoch -> how often a front trial was stopped there, over all orders).
     outcomes : pandas.DataFrame
-        One row per rule and order: ``rule``, ``order``, the measures, ``front_stopped``
+        One row per rule, setting and order: ``rule``, ``setting``, ``order``, the measures, ``front_stopped``
         and ``stopped`` (trial number -> epochs trained, for the trials it stopped).
     """
 
@@ -111,7 +114,7 @@ class StoppingReplay:
 
         table = pd.DataFrame(
             {
-                "rule": row["rule"],
+                "rule": f"{row['rule']} ({row['setting']})" if row["setting"] else row["rule"],
                 "trial-epochs": spread(row, "trial_epochs", ".2f"),
                 "wall time": spread(row, "wall", ".2f"),
                 "hypervolume kept": spread(row, "hypervolume", ".3f"),
@@ -188,6 +191,7 @@ def replay_summary(
         rows.append(
             {
                 "rule": outcome.rule,
+                "setting": outcome.setting,
                 "order": outcome.order,
                 "trial_epochs": sum(outcome.epochs_trained.values()) / sum(epochs.values()),
                 "wall": outcome.wall_s / outcome.full_wall_s if outcome.full_wall_s else float("nan"),
@@ -197,7 +201,7 @@ def replay_summary(
                 "front_stopped_at": Counter(trained for trial_id, trained in stopped.items() if trial_id in front_ids),
             }
         )
-    frame = pd.DataFrame(rows, columns=["rule", "order", *REPLAY_MEASURES, "front_stopped", "stopped", "front_stopped_at"])
+    frame = pd.DataFrame(rows, columns=["rule", "setting", "order", *REPLAY_MEASURES, "front_stopped", "stopped", "front_stopped_at"])
     return StoppingReplay(
         value=value,
         trials=len(complete),
@@ -212,8 +216,8 @@ def replay_summary(
 
 def _summary(outcomes: pd.DataFrame) -> pd.DataFrame:
     rows = []
-    for rule, group in outcomes.groupby("rule", sort=False):
-        row: dict[str, object] = {"rule": rule, "orders": len(group)}
+    for (rule, setting), group in outcomes.groupby(["rule", "setting"], sort=False):
+        row: dict[str, object] = {"rule": rule, "setting": setting, "orders": len(group)}
         for measure in REPLAY_MEASURES:
             row |= {f"{measure}_{stat}": getattr(group[measure], stat)() for stat in ("mean", "min", "max")}
         at = sum(group["front_stopped_at"], Counter())

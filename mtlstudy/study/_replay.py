@@ -134,10 +134,11 @@ def replay_stopping(
     arrivals = [[replayed[trial_id] for trial_id in arrival] for arrival in arrivals]
     full_walls = [_simulate(None, arrival, concurrency)[1] for arrival in arrivals]
     outcomes = []
-    for label, rule_spec in specs.items():
+    for rule_spec in specs:
+        setting = f"r={rule_spec.grace_epochs}, η={rule_spec.reduction_factor:g}"
         for index, (arrival, full_wall) in enumerate(zip(arrivals, full_walls)):
             trained, wall = _simulate(rule_spec.make_scheduler(MemoryRungStore()), arrival, concurrency)
-            outcomes.append(ReplayOutcome(label, index, trained, wall, full_wall))
+            outcomes.append(ReplayOutcome(rule_spec.early_stopping, index, trained, wall, full_wall, setting))
     if orders == RECORDED_ORDER:
         described = "the recorded order"
     else:
@@ -153,21 +154,19 @@ def _rule_specs(
     rules: Sequence[str] | None,
     grace_epochs: int | Sequence[int] | None,
     reduction_factor: float | None,
-) -> dict[str, StudySpec]:
-    """Label -> the spec of each rule and setting replayed, every value checked as a study's would be."""
+) -> list[StudySpec]:
+    """The spec of each rule and setting replayed, every value checked as a study's would be."""
     rules = list(rules) if rules else [rule for rule in EARLY_STOPPING if rule != "none"]
     if grace_epochs is None:
         graces = [spec.grace_epochs]
     else:
         graces = list(grace_epochs) if isinstance(grace_epochs, (list, tuple)) else [grace_epochs]
     eta = reduction_factor if reduction_factor is not None else spec.reduction_factor
-    specs = {}
-    for rule in rules:
-        for grace in graces:
-            changes = {"early_stopping": rule, "grace_epochs": grace, "reduction_factor": eta}
-            rule_spec = check_rungs(StudySpec.from_saved(spec.to_dict(), **changes))
-            specs[f"{rule} (r={grace}, η={eta:g})"] = rule_spec
-    return specs
+    return [
+        check_rungs(StudySpec.from_saved(spec.to_dict(), early_stopping=rule, grace_epochs=grace, reduction_factor=eta))
+        for rule in rules
+        for grace in graces
+    ]
 
 
 def _replayed_trials(trials: pd.DataFrame, epochs: pd.DataFrame, value: str) -> dict[str, _Trial]:

@@ -447,29 +447,30 @@ def draw_stopping(stopping: EarlyStopping) -> Figure:
 
 
 def draw_replay(replay: StoppingReplay) -> Figure:
-    """Hypervolume kept against trial-epochs spent, one point per replayed rule, its bars
-    spanning the arrival orders' range on both axes."""
+    """Hypervolume kept against trial-epochs spent, one point per replayed rule (a colour)
+    and setting (a marker), its bars spanning the arrival orders' range on both axes."""
+    summary = replay.summary
+    colours = {rule: f"C{index % 10}" for index, rule in enumerate(dict.fromkeys(summary["rule"]))}
+    markers = dict(zip(dict.fromkeys(summary["setting"]), "osD^v<>ph*"))
     with matplotlib.rc_context(_STYLE):
-        figure, (axis,) = _figure(1, width=7.2, height=5.2)
-        summary = replay.summary
-        for index, row in enumerate(summary.itertuples()):
-            colour = f"C{index % 10}"
+        figure, (axis,) = _figure(1, width=9.0, height=5.2)
+        for row in summary.itertuples():
             axis.errorbar(
                 row.trial_epochs_mean, row.hypervolume_mean,
                 xerr=[[row.trial_epochs_mean - row.trial_epochs_min], [row.trial_epochs_max - row.trial_epochs_mean]],
                 yerr=[[row.hypervolume_mean - row.hypervolume_min], [row.hypervolume_max - row.hypervolume_mean]],
-                fmt="o", color=colour, ecolor=colour, alpha=0.85, capsize=3, label=row.rule,
+                fmt=markers.get(row.setting, "o"), color=colours[row.rule], alpha=0.8, capsize=2, elinewidth=0.8,
             )
         axis.axhline(1.0, color="#999999", linestyle="--", linewidth=1)
         axis.xaxis.set_major_formatter(PercentFormatter(1.0))
         axis.yaxis.set_major_formatter(PercentFormatter(1.0))
         axis.set_xlabel("trial-epochs spent, of the full study's")
         axis.set_ylabel("hypervolume kept, of the full study's")
-        axis.set_title(
-            f"Replayed early stopping: {replay.trials} trials, {replay.arrivals}, {replay.concurrency} at a time",
-            fontsize=10,
-        )
-        axis.legend(loc="lower right", fontsize=8, framealpha=0.9)
+        axis.set_title(f"Replayed early stopping: {replay.trials} trials, {replay.arrivals}, {replay.concurrency} at a time")
+        handles = [Line2D([], [], color=colour, marker="o", linestyle="", label=rule) for rule, colour in colours.items()]
+        if len(markers) > 1:
+            handles += [Line2D([], [], color="#555555", marker=m, linestyle="", label=s) for s, m in markers.items()]
+        axis.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
         return figure
 
 
