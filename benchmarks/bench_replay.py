@@ -17,7 +17,6 @@ study, the cheapest setting that keeps >= 0.99 on average and in every order.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
 from pathlib import Path
 

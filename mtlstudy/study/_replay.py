@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from mtlstudy._checks import check_count
-from mtlstudy._errors import ConfigError, StudyError
+from mtlstudy._errors import StudyError
 from mtlstudy._runs import MemoryRungStore, trial_result
 from mtlstudy.analysis import ReplayOutcome, StoppingReplay, check_figure_path, replay_summary, save_replay_figure
 from mtlstudy.study._export import export_frame
