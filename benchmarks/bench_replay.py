@@ -38,6 +38,7 @@ def replay_table(study: Path, etas: Sequence[float], graces: Sequence[int], args
         )
         frames.append(replay.summary.assign(study=study.name, trials=replay.trials))
     table = pd.concat(frames, ignore_index=True)
+    table["label"] = table["rule"] + " (" + table["setting"] + ")"
     table["saving"] = 1 / table["trial_epochs_mean"]
     table["goal"] = (table["hypervolume_mean"] >= GOAL_KEPT) & (table["saving"] >= GOAL_SAVING)
     return table
@@ -48,7 +49,7 @@ def markdown(table: pd.DataFrame) -> str:
 
     def cheapest(rows: pd.DataFrame, column: str) -> str:
         safe = rows[rows[column] >= GOAL_KEPT].sort_values("trial_epochs_mean")
-        return f"`{safe['rule'].iloc[0]}`, {safe['saving'].iloc[0]:.2f}× fewer trial-epochs" if len(safe) else "none"
+        return f"`{safe['label'].iloc[0]}`, {safe['saving'].iloc[0]:.2f}× fewer trial-epochs" if len(safe) else "none"
 
     lines = []
     for study, rows in table.groupby("study", sort=False):
@@ -63,7 +64,7 @@ def markdown(table: pd.DataFrame) -> str:
             "|---|---:|---:|---:|---:|:-:|",
         ]
         lines += [
-            f"| {row.rule} | {row.trial_epochs_mean:.2f} | {row.saving:.1f}× | {row.hypervolume_mean:.3f} "
+            f"| {row.label} | {row.trial_epochs_mean:.2f} | {row.saving:.1f}× | {row.hypervolume_mean:.3f} "
             f"({row.hypervolume_min:.3f}–{row.hypervolume_max:.3f}) | {row.front_stopped_mean:.1f} | "
             f"{'yes' if row.goal else 'no'} |"
             for row in rows.itertuples()
