@@ -71,7 +71,7 @@ def test_a_spec_saved_before_objective_was_renamed_value_still_loads(tmp_path):
         ("name: b\n", ["--space", "no-such-space"], "no-such-space"),
         ("name: b\n", ["--sampler", "annealing"], "annealing"),
         ("name: b\n", ["--early-stopping", "hyperband"],
-         "unknown early_stopping 'hyperband'; choose one of ['moasha', 'none']"),
+         "unknown early_stopping 'hyperband'; choose one of ['moasha', 'moasha+arch', "),
         ("name: b\nearly_stopping: moasha\n", ["--reduction-factor", "1.5"], "reduction_factor must be a number >= 2, got 1.5"),
         ("name: b\n", ["--early-stopping", "moasha", "--grace-epochs", "0"], "grace_epochs must be an integer >= 1, got 0"),
         ("name: b\nepochs: 10\n", ["--early-stopping", "moasha", "--grace-epochs", "10"],
