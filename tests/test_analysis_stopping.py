@@ -73,6 +73,21 @@ def test_summary_of_a_small_study():
     assert stopping.behind == ("t0", "t1")
 
 
+def test_a_front_trial_is_placed_among_its_own_ladder_at_a_rung():
+    trials, rungs = small_study()
+    # Ranked apart by architecture: t0 and t2 are shared, t1 and t3 separate (order still counts every arrival).
+    rungs["ladder"] = rungs["trial_id"].map({"t0": "shared=True", "t2": "shared=True",
+                                             "t1": "shared=False", "t3": "shared=False"})
+    front = early_stopping_summary(trials, rungs).front
+    assert front[["trial_id", "rung", "ladder", "order", "reached"]].values.tolist() == [
+        ["t0", 3, "shared=True", 0, 2], ["t0", 6, "shared=True", 0, 1],
+        ["t1", 3, "shared=False", 0, 2], ["t1", 6, "shared=False", 0, 2],
+    ]
+    # At epoch 3, t0 dominates t2 in the shared ladder and t3 dominates t1 in the separate one (all four
+    # together, t3 would put t0 on layer 2 too); at epoch 6, t0 is alone, and t1 dominates t3.
+    assert front["layer"].tolist() == [1, 1, 2, 1]
+
+
 def test_the_front_reads_the_asked_value_and_a_non_finite_value_has_no_layer():
     trials, rungs = small_study()
     trials.loc[trials["trial_id"] == "t0", "best_test_mse"] = 0.99  # t1 dominates t0 on best values

@@ -53,7 +53,7 @@ class EarlyStopping:
         One row per trial on the final Pareto front and rung it reached, in front
         order then rung order: ``trial_id, number, variant, rung``, ``ladder`` (the
         trials it was ranked against there, see :class:`~mtlstudy._runs.RungRecord`),
-        ``order`` (0-based arrival order at the rung), ``reached`` (trials of its ladder
+        ``order`` (0-based arrival order among its ladder at the rung), ``reached`` (trials of its ladder
         at the rung), ``layer`` (its non-dominated layer among them, 1 = on that
         ladder's own front; <NA> for a non-finite value) and ``promoted``.
     """
@@ -213,6 +213,8 @@ def _front_table(records: pd.DataFrame, front: pd.DataFrame) -> pd.DataFrame:
     parts = []
     # A trial is ranked against those of its own ladder at the rung, as the rule ranked it.
     for _, reached in records.groupby(["rung", "ladder"], sort=True):
+        # Arrival order counts every trial at the rung; a trial's place is among those of its ladder.
+        reached = reached.assign(order=reached["order"].rank(method="first").astype(int) - 1)
         targets = reached["trial_id"].isin(position).to_numpy()
         if targets.any():
             layers = _layers(reached[list(OBJECTIVES)].to_numpy(dtype=float), targets)
