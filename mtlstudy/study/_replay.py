@@ -66,7 +66,7 @@ def replay_stopping(
     dir: str | os.PathLike = DEFAULT_DIR,
     *,
     rules: Sequence[str] | None = None,
-    grace_epochs: int | None = None,
+    grace_epochs: int | Sequence[int] | None = None,
     reduction_factor: float | None = None,
     concurrency: int | None = None,
     orders: int | str = 20,
@@ -126,12 +126,13 @@ def replay_stopping(
     trials = export_frame(opened)
     trials = trials[trials["role"] == "search"]
     replayed = _replayed_trials(trials, export_frame(opened, epochs=True), spec.value)
+    in_study_order = list(replayed.values())
     if orders == RECORDED_ORDER:
-        arrivals = [list(replayed)]
+        arrivals, described = [in_study_order], "the recorded order"
     else:
         rng = np.random.default_rng(seed)
-        arrivals = [[list(replayed)[i] for i in rng.permutation(len(replayed))] for _ in range(orders)]
-    arrivals = [[replayed[trial_id] for trial_id in arrival] for arrival in arrivals]
+        arrivals = [[in_study_order[i] for i in rng.permutation(len(in_study_order))] for _ in range(orders)]
+        described = f"{orders} arrival order{'s' if orders > 1 else ''} (seed {seed})"
     full_walls = [_simulate(None, arrival, concurrency)[1] for arrival in arrivals]
     outcomes = []
     for rule_spec in specs:
@@ -139,10 +140,6 @@ def replay_stopping(
         for index, (arrival, full_wall) in enumerate(zip(arrivals, full_walls)):
             trained, wall = _simulate(rule_spec.make_scheduler(MemoryRungStore()), arrival, concurrency)
             outcomes.append(ReplayOutcome(rule_spec.early_stopping, index, trained, wall, full_wall, setting))
-    if orders == RECORDED_ORDER:
-        described = "the recorded order"
-    else:
-        described = f"{orders} arrival order{'s' if orders > 1 else ''} (seed {seed})"
     replay = replay_summary(trials, outcomes, spec.value, concurrency=concurrency, arrivals=described)
     if figure is not None:
         save_replay_figure(replay, figure)
