@@ -173,10 +173,11 @@ def _replayed_trials(trials: pd.DataFrame, epochs: pd.DataFrame, value: str) -> 
         raise StudyError("the study has no search trials to replay")
     unfinished = trials[(trials["state"] != "COMPLETE") | trials["stopped_epoch"].notna()]
     if len(unfinished):
-        listed = ", ".join(f"{row.number} ({row.state})" for row in unfinished.itertuples())
+        listed = ", ".join(f"{row.number} ({row.state})" for row in unfinished.head(5).itertuples())
+        more = f" and {len(unfinished) - 5} more" if len(unfinished) > 5 else ""
         raise StudyError(
-            f"a replay needs a study whose search trials all trained every epoch; trial(s) {listed} did not "
-            "(replay a study run with --early-stopping none, once it has ended)"
+            f"a replay needs a study whose search trials all trained every epoch; trial(s) {listed}{more} did "
+            "not (replay a study run with --early-stopping none, once it has ended)"
         )
     by_trial = {trial_id: group for trial_id, group in epochs.groupby("trial_id", sort=False)}
     replayed = {}
