@@ -25,6 +25,7 @@ import pandas as pd
 from mtlstudy._checks import check_count
 from mtlstudy._errors import StudyError
 from mtlstudy._runs import MemoryRungStore, trial_result
+from mtlstudy._schema import PARAM_COLUMNS
 from mtlstudy.analysis import ReplayOutcome, StoppingReplay, check_figure_path, replay_summary, save_replay_figure
 from mtlstudy.study._export import export_frame
 from mtlstudy.study._layout import DEFAULT_DIR
@@ -187,7 +188,7 @@ def _replayed_trials(trials: pd.DataFrame, epochs: pd.DataFrame, value: str) -> 
         if logged != list(range(1, row.epochs + 1)):
             raise StudyError(f"trial {row.number}'s metrics.csv {_epochs_wrong(logged, row.epochs)}; a replay needs "
                              f"epochs 1 to {row.epochs} of every trial, each once")
-        params = {key: getattr(row, key) for key in ("shared", "lambda_f", "lambda_r", "user_bias", "seed")}
+        params = {key: getattr(row, key) for key in PARAM_COLUMNS}
         replayed[row.trial_id] = _Trial(row.trial_id, params, history, value)
     return replayed
 

@@ -72,14 +72,19 @@ FIGURE_FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
 def save_figure(figure: Figure, path: Path, formats: Sequence[str] = ("png",)) -> None:
     """Write ``figure`` as ``path`` (PNG) and, beside it, in each other format of
     :data:`FIGURE_FORMATS` in ``formats`` (same name, that suffix)."""
-    # No creation date and no random element ids in the vector files: the same study
-    # gives the same bytes.
-    with matplotlib.rc_context({"svg.hashsalt": "mtlstudy"}):
-        for suffix in dict.fromkeys(("png", *formats)):
-            figure.savefig(path.with_suffix(f".{suffix}"), dpi=DPI, format=suffix, metadata=_NO_DATE.get(suffix))
+    for suffix in dict.fromkeys(("png", *formats)):
+        _save(figure, path.with_suffix(f".{suffix}"), suffix)
 
 
 _NO_DATE = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}
+
+
+def _save(figure: Figure, target: Path, suffix: str) -> None:
+    """Write ``figure`` to ``target`` in format ``suffix``."""
+    # No creation date and no random element ids in the vector files: the same study
+    # gives the same bytes.
+    with matplotlib.rc_context({"svg.hashsalt": "mtlstudy"}):
+        figure.savefig(target, dpi=DPI, format=suffix, metadata=_NO_DATE.get(suffix))
 
 
 def _of_variant(frame: pd.DataFrame, shared: bool, user_bias: bool) -> pd.DataFrame:
@@ -488,10 +493,9 @@ def save_replay_figure(replay: StoppingReplay, path: str | Path) -> None:
     """Draw ``replay`` (:func:`draw_replay`) into ``path`` (see :func:`check_figure_path`);
     the file appears whole or not at all."""
     path = check_figure_path(path)
-    suffix = path.suffix.lstrip(".").lower()
     figure = draw_replay(replay)
-    with atomic_path(path) as staging, matplotlib.rc_context({"svg.hashsalt": "mtlstudy"}):
-        figure.savefig(staging, dpi=DPI, format=suffix, metadata=_NO_DATE.get(suffix))
+    with atomic_path(path) as staging:
+        _save(figure, staging, path.suffix.lstrip(".").lower())
 
 
 def draw_interactive(panels: Sequence[ParetoPanel], path: Path, title: str) -> None:
