@@ -35,6 +35,7 @@ __all__ = [
     "TrialRecord",
     "trial_records",
     "export_frame",
+    "export_frames",
     "rung_frame",
     "TRIAL_COLUMNS",
     "EPOCH_COLUMNS",
@@ -118,25 +119,29 @@ def export_frame(opened: OpenStudy, epochs: bool = False) -> pd.DataFrame:
     what the trial trained, and ``stopped_epoch`` the epoch at which early stopping
     ended a PRUNED trial (<NA> for any other). Epoch rows hold :data:`EPOCH_COLUMNS`.
     """
-    records = []
+    trials, epoch_rows = export_frames(opened)
+    return epoch_rows if epochs else trials
+
+
+def export_frames(opened: OpenStudy) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The trial rows and the epoch rows of :func:`export_frame`, from one read of the trials' logs."""
+    trial_rows, epoch_rows = [], []
     for trial, params, history in trial_records(opened):
         base = {
             "trial_id": params["trial_id"],
             "number": trial.number,
             **{key: params[key] for key in PARAM_COLUMNS},
         }
-        if epochs:
-            for row in history:
-                records.append(
-                    {
-                        **base,
-                        **{key: row[key] for key in ("epoch", *EPOCH_METRICS)},
-                        "epoch_time_s": row["train_time_s"] + row["eval_time_s"],
-                    }
-                )
-            continue
+        epoch_rows += [
+            {
+                **base,
+                **{key: row[key] for key in ("epoch", *EPOCH_METRICS)},
+                "epoch_time_s": row["train_time_s"] + row["eval_time_s"],
+            }
+            for row in history
+        ]
         summary = summarize_history(history)
-        records.append(
+        trial_rows.append(
             {
                 "study": opened.spec.name,
                 **base,
@@ -151,11 +156,11 @@ def export_frame(opened: OpenStudy, epochs: bool = False) -> pd.DataFrame:
                 "duration_s": sum(row["train_time_s"] + row["eval_time_s"] for row in history),
             }
         )
-    frame = pd.DataFrame.from_records(records, columns=list(EPOCH_COLUMNS if epochs else TRIAL_COLUMNS))
     types = {"trial_id": str, "number": int, "shared": bool, "user_bias": bool, "seed": int}
-    if not epochs:
-        types.update(failure="str", role=str, replicate_of="Int64", stopped_epoch="Int64", epochs_trained=int)
-    return frame.astype(types)
+    trials = pd.DataFrame.from_records(trial_rows, columns=list(TRIAL_COLUMNS)).astype(
+        {**types, "failure": "str", "role": str, "replicate_of": "Int64", "stopped_epoch": "Int64", "epochs_trained": int}
+    )
+    return trials, pd.DataFrame.from_records(epoch_rows, columns=list(EPOCH_COLUMNS)).astype(types)
 
 
 def load_rungs(name: str, dir: str | os.PathLike = DEFAULT_DIR, *, storage: str | None = None) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from mtlstudy._errors import StudyError
 from mtlstudy._runs import MemoryRungStore, trial_result
 from mtlstudy._schema import PARAM_COLUMNS
 from mtlstudy.analysis import ReplayOutcome, StoppingReplay, check_figure_path, replay_summary, save_replay_figure
-from mtlstudy.study._export import export_frame
+from mtlstudy.study._export import export_frames
 from mtlstudy.study._layout import DEFAULT_DIR
 from mtlstudy.study._open import open_study
 from mtlstudy.study._spec import EARLY_STOPPING, StudySpec, check_rungs
@@ -124,9 +124,9 @@ def replay_stopping(
         check_count(orders, "orders")
     if figure is not None:
         check_figure_path(figure)
-    trials = export_frame(opened)
+    trials, epochs = export_frames(opened)
     trials = trials[trials["role"] == "search"]
-    replayed = _replayed_trials(trials, export_frame(opened, epochs=True), spec.value)
+    replayed = _replayed_trials(trials, epochs, spec.value)
     in_study_order = list(replayed.values())
     if orders == RECORDED_ORDER:
         arrivals, described = [in_study_order], "the recorded order"

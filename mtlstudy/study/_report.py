@@ -15,7 +15,7 @@ import pandas as pd
 from mtlstudy._errors import ConfigError, StudyError
 from mtlstudy.analysis import FORMATS, write_report
 from mtlstudy.data import ML100K_SHA256
-from mtlstudy.study._export import export_frame, rung_frame
+from mtlstudy.study._export import export_frames, rung_frame
 from mtlstudy.study._layout import DEFAULT_DIR, REPORT_DIR
 from mtlstudy.study._open import OpenStudy, open_study
 from mtlstudy.study._spec import StudySpec
@@ -51,13 +51,13 @@ def report_study(
     every hypervolume against it would be 0, which compares nothing.
     """
     opened = open_study(name, dir, storage=storage)
-    trials = export_frame(opened)
+    trials, epochs = export_frames(opened)
     if reference_point is not None:
         _check_reference(trials, value, tuple(reference_point), include_stopped)
     return write_study_report(
         opened,
         trials,
-        export_frame(opened, epochs=True),
+        epochs,
         output if output is not None else opened.spec.study_dir / REPORT_DIR,
         rungs=rung_frame(opened),
         formats=formats,

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 from mtlstudy.analysis import compare_published
-from mtlstudy.study._export import export_frame
+from mtlstudy.study._export import export_frames
 from mtlstudy.study._layout import DEFAULT_DIR, REPORT_DIR, SPEC_FILE
 from mtlstudy.study._open import open_study
 from mtlstudy.study._report import write_study_report
@@ -55,7 +55,7 @@ def reproduce(
     else:
         run_study(spec, echo=echo)
     opened = open_study(name, dir)
-    trials, epochs = export_frame(opened), export_frame(opened, epochs=True)
+    trials, epochs = export_frames(opened)
     comparison, sentences = compare_published(trials)
     report = write_study_report(opened, trials, epochs, spec.study_dir / REPORT_DIR)
     return Reproduction(trials, comparison, sentences, report)
