@@ -175,8 +175,8 @@ class RungStore(Protocol):
     def record(self, trial_id: str, rung: int) -> RungRecord | None:
         """The record of ``trial_id`` at ``rung``, if it has reached it."""
 
-    def records(self, rung: int) -> list[RungRecord]:
-        """Every trial's record at ``rung``, in arrival order."""
+    def records(self, rung: int) -> dict[str, RungRecord]:
+        """Every trial's record at ``rung``, by trial id, in arrival order."""
 
     def add(self, trial_id: str, record: RungRecord) -> None:
         """Keep ``record`` for ``trial_id``."""
@@ -191,8 +191,9 @@ class MemoryRungStore:
     def record(self, trial_id: str, rung: int) -> RungRecord | None:
         return self._records.get((trial_id, rung))
 
-    def records(self, rung: int) -> list[RungRecord]:
-        return sorted((r for (_, at), r in self._records.items() if at == rung), key=lambda r: r.order)
+    def records(self, rung: int) -> dict[str, RungRecord]:
+        found = sorted(((r.order, trial_id, r) for (trial_id, at), r in self._records.items() if at == rung))
+        return {trial_id: record for _, trial_id, record in found}
 
     def add(self, trial_id: str, record: RungRecord) -> None:
         self._records[trial_id, record.rung] = record

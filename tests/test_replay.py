@@ -28,8 +28,10 @@ GRACE, ETA = 2, 2
 SPEC_OPTIONS = {"grace_epochs": GRACE, "reduction_factor": ETA}
 OBJECTIVES = {"objective_test_mse": "min", "objective_test_mrr": "max"}
 MOASHA_RULES = [
-    "moasha", "moasha+arch", "moasha+brackets", "moasha+bsf",
-    "moasha+arch+brackets", "moasha+arch+bsf", "moasha+brackets+bsf", "moasha+arch+brackets+bsf",
+    "moasha", "moasha+arch", "moasha+brackets", "moasha+bsf", "moasha+stable",
+    "moasha+arch+brackets", "moasha+arch+bsf", "moasha+arch+stable", "moasha+brackets+bsf", "moasha+brackets+stable",
+    "moasha+bsf+stable", "moasha+arch+brackets+bsf", "moasha+arch+brackets+stable", "moasha+arch+bsf+stable",
+    "moasha+brackets+bsf+stable", "moasha+arch+brackets+bsf+stable",
 ]
 
 
@@ -118,6 +120,8 @@ def test_each_rule_builds_moasha_with_its_options(rule):
     assert scheduler.ladder_by == (("shared",) if "arch" in options else ())
     # One bracket per rung start, plus the one that never stops a trial.
     assert scheduler.brackets == (5 if "brackets" in options else 1)
+    assert scheduler.stable == ("stable" in options)
+    assert scheduler.levels == ((2, 4, 8, 16, 20) if "stable" in options else scheduler.rungs)
 
 
 def test_the_registry_holds_none_and_every_moasha_option_set_in_order():

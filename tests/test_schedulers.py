@@ -106,7 +106,7 @@ def test_scheduler_stops_a_dominated_trial_at_a_rung_only():
     assert scheduler.on_trial_result(None, _trial("a"), _result(2, 1.0, 0.10)) == TrialScheduler.CONTINUE
     assert scheduler.on_trial_result(None, _trial("b"), _result(3, 9.0, 0.01)) == TrialScheduler.CONTINUE
     assert scheduler.on_trial_result(None, _trial("b"), _result(2, 2.0, 0.05)) == TrialScheduler.STOP
-    records = scheduler.store.records(2)
+    records = scheduler.store.records(2).values()
     assert [(r.order, r.promoted, r.values) for r in records] == [(0, True, (1.0, 0.10)), (1, False, (2.0, 0.05))]
     assert not scheduler.supports_buffered_results
 
@@ -146,7 +146,7 @@ def test_a_diverged_trial_is_not_ranked_and_ends_itself():
     scheduler = MOASHAScheduler(MemoryRungStore(), epochs=10, grace_epochs=2, reduction_factor=2, objectives=OBJECTIVES)
     diverged = {**_result(2, math.nan, math.nan), FAILURE_KEY: "diverged at epoch 2: non-finite training loss"}
     assert scheduler.on_trial_result(None, _trial("a"), diverged) == TrialScheduler.CONTINUE
-    assert scheduler.store.records(2) == []
+    assert scheduler.store.records(2) == {}
 
 
 def _packed(members: dict[int, dict], flattened: bool = False) -> dict:
@@ -169,7 +169,7 @@ def test_each_member_of_a_pack_at_the_rung_is_decided_on_its_own_in_member_order
     }
     assert scheduler.on_trial_result(None, _trial("p"), _packed(members, flattened)) == TrialScheduler.CONTINUE
     store = scheduler.store
-    assert [(r.order, r.values, r.promoted) for r in store.records(2)] == [
+    assert [(r.order, r.values, r.promoted) for r in store.records(2).values()] == [
         (0, (1.0, 0.10), True),
         (1, (2.0, 0.05), False),
         (2, (0.5, 0.20), True),
@@ -262,7 +262,7 @@ def test_ladder_by_ranks_each_architecture_apart():
     assert _report(scheduler, "c", 2, 3.0, 0.01, shared=False) == TrialScheduler.STOP
     assert _report(scheduler, "d", 2, 1.5, 0.08, shared=True) == TrialScheduler.STOP
     # The order stays global at the rung; the ladder says whom each was ranked against.
-    assert [(r.order, r.ladder, r.promoted) for r in scheduler.store.records(2)] == [
+    assert [(r.order, r.ladder, r.promoted) for r in scheduler.store.records(2).values()] == [
         (0, "shared=True", True), (1, "shared=False", True), (2, "shared=False", False), (3, "shared=True", False)
     ]
 
@@ -271,7 +271,7 @@ def test_without_ladder_by_every_trial_shares_one_ladder():
     scheduler = MOASHAScheduler(MemoryRungStore(), epochs=10, grace_epochs=2, reduction_factor=2, objectives=OBJECTIVES)
     _report(scheduler, "a", 2, 1.0, 0.10, shared=True)
     assert _report(scheduler, "b", 2, 2.0, 0.05, shared=False) == TrialScheduler.STOP
-    assert {r.ladder for r in scheduler.store.records(2)} == {""}
+    assert {r.ladder for r in scheduler.store.records(2).values()} == {""}
 
 
 def test_a_ladder_reads_numpy_values_as_the_python_ones_they_hold():
@@ -310,7 +310,7 @@ def test_the_last_bracket_never_stops_a_trial_and_leaves_no_record():
         _report(scheduler, "a", rung, 0.1, 0.90, **leader)
         assert _report(scheduler, "z", rung, 9.0, 0.01, **last) == TrialScheduler.CONTINUE
         assert scheduler.store.record("z", rung) is None
-        assert [r.ladder for r in scheduler.store.records(rung)] == ["bracket=0"]
+        assert [r.ladder for r in scheduler.store.records(rung).values()] == ["bracket=0"]
 
 
 def test_a_bracket_decides_from_its_first_rung_on():
@@ -319,10 +319,10 @@ def test_a_bracket_decides_from_its_first_rung_on():
     for rung in (2, 4):
         _report(scheduler, "a", rung, 1.0, 0.10, **leader)
         assert _report(scheduler, "b", rung, 2.0, 0.05, **follower) == TrialScheduler.CONTINUE
-        assert scheduler.store.records(rung) == []
+        assert scheduler.store.records(rung) == {}
     _report(scheduler, "a", 8, 1.0, 0.10, **leader)
     assert _report(scheduler, "b", 8, 2.0, 0.05, **follower) == TrialScheduler.STOP
-    assert [(r.order, r.ladder, r.promoted) for r in scheduler.store.records(8)] == [
+    assert [(r.order, r.ladder, r.promoted) for r in scheduler.store.records(8).values()] == [
         (0, "bracket=2", True), (1, "bracket=2", False)
     ]
 
@@ -366,3 +366,83 @@ def test_a_pack_s_members_are_bracketed_by_their_own_parameters():
 def test_brackets_must_be_a_positive_integer(brackets):
     with pytest.raises(ValueError, match="brackets must be an integer >= 1"):
         _bracketed(brackets)
+
+
+# --- stable: a rung trusted once its ranking holds at the next level --------------------------
+
+
+def _stable(**options) -> MOASHAScheduler:
+    """Rungs 2, 4, 8 and the last epoch 10, eta 2: a rung needs 4 trials at it and the next level."""
+    return MOASHAScheduler(
+        MemoryRungStore(), epochs=10, grace_epochs=2, reduction_factor=2, objectives=OBJECTIVES, stable=True,
+        **options,
+    )
+
+
+# At rung 2, "a" and "b" lead and "c" and "d" trail; at rung 4 the leaders lead on (held) or the
+# trailing "d" has overtaken everyone (crossed).
+_AT_2 = {"a": (1.0, 0.10), "b": (1.1, 0.09), "c": (2.0, 0.05), "d": (2.1, 0.04)}
+_HELD = {"a": (0.9, 0.11), "b": (1.0, 0.10), "c": (1.9, 0.06), "d": (2.0, 0.05)}
+_CROSSED = {"a": (0.9, 0.11), "b": (1.0, 0.10), "c": (1.9, 0.06), "d": (0.5, 0.20)}
+
+
+def _climb(scheduler: MOASHAScheduler, later: dict, **config) -> list[str]:
+    """Every trial of ``_AT_2`` at rung 2, then at rung 4 with ``later``; the decisions at rung 2."""
+    decisions = [_report(scheduler, trial_id, 2, *values, **config) for trial_id, values in _AT_2.items()]
+    for trial_id, values in later.items():
+        _report(scheduler, trial_id, 4, *values, **config)
+    return decisions
+
+
+def test_stable_lets_every_trial_past_a_rung_it_has_no_evidence_for():
+    scheduler = _stable()
+    assert _climb(scheduler, {}) == [TrialScheduler.CONTINUE] * 4
+    assert [r.promoted for r in scheduler.store.records(2).values()] == [True] * 4
+    # The same arrivals without the check stop all but the first: each is dominated by one before it.
+    plain = MOASHAScheduler(MemoryRungStore(), epochs=10, grace_epochs=2, reduction_factor=2, objectives=OBJECTIVES)
+    assert [_report(plain, t, 2, *v) for t, v in _AT_2.items()].count(TrialScheduler.STOP) == 3
+
+
+def test_stable_trusts_a_rung_whose_ranking_held_and_stops_there():
+    scheduler = _stable()
+    _climb(scheduler, _HELD)
+    assert scheduler.trusted(2, "")
+    assert _report(scheduler, "e", 2, 3.0, 0.01) == TrialScheduler.STOP
+    assert not scheduler.trusted(4, "")  # no trial has reached rung 8 yet
+
+
+def test_stable_distrusts_a_rung_whose_ranking_crossed():
+    scheduler = _stable()
+    _climb(scheduler, _CROSSED)
+    assert not scheduler.trusted(2, "")
+    assert _report(scheduler, "e", 2, 3.0, 0.01) == TrialScheduler.CONTINUE
+
+
+def test_stable_needs_two_eta_trials_at_both_levels():
+    scheduler = _stable()
+    _climb(scheduler, dict(list(_HELD.items())[:3]))
+    assert not scheduler.trusted(2, "")
+    _report(scheduler, "d", 4, *_HELD["d"])
+    assert scheduler.trusted(2, "")
+
+
+def test_stable_checks_the_last_rung_against_the_last_epoch_which_it_records():
+    scheduler = _stable()
+    for trial_id, (mse, mrr) in _HELD.items():
+        _report(scheduler, trial_id, 8, mse, mrr)
+        assert _report(scheduler, trial_id, 10, mse, mrr) == TrialScheduler.CONTINUE
+    assert [r.promoted for r in scheduler.store.records(10).values()] == [True] * 4
+    assert scheduler.trusted(8, "")
+    assert _report(scheduler, "e", 8, 3.0, 0.01) == TrialScheduler.STOP
+    # Without the check the last epoch is no level: nothing is recorded there.
+    plain = MOASHAScheduler(MemoryRungStore(), epochs=10, grace_epochs=2, reduction_factor=2, objectives=OBJECTIVES)
+    _report(plain, "a", 10, 1.0, 0.1)
+    assert plain.store.records(10) == {}
+
+
+def test_stable_weighs_the_evidence_of_a_trials_own_ladder_only():
+    scheduler = _stable(ladder_by=("shared",))
+    _climb(scheduler, _HELD, shared=True)
+    assert scheduler.trusted(2, "shared=True") and not scheduler.trusted(2, "shared=False")
+    assert _report(scheduler, "e", 2, 3.0, 0.01, shared=False) == TrialScheduler.CONTINUE
+    assert _report(scheduler, "f", 2, 3.0, 0.01, shared=True) == TrialScheduler.STOP

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from mtlstudy._runs import FAILURE_KEY, RungRecord, RungStore, run_config, run_results
 from mtlstudy._schema import PARAM_COLUMNS
-from mtlstudy.schedulers._ranking import is_promoted, rung_epochs
+from mtlstudy.schedulers._ranking import is_promoted, nondominated_ranks, promotion_order, rung_epochs
 
 __all__ = ["MOASHAScheduler"]
 
@@ -41,6 +43,15 @@ class MOASHAScheduler(FIFOScheduler):
     bracket ``b`` starting at a later rung than bracket ``b - 1`` and the last one never
     stopping a trial.
 
+    With ``stable``, a rung is trusted only once its ranking has held at the next level
+    (the next rung, or the last epoch after the last rung), as PASHA trusts a rung only
+    while the ranking of its top two rungs agrees: of the ``m`` trials in a ladder
+    that reached both, every one on the non-dominated front at the next level must
+    rank in the top ``ceil(m/η)`` at the rung, and ``m`` must be at least ``2η``.
+    Until then every trial continues past the rung. Trials whose curves cross between
+    two levels thus keep a rung from stopping anyone; the last epoch's values are
+    recorded for this check.
+
     Every decision is written to ``store`` before it is acted on, and a trial that
     reaches a rung it already has a record for (a trial resumed from an earlier
     checkpoint) gets the recorded decision again, so a resumed study decides as the
@@ -66,6 +77,8 @@ class MOASHAScheduler(FIFOScheduler):
         reads the trial itself or each member of a pack.
     ladder_by : sequence of str
         Training parameters whose every value is ranked apart (none: all together).
+    stable : bool
+        Trust a rung only while its ranking holds at the next level.
     brackets : int
         Brackets of rungs (1: every trial stops at every rung; ``b > 1``: bracket
         ``k`` uses the rungs from ``round(k * len(rungs) / (b - 1))`` on, so the last
@@ -93,6 +106,7 @@ class MOASHAScheduler(FIFOScheduler):
         run_results: Callable[[str, Mapping[str, Any]], Mapping[str, Mapping[str, Any]]] = run_results,
         ladder_by: Sequence[str] = (),
         brackets: int = 1,
+        stable: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(brackets, int) or isinstance(brackets, bool) or brackets < 1:
@@ -105,6 +119,9 @@ class MOASHAScheduler(FIFOScheduler):
         self.run_results = run_results
         self.ladder_by = tuple(ladder_by)
         self.brackets = brackets
+        self.stable = stable
+        # The epochs whose values are recorded: the rungs and, for the check of the last one, the last epoch.
+        self.levels = (*self.rungs, epochs) if stable else self.rungs
 
     @property
     def supports_buffered_results(self) -> bool:
@@ -113,7 +130,7 @@ class MOASHAScheduler(FIFOScheduler):
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
         rung = result.get(self.time_attr)
-        if rung not in self.rungs:
+        if rung not in self.levels:
             return TrialScheduler.CONTINUE
         if FAILURE_KEY in result:  # a diverged trial ends itself and has no values to rank
             return TrialScheduler.CONTINUE
@@ -149,21 +166,38 @@ class MOASHAScheduler(FIFOScheduler):
         if record is not None:
             return record
         values = tuple(float(result[key]) for key in self.objectives)
-        if ladder is None or self.rungs.index(rung) < ladder[1]:
+        if ladder is None or self.levels.index(rung) < ladder[1]:
             return RungRecord(rung=rung, values=values, order=-1, promoted=True)
         everyone = self.store.records(rung)
-        rivals = [r.values for r in everyone if r.ladder == ladder[0]]
-        promoted = is_promoted(values, rivals, list(self.objectives.values()), self.reduction_factor)
+        if rung not in self.rungs or (self.stable and not self.trusted(rung, ladder[0])):
+            promoted = True
+        else:
+            rivals = [r.values for r in everyone.values() if r.ladder == ladder[0]]
+            promoted = is_promoted(values, rivals, list(self.objectives.values()), self.reduction_factor)
         record = RungRecord(rung=rung, values=values, order=len(everyone), promoted=promoted, ladder=ladder[0])
         self.store.add(trial_id, record)
         return record
 
+    def trusted(self, rung: int, ladder: str) -> bool:
+        """Whether ``rung``'s ranking held at the next level for the trials of ``ladder``
+        that reached both (see ``stable``)."""
+        here = {trial_id: r.values for trial_id, r in self.store.records(rung).items() if r.ladder == ladder}
+        later = self.store.records(self.levels[self.levels.index(rung) + 1])
+        both = [trial_id for trial_id in here if trial_id in later and later[trial_id].ladder == ladder]
+        if len(both) < 2 * self.reduction_factor:
+            return False
+        directions = list(self.objectives.values())
+        front = np.flatnonzero(nondominated_ranks(np.array([later[t].values for t in both]), directions) == 0)
+        top = promotion_order(np.array([here[t] for t in both]), directions)[: math.ceil(len(both) / self.reduction_factor)]
+        return bool(np.isin(front, top).all())
+
     def debug_string(self) -> str:
         apart = f", ranked apart by {', '.join(self.ladder_by)}" if self.ladder_by else ""
         brackets = f", {self.brackets} brackets" if self.brackets > 1 else ""
+        stable = ", each rung trusted once its ranking holds at the next" if self.stable else ""
         return (
             f"MOASHA: rungs at epochs {list(self.rungs)}, top 1/{self.reduction_factor:g} by non-dominated rank"
-            f"{apart}{brackets}"
+            f"{apart}{brackets}{stable}"
         )
 
 

@@ -245,9 +245,14 @@ class OptunaRungStore(OpensDatabase):
         trial = self.database.latest().get(trial_id)
         return None if trial is None else next((r for r in rung_records(trial) if r.rung == rung), None)
 
-    def records(self, rung: int) -> list[RungRecord]:
-        found = [r for trial in self.database.latest().values() for r in rung_records(trial) if r.rung == rung]
-        return sorted(found, key=lambda record: record.order)
+    def records(self, rung: int) -> dict[str, RungRecord]:
+        found = [
+            (r.order, trial_id, r)
+            for trial_id, trial in self.database.latest().items()
+            for r in rung_records(trial)
+            if r.rung == rung
+        ]
+        return {trial_id: record for _, trial_id, record in sorted(found)}
 
     def add(self, trial_id: str, record: RungRecord) -> None:
         trial = self.database.latest()[trial_id]

@@ -209,11 +209,12 @@ def _simulate(scheduler: Any, arrival: Sequence[_Trial], concurrency: int) -> tu
 
     Returns each trial's epochs trained and the time the last one ended. Events are
     handled in time order (ties in the order they were scheduled); a scheduler is told
-    the epochs it decides at, its ``rungs``, as it ignores every other.
+    the epochs it reads, its ``levels`` (its rungs and, for some rules, the last epoch),
+    as it ignores every other.
     """
     from ray.tune.schedulers import TrialScheduler  # imported here: Ray loads slowly
 
-    rungs = set(getattr(scheduler, "rungs", ())) if scheduler is not None else set()
+    levels = set(getattr(scheduler, "levels", ())) if scheduler is not None else set()
     waiting = iter(arrival)
     events: list[tuple[float, int, int, _Trial]] = []
     sequence = 0
@@ -231,7 +232,7 @@ def _simulate(scheduler: Any, arrival: Sequence[_Trial], concurrency: int) -> tu
     while events:
         now, _, epoch, trial = heapq.heappop(events)
         decision = TrialScheduler.CONTINUE
-        if epoch in rungs:
+        if epoch in levels:
             decision = scheduler.on_trial_result(None, trial.run, trial.result(epoch))
         if decision == TrialScheduler.STOP or epoch == len(trial.durations):
             trained[trial.run.trial_id], end = epoch, max(end, now)

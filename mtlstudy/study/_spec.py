@@ -265,6 +265,7 @@ MOASHA_OPTIONS: dict[str, str] = {
     "arch": "shared and separate embeddings ranked apart",
     "brackets": "Hyperband's brackets of rungs, the last never stopping a trial",
     "bsf": "rungs read best-so-far values",
+    "stable": "a rung stops trials only while its ranking holds at the next (as PASHA)",
 }
 
 
@@ -284,6 +285,7 @@ def _moasha(*options: str) -> Callable[[StudySpec, RungStore], TrialScheduler]:
             objectives={key(metric): direction for metric, direction in OBJECTIVES.items()},
             ladder_by=("shared",) if "arch" in options else (),
             brackets=len(rungs) + 1 if "brackets" in options else 1,
+            stable="stable" in options,
         )
 
     return scheduler
