@@ -39,7 +39,7 @@ def _trials(folder, name):
     return sorted(study.get_trials(deepcopy=False), key=lambda trial: trial.number)
 
 
-@pytest.mark.parametrize("rule", ["moasha", "moasha+arch", "moasha+bsf"])
+@pytest.mark.parametrize("rule", ["moasha", "moasha+arch", "moasha+bsf", "moasha+stable"])
 def test_a_replay_stops_the_trials_a_live_study_stopped_at_the_same_rungs(full_study, tmp_path, rule):
     live = CliRunner().invoke(
         main, ["study", "run", "--name", "live", "--dir", str(tmp_path), *DATA, *RUNGS, "--early-stopping", rule]
