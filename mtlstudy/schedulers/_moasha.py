@@ -13,7 +13,7 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from mtlstudy._runs import FAILURE_KEY, RungRecord, RungStore, run_config, run_results
 from mtlstudy._schema import PARAM_COLUMNS
-from mtlstudy.schedulers._ranking import is_promoted, nondominated_ranks, promotion_order, rung_epochs
+from mtlstudy.schedulers._ranking import is_promoted, promotion_order, rung_epochs
 
 __all__ = ["MOASHAScheduler"]
 
@@ -46,8 +46,9 @@ class MOASHAScheduler(FIFOScheduler):
     With ``stable``, a rung is trusted only once its ranking has held at the next level
     (the next rung, or the last epoch after the last rung), as PASHA trusts a rung only
     while the ranking of its top two rungs agrees: of the ``m`` trials in a ladder
-    that reached both, every one on the non-dominated front at the next level must
-    rank in the top ``ceil(m/η)`` at the rung, and ``m`` must be at least ``2η``.
+    that reached both, the top ``ceil(m/η)`` at the rung must be the top ``ceil(m/η)``
+    at the next level, and ``m`` must be at least ``2η``. (Not the whole front at the
+    next level: in two objectives it often holds more than ``m/η`` trials.)
     Until then every trial continues past the rung. Trials whose curves cross between
     two levels thus keep a rung from stopping anyone; the last epoch's values are
     recorded for this check.
@@ -186,10 +187,10 @@ class MOASHAScheduler(FIFOScheduler):
         both = [trial_id for trial_id in here if trial_id in later and later[trial_id].ladder == ladder]
         if len(both) < 2 * self.reduction_factor:
             return False
-        directions = list(self.objectives.values())
-        front = np.flatnonzero(nondominated_ranks(np.array([later[t].values for t in both]), directions) == 0)
-        top = promotion_order(np.array([here[t] for t in both]), directions)[: math.ceil(len(both) / self.reduction_factor)]
-        return bool(np.isin(front, top).all())
+        directions, keep = list(self.objectives.values()), math.ceil(len(both) / self.reduction_factor)
+        top_here = promotion_order(np.array([here[t] for t in both]), directions)[:keep]
+        top_later = promotion_order(np.array([later[t].values for t in both]), directions)[:keep]
+        return set(top_here) == set(top_later)
 
     def debug_string(self) -> str:
         apart = f", ranked apart by {', '.join(self.ladder_by)}" if self.ladder_by else ""
