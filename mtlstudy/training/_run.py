@@ -80,11 +80,11 @@ def train_model(
 
 
 def format_summary(summary: dict[str, float]) -> str:
-    """One line: final and best-epoch test MSE and MRR (the best epochs chosen by validation
-    metrics when the run has them)."""
+    """One line: final and best-epoch test MSE and MRR, saying so when validation metrics chose the best epochs."""
+    chosen = "; best epochs chosen by validation MSE and MRR" if "best_val_mse" in summary else ""
     return (
         f"test MSE final {summary['final_test_mse']:.4f}, "
         f"best {summary['best_test_mse']:.4f} (epoch {summary['best_test_mse_epoch']}); "
         f"test MRR final {summary['final_test_mrr']:.4f}, "
-        f"best {summary['best_test_mrr']:.4f} (epoch {summary['best_test_mrr_epoch']})"
+        f"best {summary['best_test_mrr']:.4f} (epoch {summary['best_test_mrr_epoch']}){chosen}"
     )
