@@ -124,7 +124,7 @@ def random_validation_split(
     cut = int((1.0 - validation_fraction) * n)
     if not 0 < cut < n:
         raise ConfigError(
-            f"a validation fraction of {validation_fraction:g} leaves {'no training' if cut <= 0 else 'no validation'} "
+            f"a validation fraction of {validation_fraction!r} leaves {'no training' if cut <= 0 else 'no validation'} "
             f"ratings out of {n} training ratings; use more ratings or another --validation-fraction"
         )
     order = np.random.default_rng(seed).permutation(n)
