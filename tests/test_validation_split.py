@@ -26,7 +26,6 @@ from mtlstudy.training import (
     METRICS_CSV_COLUMNS,
     PackedTrainer,
     TrainConfig,
-    Trainer,
     load_split,
     metrics_csv_columns,
     validation_split,
