@@ -13,7 +13,7 @@ from typing import Any
 from mtlstudy._errors import ConfigError
 from mtlstudy._schema import VALUES
 
-__all__ = ["check_count", "check_level", "check_number", "check_value"]
+__all__ = ["check_count", "check_fraction", "check_level", "check_number", "check_value"]
 
 
 def check_value(value: Any, name: str = "value") -> str:
@@ -61,4 +61,17 @@ def check_level(value: Any, name: str = "level") -> float:
     """
     if isinstance(value, bool) or not isinstance(value, Real) or not 0 < value < 1:
         raise ConfigError(f"{name} must be a number in (0, 1), got {value!r}")
+    return float(value)
+
+
+def check_fraction(value: Any, name: str) -> float:
+    """``value`` if it is a share in [0, 1) (0: none), else ConfigError.
+
+    Examples
+    --------
+    >>> check_fraction(0.1, "validation_fraction")
+    0.1
+    """
+    if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value < 1:
+        raise ConfigError(f"{name} must be a number in [0, 1), got {value!r}")
     return float(value)

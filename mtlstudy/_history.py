@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from mtlstudy._schema import BEST_DIRECTION, EPOCH_METRICS
+from mtlstudy._schema import BEST_DIRECTION, VALIDATION_METRICS, epoch_metrics
 
 __all__ = ["summarize_history", "divergence"]
 
@@ -24,20 +24,29 @@ _DIVERGED_WHEN = {
 
 
 def summarize_history(
-    history: Sequence[Mapping[str, float]], metrics: Sequence[str] = EPOCH_METRICS
+    history: Sequence[Mapping[str, float]], metrics: Sequence[str] | None = None
 ) -> dict[str, float]:
     """``final_<m>``, ``best_<m>`` and ``best_<m>_epoch`` of every metric ``m`` in ``metrics``.
 
     ``history`` holds one mapping per epoch, in epoch order, with an ``epoch`` key
-    (1-based) and the ``metrics``. The best epoch is the first one reaching the best
-    value, in the metric's direction.
+    (1-based) and the ``metrics`` (default: every epoch metric the run reports,
+    :func:`~mtlstudy._schema.epoch_metrics`). The best epoch is the first one reaching
+    the best value, in the metric's direction.
+
+    In a history that holds validation metrics (a run with validation rows), the
+    validation metric chooses its test metric's best epoch
+    (:data:`~mtlstudy._schema.VALIDATION_METRICS`): ``best_test_mse`` is then the
+    *test* MSE at the epoch of the best validation MSE, and ``best_test_mse_epoch``
+    that epoch, so the test rows never choose an epoch.
     """
     if not history:
         return {}
+    validation = all(metric in history[0] for metric in VALIDATION_METRICS.values())
     summary: dict[str, float] = {}
-    for metric in metrics:
-        sign = 1.0 if BEST_DIRECTION[metric] == "min" else -1.0
-        best = min(history, key=lambda row: sign * row[metric])
+    for metric in epoch_metrics(validation) if metrics is None else metrics:
+        chooser = VALIDATION_METRICS.get(metric, metric) if validation else metric
+        sign = 1.0 if BEST_DIRECTION[chooser] == "min" else -1.0
+        best = min(history, key=lambda row: sign * row[chooser])
         summary[f"final_{metric}"] = history[-1][metric]
         summary[f"best_{metric}"] = best[metric]
         summary[f"best_{metric}_epoch"] = best["epoch"]

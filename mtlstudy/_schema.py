@@ -2,7 +2,9 @@
 
 One epoch of training yields a dict keyed by :data:`EPOCH_METRICS`; the study
 export (one row per trial) carries ``final_<metric>`` and ``best_<metric>`` columns
-for them, next to the trial's parameters in :data:`PARAM_COLUMNS`.
+for them, next to the trial's parameters in :data:`PARAM_COLUMNS`. A run that holds
+validation rows out of its training rows adds the :data:`VALIDATION_METRICS`
+(:func:`epoch_metrics`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ __all__ = [
     "DEFAULT_DIR",
     "TENSORBOARD_TAGS",
     "EPOCH_METRICS",
+    "VALIDATION_METRICS",
+    "VALIDATION_TAGS",
+    "epoch_metrics",
     "METRIC_NAMES",
     "OBJECTIVES",
     "PARAM_COLUMNS",
@@ -39,6 +44,26 @@ EPOCH_METRICS: tuple[str, ...] = (
     "test_ndcg",
 )
 
+#: Each test metric's validation counterpart. A run with validation rows (``validation_fraction``
+#: > 0) reports these too, every epoch, and they choose for it: a test metric's best epoch is its
+#: counterpart's, and early stopping ranks the counterparts, so test rows never decide.
+VALIDATION_METRICS: dict[str, str] = {
+    "test_mse": "val_mse",
+    "test_mrr": "val_mrr",
+    "test_hit_rate": "val_hit_rate",
+    "test_ndcg": "val_ndcg",
+}
+
+#: Validation metric -> its TensorBoard tag, beside SPEC.md's eval tags (runs with validation rows only).
+VALIDATION_TAGS: dict[str, str] = {"val_mse": "validation/MSE", "val_mrr": "validation/Mean Reciprocal Rank"}
+
+
+def epoch_metrics(validation: bool) -> tuple[str, ...]:
+    """Every metric an epoch reports, in report order: :data:`EPOCH_METRICS`, then, for a run
+    with validation rows, the :data:`VALIDATION_METRICS`."""
+    return (*EPOCH_METRICS, *VALIDATION_METRICS.values()) if validation else EPOCH_METRICS
+
+
 #: How a person reads each metric's name, in messages, tables and figures.
 METRIC_NAMES: dict[str, str] = {
     "train_factorization_loss": "train factorization loss",
@@ -48,6 +73,10 @@ METRIC_NAMES: dict[str, str] = {
     "test_mrr": "test MRR",
     "test_hit_rate": "test hit rate",
     "test_ndcg": "test NDCG",
+    "val_mse": "validation MSE",
+    "val_mrr": "validation MRR",
+    "val_hit_rate": "validation hit rate",
+    "val_ndcg": "validation NDCG",
 }
 
 #: Which way is better for each metric ("min" or "max").
@@ -59,6 +88,10 @@ BEST_DIRECTION: dict[str, str] = {
     "test_mrr": "max",
     "test_hit_rate": "max",
     "test_ndcg": "max",
+    "val_mse": "min",
+    "val_mrr": "max",
+    "val_hit_rate": "max",
+    "val_ndcg": "max",
 }
 
 #: The two study objectives and their directions.

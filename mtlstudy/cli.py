@@ -27,6 +27,17 @@ def main() -> None:
     """Multi-task recommender hyperparameter studies: MSE vs MRR under loss weighting."""
 
 
+def _number(ctx: click.Context, param: click.Parameter, value: str | None):
+    """Click callback: a number, or the text itself, which the option's check names in one line."""
+    try:
+        return None if value is None else float(value)
+    except ValueError:
+        return value
+
+
+_VALIDATION_HELP = "Share of the training rows held out to choose best epochs and early stopping by, 0: none"
+
+
 @main.command()
 @click.option("--shared/--no-shared", default=True, show_default=True, help="One embedding pair for both heads, or one per head.")
 @click.option("--lambda-f", type=float, default=0.99, show_default=True, help="Weight of the factorization (ranking) loss.")
@@ -44,6 +55,7 @@ def main() -> None:
 @click.option("--no-verify", is_flag=True, help="Skip the MovieLens-100K checksum (to use another data set).")
 @click.option("--test-fraction", type=float, default=0.05, show_default=True)
 @click.option("--split-seed", type=int, default=123, show_default=True)
+@click.option("--validation-fraction", default="0", show_default=True, callback=_number, help=f"{_VALIDATION_HELP}.")
 @click.option("--k", type=int, default=10, show_default=True, help="Cut-off of hit rate and NDCG.")
 @click.option("--logdir", type=click.Path(file_okay=False), help=f"Run directory [default: {DEFAULT_DIR}/train-<time>].")
 def train(threads: int | None, logdir: str | None, no_verify: bool, **options) -> None:
@@ -139,6 +151,7 @@ def _study_options(command):
         click.option("--embedding-dim", type=int),
         click.option("--lr", type=float),
         click.option("--batch-size", type=int),
+        click.option("--validation-fraction", callback=_number, help=f"{_VALIDATION_HELP} [0]."),
         click.option("--cpus-per-trial", type=float, help="CPUs (and torch threads) per trial [1]."),
         click.option("--gpus-per-trial", type=float, help="GPU fraction per trial (0.25: four per GPU) [0]."),
         click.option("--address", help="Join a Ray cluster (auto, ray://host:port) instead of a local Ray."),

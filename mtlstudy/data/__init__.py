@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from mtlstudy.data._interactions import Interactions, random_train_test_split
+from mtlstudy.data._interactions import Interactions, random_train_test_split, random_validation_split
 from mtlstudy.data._sources import (
     ML100K_SHA256,
     Dataset,
@@ -22,6 +22,7 @@ from mtlstudy.data._synthetic import make_synthetic
 __all__ = [
     "Interactions",
     "random_train_test_split",
+    "random_validation_split",
     "Dataset",
     "load_dataset",
     "check_dataset",

@@ -1,4 +1,4 @@
-"""The interactions container and the SPEC.md train/test split."""
+"""The interactions container, the SPEC.md train/test split and the validation split of the training rows."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 
 from mtlstudy._errors import ConfigError
 
-__all__ = ["Interactions", "random_train_test_split"]
+__all__ = ["Interactions", "random_train_test_split", "random_validation_split"]
 
 
 @dataclass(frozen=True)
@@ -100,3 +100,32 @@ def random_train_test_split(
     order = np.arange(n)
     np.random.RandomState(seed).shuffle(order)
     return interactions.subset(order[:cut]), interactions.subset(order[cut:])
+
+
+def random_validation_split(
+    train: Interactions, validation_fraction: float, seed: int
+) -> tuple[Interactions, Interactions]:
+    """Hold ``validation_fraction`` (in (0, 1)) of the training rows ``train`` out as validation rows.
+
+    A permutation of ``arange(len(train))`` drawn by ``numpy.random.default_rng(seed)``
+    (another generator than the test split's, so the two draws are unrelated): its first
+    ``int((1 - validation_fraction) * n)`` rows stay training rows, the rest are validation
+    rows. The test split is made before and is not touched.
+
+    Examples
+    --------
+    >>> from mtlstudy.data import make_synthetic
+    >>> train, test = random_train_test_split(make_synthetic(seed=1))
+    >>> fit, validation = random_validation_split(train, 0.1, 123)
+    >>> len(fit) + len(validation) == len(train)
+    True
+    """
+    n = len(train)
+    cut = int((1.0 - validation_fraction) * n)
+    if not 0 < cut < n:
+        raise ConfigError(
+            f"a validation fraction of {validation_fraction!r} leaves {'no training' if cut <= 0 else 'no validation'} "
+            f"ratings out of {n} training ratings; use more ratings or another --validation-fraction"
+        )
+    order = np.random.default_rng(seed).permutation(n)
+    return train.subset(order[:cut]), train.subset(order[cut:])

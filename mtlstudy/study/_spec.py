@@ -17,15 +17,15 @@ import numpy as np
 import optuna
 import yaml
 
-from mtlstudy._checks import check_count, check_number, check_value
+from mtlstudy._checks import check_count, check_fraction, check_number, check_value
 from mtlstudy._errors import ConfigError
 from mtlstudy._runs import objective_key
-from mtlstudy._schema import OBJECTIVES
+from mtlstudy._schema import OBJECTIVES, VALIDATION_METRICS
 from mtlstudy.data import check_dataset
 from mtlstudy.search_spaces import SearchSpace, get_space
 from mtlstudy.study._layout import DATABASE_FILE, DEFAULT_DIR, StudyFiles, check_remote_dir, is_remote, local_study_dir
 from mtlstudy.trainables import split_config
-from mtlstudy.training import TrainConfig
+from mtlstudy.training import TrainConfig, load_split, validation_split
 
 if TYPE_CHECKING:
     from ray.tune.schedulers import TrialScheduler
@@ -97,6 +97,11 @@ class StudySpec:
         Sample λ on a log scale (logit scale on the simplex).
     dataset, data, dataset_options, embedding_dim, lr, batch_size
         Fixed training options (see :class:`~mtlstudy.training.TrainConfig`).
+    validation_fraction : float
+        The share of each trial's training rows held out as validation rows (0: none, the
+        default). With them, the validation metrics choose for the study: each objective's
+        best epoch (``value: best``) and the early-stopping rankings at rungs
+        (:meth:`rung_objectives`); the objective values reported stay test values.
     cpus_per_trial, gpus_per_trial : float
         Ray resources of each trial (``gpus_per_trial=0.25``: four trials per GPU).
     address : str or None
@@ -147,6 +152,7 @@ class StudySpec:
     embedding_dim: int = 32
     lr: float = 1e-3
     batch_size: int = 256
+    validation_fraction: float = 0.0
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     address: str | None = None
@@ -204,8 +210,27 @@ class StudySpec:
         decisions kept in ``store``; None runs every trial to its last epoch."""
         return EARLY_STOPPING[self.early_stopping](self, store)
 
+    def rung_objectives(self, best_so_far: bool = False) -> dict[str, str]:
+        """Reported key -> direction of the values early stopping ranks trials by at a rung, one per objective.
+
+        The trials' objectives (``objective_<m>``, read as :attr:`value`), or with
+        ``best_so_far`` their best-so-far values (``best_<m>``). With validation rows, the
+        validation counterparts read the same way (``final_val_mse`` or ``best_val_mse``, ...),
+        so no test value decides which trials train on.
+        """
+        if self.validation_fraction:
+            value = "best" if best_so_far else self.value
+            keys = {metric: f"{value}_{VALIDATION_METRICS[metric]}" for metric in OBJECTIVES}
+        else:
+            keys = {metric: f"best_{metric}" if best_so_far else objective_key(metric) for metric in OBJECTIVES}
+        return {keys[metric]: direction for metric, direction in OBJECTIVES.items()}
+
     def fixed_params(self) -> dict[str, Any]:
-        """The trial-config values every trial shares (a space's output overrides them)."""
+        """The trial-config values every trial shares (a space's output overrides them).
+
+        ``validation_fraction`` is left out while it is 0, so trials without validation rows
+        get the configs they got before the option existed.
+        """
         return {
             "dataset": self.dataset,
             "data_path": self.data,
@@ -224,7 +249,7 @@ class StudySpec:
             "checkpoint_every": self.checkpoint_every,
             # In an object store, trials upload their own logs from any node (see trainables._ray_api.trial_dir).
             "upload_logs": is_remote(self.dir),
-        }
+        } | ({"validation_fraction": self.validation_fraction} if self.validation_fraction else {})
 
     @classmethod
     def from_saved(cls, values: Mapping[str, Any], **changes: Any) -> StudySpec:
@@ -239,8 +264,11 @@ class StudySpec:
         return dataclasses.replace(spec, dir=_checked_dir(spec))
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain YAML-ready values that :func:`resolve_spec` reads back."""
+        """Plain YAML-ready values that :func:`resolve_spec` reads back (``validation_fraction``
+        only when it is set, so a study without it saves the ``study.yaml`` it saved before)."""
         values = dataclasses.asdict(self)
+        if not self.validation_fraction:
+            del values["validation_fraction"]
         values["lambda_f_range"] = list(self.lambda_f_range)
         values["lambda_r_range"] = list(self.lambda_r_range)
         values["dataset_options"] = dict(self.dataset_options)
@@ -276,13 +304,12 @@ def _moasha(*options: str) -> Callable[[StudySpec, RungStore], TrialScheduler]:
         from mtlstudy.schedulers import MOASHAScheduler, rung_epochs  # imported here: Ray loads slowly
 
         rungs = rung_epochs(spec.grace_epochs, spec.reduction_factor, spec.epochs)
-        key = (lambda metric: f"best_{metric}") if "bsf" in options else objective_key
         return MOASHAScheduler(
             store,
             epochs=spec.epochs,
             grace_epochs=spec.grace_epochs,
             reduction_factor=spec.reduction_factor,
-            objectives={key(metric): direction for metric, direction in OBJECTIVES.items()},
+            objectives=spec.rung_objectives(best_so_far="bsf" in options),
             ladder_by=("shared",) if "arch" in options else (),
             brackets=len(rungs) + 1 if "brackets" in options else 1,
             stable="stable" in options,
@@ -497,6 +524,7 @@ _VALIDATORS: dict[str, _Validator] = {
     "embedding_dim": _count(1),
     "lr": _number_at_least(0, strictly=True),
     "batch_size": _count(1),
+    "validation_fraction": check_fraction,
     "cpus_per_trial": _number_at_least(0, strictly=True),
     "gpus_per_trial": _number_at_least(0),
     "address": _optional(_text),
@@ -540,6 +568,7 @@ def _validated(spec: StudySpec) -> StudySpec:
         replicate_trials=_replicate_trials(spec, trials),
     )
     _check_space_samples(spec)
+    _check_validation_rows(spec)
     return spec
 
 
@@ -586,6 +615,14 @@ def _pack_size(spec: StudySpec) -> int:
 
         return auto_pack_size("cuda" if spec.gpus_per_trial > 0 else "cpu")
     return spec.pack
+
+
+def _check_validation_rows(spec: StudySpec) -> None:
+    """Load the data once and hold the validation rows out, so that a fraction leaving no
+    training or no validation rows is one error here rather than a failure in every trial."""
+    if spec.validation_fraction:
+        config = TrainConfig.from_mapping(split_config(spec.fixed_params())[1])
+        validation_split(config, load_split(config)[0])
 
 
 def _check_space_samples(spec: StudySpec) -> None:

@@ -79,8 +79,9 @@ def train_pack(
     # decision that a killed driver took (or never took) at that epoch applies to it.
     report_first = trainer.epoch > 0
     trial_id, epochs, every = _ray_api.trial_id(), configs[0].epochs, options["checkpoint_every"]
+    validation = bool(configs[0].validation_fraction)
     loggers = {
-        member: RunLogger(_ray_api.trial_dir(options["upload_logs"]) / f"m{member}", history=trainer.histories[member])
+        member: RunLogger(_ray_api.trial_dir(options["upload_logs"]) / f"m{member}", trainer.histories[member], validation)
         for member in trainer.members
     }
 

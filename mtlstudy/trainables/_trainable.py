@@ -62,7 +62,8 @@ def train_trial(config: Mapping[str, Any]) -> None:
     # finished trial end, and a rung decision taken (or not yet taken) there applies to it.
     report_first = trainer.epoch > 0
     every = options["checkpoint_every"]
-    with RunLogger(_ray_api.trial_dir(options["upload_logs"]), history=trainer.history) as logger:
+    validation = bool(train_config.validation_fraction)
+    with RunLogger(_ray_api.trial_dir(options["upload_logs"]), trainer.history, validation) as logger:
         while True:
             if trainer.epoch < train_config.epochs and not report_first:
                 logger.log(trainer.train_epoch())

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from mtlstudy.training._config import TrainConfig
-from mtlstudy.training._data import load_split
+from mtlstudy.training._data import load_split, validation_split
 from mtlstudy.training._logging import (
     EVENTS_FILE,
     HPARAMS_TAG_PREFIX,
     METRICS_CSV_COLUMNS,
     RunLogger,
+    metrics_csv_columns,
     write_hparams,
     write_json,
 )
@@ -30,8 +31,10 @@ __all__ = [
     "load_checkpoint",
     "load_pack_checkpoint",
     "load_split",
+    "metrics_csv_columns",
     "resolve_device",
     "train_model",
+    "validation_split",
     "write_hparams",
     "write_json",
 ]

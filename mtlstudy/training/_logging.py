@@ -16,11 +16,12 @@ from tensorboardX.record_writer import RecordWriter
 from tensorboardX.summary import hparams as hparams_summaries
 
 from mtlstudy._files import atomic_path
-from mtlstudy._schema import EPOCH_METRICS, TENSORBOARD_TAGS
+from mtlstudy._schema import TENSORBOARD_TAGS, VALIDATION_TAGS, epoch_metrics
 
 __all__ = [
     "RunLogger",
     "METRICS_CSV_COLUMNS",
+    "metrics_csv_columns",
     "EVENTS_FILE",
     "HPARAMS_FILE",
     "HPARAMS_TAG_PREFIX",
@@ -31,8 +32,14 @@ __all__ = [
 #: Prefix of the scalar tags that hold a run's HParams metrics (see :func:`write_hparams`).
 HPARAMS_TAG_PREFIX = "hparams/"
 
-#: Columns of ``metrics.csv``, one row per epoch.
-METRICS_CSV_COLUMNS: tuple[str, ...] = ("epoch", *EPOCH_METRICS, "train_time_s", "eval_time_s")
+
+def metrics_csv_columns(validation: bool = False) -> tuple[str, ...]:
+    """Columns of ``metrics.csv``, one row per epoch; with ``validation``, a run with validation rows'."""
+    return ("epoch", *epoch_metrics(validation), "train_time_s", "eval_time_s")
+
+
+#: Columns of ``metrics.csv`` of a run without validation rows.
+METRICS_CSV_COLUMNS: tuple[str, ...] = metrics_csv_columns()
 #: The name of a run's one TensorBoard event file.
 EVENTS_FILE = "events.out.tfevents.mtlstudy"
 #: The name of a run's HParams event file (see :func:`write_hparams`).
@@ -43,7 +50,8 @@ class RunLogger:
     """Writes one run's epochs to ``logdir``: TensorBoard events and ``metrics.csv``.
 
     TensorBoard gets exactly the five tags of SPEC.md with step = epoch, so runs look
-    like the original's; ``metrics.csv`` holds every metric. Both files are written
+    like the original's, and a run with validation rows the
+    :data:`~mtlstudy._schema.VALIDATION_TAGS` too; ``metrics.csv`` holds every metric. Both files are written
     from their start: a resumed run passes the epochs it already trained (they live
     in its checkpoint) and they are written again first. So the logs hold every epoch
     exactly once whatever directory a resumed run is given and whatever a killed run
@@ -56,13 +64,18 @@ class RunLogger:
         The run's directory, created if missing.
     history : sequence of mappings
         The rows of the epochs already trained (``Trainer.history``); empty for a new run.
+    validation : bool
+        Whether the run evaluates validation rows (``validation_fraction`` > 0).
     """
 
-    def __init__(self, logdir: str | os.PathLike, history: Sequence[Mapping[str, float]] = ()) -> None:
+    def __init__(
+        self, logdir: str | os.PathLike, history: Sequence[Mapping[str, float]] = (), validation: bool = False
+    ) -> None:
         self.logdir = Path(logdir)
         self.logdir.mkdir(parents=True, exist_ok=True)
+        self._tags = {**TENSORBOARD_TAGS, **VALIDATION_TAGS} if validation else TENSORBOARD_TAGS
         self._csv_file = (self.logdir / "metrics.csv").open("w", newline="", encoding="utf-8")
-        self._csv = csv.DictWriter(self._csv_file, fieldnames=METRICS_CSV_COLUMNS, extrasaction="ignore")
+        self._csv = csv.DictWriter(self._csv_file, fieldnames=metrics_csv_columns(validation), extrasaction="ignore")
         self._csv.writeheader()
         self._events = _EventFile(self.logdir / EVENTS_FILE)
         for row in history:
@@ -73,7 +86,7 @@ class RunLogger:
         # A hand-built Summary keeps SPEC.md's tags verbatim: SummaryWriter.add_scalar
         # would rewrite their spaces to underscores.
         summary = Summary(
-            value=[Summary.Value(tag=tag, simple_value=row[metric]) for metric, tag in TENSORBOARD_TAGS.items()]
+            value=[Summary.Value(tag=tag, simple_value=row[metric]) for metric, tag in self._tags.items()]
         )
         self._events.add_summary(summary, global_step=int(row["epoch"]))
         self._csv.writerow(row)

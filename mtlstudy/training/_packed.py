@@ -13,10 +13,11 @@ from mtlstudy._errors import ConfigError
 from mtlstudy._files import atomic_path
 from mtlstudy._history import summarize_history
 from mtlstudy.data import Interactions
-from mtlstudy.metrics import RankingEvaluator
 from mtlstudy.models import PackedJointGradient, PackedMultiTaskNet
 from mtlstudy.training._config import TrainConfig
 from mtlstudy.training._trainer import (
+    evaluation_metrics,
+    evaluation_rows,
     initial_net,
     on_device,
     training_relevant,
@@ -89,7 +90,8 @@ class PackedTrainer:
         One per member. They may differ only in ``lambda_f``, ``lambda_r`` and
         ``seed``; otherwise :class:`~mtlstudy.ConfigError` names the field.
     train, test : Interactions
-        The split every member trains and is evaluated on.
+        The split every member trains and is evaluated on (less the validation rows
+        that every member holds out alike, as its lone :class:`Trainer` would).
 
     Attributes
     ----------
@@ -114,9 +116,8 @@ class PackedTrainer:
         self.histories: list[list[dict[str, float]]] = [[] for _ in self.configs]
         self.epoch = 0
         self.num_items = train.num_items
-        self._train = on_device(train, self.device)
-        self._test = on_device(test, self.device)
-        self._evaluator = RankingEvaluator(train, test, self.device)
+        fit, self._evaluation = evaluation_rows(self.configs[0], train, test, self.device)
+        self._train = on_device(fit, self.device)
         self._build_step()
 
     def _build_step(self, optimizer_state: dict[str, Any] | None = None) -> None:
@@ -189,18 +190,20 @@ class PackedTrainer:
 
     @torch.no_grad()
     def evaluate(self) -> list[dict[str, float]]:
-        """Each training member's test MSE and MRR, hit rate and NDCG at k, in :attr:`members` order."""
-        users, items, ratings = self._test
-        mse = ((self.net.predict_ratings(users, items) - ratings) ** 2).mean(1).tolist()
+        """Each training member's test MSE and MRR, hit rate and NDCG at k (and the same on the
+        validation rows, as ``val_*``, for a pack with them), in :attr:`members` order."""
         per_chunk = max(1, _EVAL_ELEMENTS // (self.net.num_users * self.num_items))
-        ranking = []
+        metrics: list[dict[str, float]] = [{} for _ in self.members]
+        rankings: dict[str, list[dict[str, float]]] = {prefix: [] for prefix in self._evaluation}
         for start in range(0, len(self.members), per_chunk):
             scores = self.net.score_all(slice(start, start + per_chunk))
-            ranking += self._evaluator.stacked_scores(scores, k=self.configs[0].k)
-        return [
-            {"test_mse": error, "test_mrr": row["mrr"], "test_hit_rate": row["hit_rate"], "test_ndcg": row["ndcg"]}
-            for error, row in zip(mse, ranking)
-        ]
+            for prefix, rows in self._evaluation.items():
+                rankings[prefix] += rows.evaluator.stacked_scores(scores, k=self.configs[0].k)
+        for prefix, rows in self._evaluation.items():
+            mse = ((self.net.predict_ratings(rows.users, rows.items) - rows.ratings) ** 2).mean(1).tolist()
+            for member, error, ranking in zip(metrics, mse, rankings[prefix]):
+                member |= evaluation_metrics(prefix, error, ranking)
+        return metrics
 
     def drop(self, member: int) -> None:
         """Member ``member`` (a position in :attr:`configs`) stops training; its history stays."""

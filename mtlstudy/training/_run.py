@@ -30,7 +30,8 @@ def train_model(
     """Train one model and log every epoch under ``logdir``.
 
     Writes ``config.json`` (with the data source), ``metrics.csv`` and TensorBoard
-    events, and returns the run's final and best-epoch summary.
+    events, and returns the run's final and best-epoch summary (with validation rows,
+    best epochs are chosen by the validation metrics; see ``summarize_history``).
 
     Parameters
     ----------
@@ -61,7 +62,7 @@ def train_model(
         logdir / "config.json",
         {**config.to_dict(), "data_source": dataset.source, "resolved_device": str(trainer.device)},
     )
-    with RunLogger(logdir) as logger, tqdm(
+    with RunLogger(logdir, validation=bool(config.validation_fraction)) as logger, tqdm(
         total=config.epochs, desc="epochs", unit="epoch", disable=not progress
     ) as bar:
         for _ in range(config.epochs):
@@ -79,10 +80,11 @@ def train_model(
 
 
 def format_summary(summary: dict[str, float]) -> str:
-    """One line: final and best-epoch test MSE and MRR."""
+    """One line: final and best-epoch test MSE and MRR, saying so when validation metrics chose the best epochs."""
+    chosen = "; best epochs chosen by validation MSE and MRR" if "best_val_mse" in summary else ""
     return (
         f"test MSE final {summary['final_test_mse']:.4f}, "
         f"best {summary['best_test_mse']:.4f} (epoch {summary['best_test_mse_epoch']}); "
         f"test MRR final {summary['final_test_mrr']:.4f}, "
-        f"best {summary['best_test_mrr']:.4f} (epoch {summary['best_test_mrr_epoch']})"
+        f"best {summary['best_test_mrr']:.4f} (epoch {summary['best_test_mrr_epoch']}){chosen}"
     )

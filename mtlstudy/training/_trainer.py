@@ -6,7 +6,7 @@ import os
 import pickle
 import time
 import zipfile
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -17,8 +17,19 @@ from mtlstudy.data import Interactions
 from mtlstudy.metrics import RankingEvaluator
 from mtlstudy.models import JointGradient, MultiTaskNet
 from mtlstudy.training._config import TrainConfig
+from mtlstudy.training._data import validation_split
 
-__all__ = ["Trainer", "resolve_device", "load_checkpoint", "initial_net", "on_device", "training_relevant"]
+__all__ = [
+    "Trainer",
+    "resolve_device",
+    "load_checkpoint",
+    "initial_net",
+    "on_device",
+    "training_relevant",
+    "EvaluationRows",
+    "evaluation_rows",
+    "evaluation_metrics",
+]
 
 # The top-level keys of Trainer.state_dict.
 _STATE_KEYS = frozenset({"config", "model", "optimizer", "generator", "history"})
@@ -57,6 +68,43 @@ def on_device(data: Interactions, device: torch.device) -> tuple[torch.Tensor, t
     return tuple(torch.as_tensor(array, device=device) for array in (data.user_ids, data.item_ids, data.ratings))
 
 
+class EvaluationRows(NamedTuple):
+    """Rows a model is evaluated on each epoch, on the device, and their ranking evaluator."""
+
+    users: torch.Tensor
+    items: torch.Tensor
+    ratings: torch.Tensor
+    evaluator: RankingEvaluator
+
+
+def evaluation_rows(
+    config: TrainConfig, train: Interactions, test: Interactions, device: torch.device
+) -> tuple[Interactions, dict[str, EvaluationRows]]:
+    """The rows a run of ``config`` fits, and its evaluation rows by metric prefix.
+
+    ``"test"``: ``test``, ranked among the items none of ``train`` holds for the user (as
+    without validation rows, so test metrics keep their meaning). ``"val"``, for a run
+    with validation rows (:func:`~mtlstudy.training.validation_split`): those rows,
+    ranked among the items the fitted rows leave to the user.
+    """
+    fit, validation = validation_split(config, train)
+    rows = {"test": EvaluationRows(*on_device(test, device), RankingEvaluator(train, test, device))}
+    if validation is not None:
+        rows["val"] = EvaluationRows(*on_device(validation, device), RankingEvaluator(fit, validation, device))
+    return fit, rows
+
+
+def evaluation_metrics(prefix: str, mse: float, ranking: dict[str, float]) -> dict[str, float]:
+    """One evaluation's MSE and ranking scores under their epoch metric names: ``test_mse``,
+    ``test_mrr``, ``test_hit_rate``, ``test_ndcg`` (``val_*`` for ``prefix`` ``"val"``)."""
+    return {
+        f"{prefix}_mse": mse,
+        f"{prefix}_mrr": ranking["mrr"],
+        f"{prefix}_hit_rate": ranking["hit_rate"],
+        f"{prefix}_ndcg": ranking["ndcg"],
+    }
+
+
 class Trainer:
     """Trains and evaluates one :class:`MultiTaskNet`, one epoch per call.
 
@@ -72,7 +120,10 @@ class Trainer:
     ----------
     config : TrainConfig
     train, test : Interactions
-        The split to train on and to evaluate on.
+        The split to train on and to evaluate on. With ``config.validation_fraction``
+        > 0 the trainer holds that share of ``train`` out (seeded by ``split_seed``, so a
+        pack member holds out the same rows) and evaluates on it too, as ``val_*``
+        metrics (:data:`~mtlstudy._schema.VALIDATION_METRICS`).
     """
 
     def __init__(self, config: TrainConfig, train: Interactions, test: Interactions) -> None:
@@ -85,9 +136,8 @@ class Trainer:
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         self.num_items = train.num_items
         self.history: list[dict[str, float]] = []
-        self._train = on_device(train, self.device)
-        self._test = on_device(test, self.device)
-        self._evaluator = RankingEvaluator(train, test, self.device)
+        fit, self._evaluation = evaluation_rows(config, train, test, self.device)
+        self._train = on_device(fit, self.device)
 
     @property
     def epoch(self) -> int:
@@ -131,17 +181,15 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Test MSE of the rating head and MRR, hit rate and NDCG at k of the ranking head."""
+        """Test MSE of the rating head and MRR, hit rate and NDCG at k of the ranking head;
+        the same on the validation rows, as ``val_*``, for a run with them."""
         self.net.eval()
-        users, items, ratings = self._test
-        mse = ((self.net.predict_ratings(users, items) - ratings) ** 2).mean()
-        ranking = self._evaluator.scores(self.net.score_all(), k=self.config.k)
-        return {
-            "test_mse": float(mse),
-            "test_mrr": ranking["mrr"],
-            "test_hit_rate": ranking["hit_rate"],
-            "test_ndcg": ranking["ndcg"],
-        }
+        scores = self.net.score_all()
+        metrics = {}
+        for prefix, rows in self._evaluation.items():
+            mse = ((self.net.predict_ratings(rows.users, rows.items) - rows.ratings) ** 2).mean()
+            metrics |= evaluation_metrics(prefix, float(mse), rows.evaluator.scores(scores, k=self.config.k))
+        return metrics
 
     def summary(self) -> dict[str, float]:
         """Final and best-epoch value of every metric so far (see ``summarize_history``)."""
