@@ -33,8 +33,8 @@ def summarize_history(
     :func:`~mtlstudy._schema.epoch_metrics`). The best epoch is the first one reaching
     the best value, in the metric's direction.
 
-    In a history that holds validation metrics (a run with validation rows), the
-    validation metric chooses its test metric's best epoch
+    Where a history holds a test metric's validation counterpart (a run with
+    validation rows), the validation metric chooses its test metric's best epoch
     (:data:`~mtlstudy._schema.VALIDATION_METRICS`): ``best_test_mse`` is then the
     *test* MSE at the epoch of the best validation MSE, and ``best_test_mse_epoch``
     that epoch, so the test rows never choose an epoch.
@@ -44,7 +44,8 @@ def summarize_history(
     validation = all(metric in history[0] for metric in VALIDATION_METRICS.values())
     summary: dict[str, float] = {}
     for metric in epoch_metrics(validation) if metrics is None else metrics:
-        chooser = VALIDATION_METRICS.get(metric, metric) if validation else metric
+        chooser = VALIDATION_METRICS.get(metric, metric)
+        chooser = chooser if chooser in history[0] else metric
         sign = 1.0 if BEST_DIRECTION[chooser] == "min" else -1.0
         best = min(history, key=lambda row: sign * row[chooser])
         summary[f"final_{metric}"] = history[-1][metric]

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -20,7 +21,9 @@ from mtlstudy._runs import MemoryRungStore, trial_result
 from mtlstudy._schema import EPOCH_METRICS, TENSORBOARD_TAGS, VALIDATION_METRICS, VALIDATION_TAGS, epoch_metrics
 from mtlstudy.cli import main
 from mtlstudy.data import Interactions, make_synthetic, random_train_test_split, random_validation_split
-from mtlstudy.study import resolve_spec
+from mtlstudy.analysis import best_vs_final
+from mtlstudy.study import epoch_columns, load_export, resolve_spec
+from mtlstudy.study._layout import RAY_DIR
 from mtlstudy.trainables import train_pack, train_trial
 from mtlstudy.training import (
     METRICS_CSV_COLUMNS,
@@ -30,6 +33,7 @@ from mtlstudy.training import (
     metrics_csv_columns,
     validation_split,
 )
+from _studies import saved_study
 from _training_fixtures import small_config, trained
 from tensorboard_events import read_scalars
 from test_trainable import CONFIG, FakeSession
@@ -181,6 +185,27 @@ def test_best_epochs_ignore_the_test_metrics_with_validation_rows_and_read_them_
             assert summary[f"best_{metric}_epoch"] == epoch and summary[f"best_{metric}"] == history[epoch - 1][metric]
     # Without validation rows the same scrambling moves best epochs: the check above can fail.
     assert any(_best_epochs(_reversed_test_metrics(history)) != _best_epochs(history) for history in histories["off"])
+
+
+def test_the_epoch_export_and_the_epoch_view_carry_the_validation_metrics_and_their_best_epochs(tmp_path, histories):
+    spec = saved_study(tmp_path, outcomes=[(1.0, 0.1)], epochs=6, validation_fraction=0.2)
+    history = histories["on"][0]
+    path = spec.study_dir / RAY_DIR / "t0" / "metrics.csv"
+    path.parent.mkdir(parents=True)
+    pd.DataFrame(history).to_csv(path, index=False)
+
+    epochs = load_export("s", tmp_path, epochs=True)
+    assert list(epochs.columns) == list(epoch_columns(validation=True))
+    trial = load_export("s", tmp_path).iloc[0]
+    view = best_vs_final(epochs).set_index("metric")
+    summary = summarize_history(history)
+    for metric, val_metric in VALIDATION_METRICS.items():
+        chosen = summary[f"best_{val_metric}_epoch"]
+        assert view.loc[metric, "best_epoch"] == trial[f"best_{metric}_epoch"] == chosen
+        assert view.loc[metric, "best_value"] == pytest.approx(history[chosen - 1][metric])
+    # The view reads test alone once the validation columns are gone, and then some best epoch moves.
+    alone = best_vs_final(epochs.drop(columns=list(VALIDATION_METRICS.values()))).set_index("metric")
+    assert any(alone.loc[m, "best_epoch"] != view.loc[m, "best_epoch"] for m in VALIDATION_METRICS)
 
 
 def test_trial_result_reports_test_objectives_but_the_rung_values_are_validation_values(tmp_path, histories):

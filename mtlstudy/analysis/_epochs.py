@@ -8,7 +8,7 @@ import pandas as pd
 
 from mtlstudy._errors import StudyError
 from mtlstudy._history import summarize_history
-from mtlstudy._schema import BEST_DIRECTION, EPOCH_METRICS
+from mtlstudy._schema import BEST_DIRECTION, VALIDATION_METRICS, epoch_metrics
 from mtlstudy.analysis._frame import PARAMS
 
 __all__ = ["epoch_view", "best_vs_final"]
@@ -23,8 +23,8 @@ def epoch_view(epochs: pd.DataFrame, trial_ids: Iterable[str] | None = None) -> 
     ----------
     epochs : pandas.DataFrame
         The per-epoch export: ``trial_id, epoch`` and one column per metric of
-        :data:`mtlstudy._schema.EPOCH_METRICS` (those present are used), plus the
-        trial parameters when present.
+        :data:`mtlstudy._schema.EPOCH_METRICS` and of validation metrics (those present
+        are used), plus the trial parameters when present.
     trial_ids : iterable of str, optional
         Restrict to these trials.
 
@@ -34,13 +34,14 @@ def epoch_view(epochs: pd.DataFrame, trial_ids: Iterable[str] | None = None) -> 
         Long format, one row per trial, metric and epoch: ``trial_id``, the
         parameters present, ``metric, epoch, value, direction, best_epoch,
         best_value, final_epoch, final_value, is_best``. The best epoch is the
-        first one reaching the best value in the metric's direction; the final
-        epoch is the last one logged.
+        first one reaching the best value in the metric's direction (for a test
+        metric whose validation counterpart is present, the counterpart's: the
+        epoch training chose); the final epoch is the last one logged.
     """
     if not isinstance(epochs, pd.DataFrame):
         raise StudyError(f"epochs must be a pandas DataFrame; got {type(epochs).__name__}")
     missing = [column for column in ("trial_id", "epoch") if column not in epochs.columns]
-    metrics = [metric for metric in EPOCH_METRICS if metric in epochs.columns]
+    metrics = [metric for metric in epoch_metrics(validation=True) if metric in epochs.columns]
     if missing or not metrics:
         raise StudyError(
             "the epochs table needs trial_id, epoch and at least one metric column; "
@@ -56,10 +57,11 @@ def epoch_view(epochs: pd.DataFrame, trial_ids: Iterable[str] | None = None) -> 
     long = long.sort_values(["trial_id", "metric", "epoch"], kind="stable")
     long["metric"] = long["metric"].astype(str)
     long["direction"] = long["metric"].map(BEST_DIRECTION)
+    by_trial = dict(tuple(frame.groupby("trial_id", sort=False)))
     summary = pd.DataFrame(
         [
-            _best_and_final(trial_id, metric, rows)
-            for (trial_id, metric), rows in long.groupby(["trial_id", "metric"], sort=False)
+            _best_and_final(trial_id, metric, by_trial[trial_id])
+            for (trial_id, metric), _ in long.groupby(["trial_id", "metric"], sort=False)
         ],
         columns=["trial_id", "metric", "best_epoch", "best_value", "final_epoch", "final_value"],
     )
@@ -69,8 +71,11 @@ def epoch_view(epochs: pd.DataFrame, trial_ids: Iterable[str] | None = None) -> 
 
 
 def _best_and_final(trial_id: str, metric: str, rows: pd.DataFrame) -> dict:
-    """One trial's best and final epoch of one metric, as training reports them."""
-    history = rows[["epoch", "value"]].rename(columns={"value": metric}).to_dict(orient="records")
+    """One trial's best and final epoch of one metric, as training reports them: the best
+    epoch chosen by the metric's validation counterpart when ``rows`` hold it."""
+    chooser = VALIDATION_METRICS.get(metric)
+    columns = ["epoch", metric, *([chooser] if chooser in rows.columns else [])]
+    history = rows[columns].dropna().sort_values("epoch", kind="stable").to_dict(orient="records")
     summary = summarize_history(history, (metric,))
     return {
         "trial_id": trial_id,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from mtlstudy.study._dashboard import Dashboard, open_dashboard
 from mtlstudy.study._export import (
     EPOCH_COLUMNS,
+    epoch_columns,
     RUNG_COLUMNS,
     TRIAL_COLUMNS,
     export_study,
@@ -47,6 +48,7 @@ __all__ = [
     "RECORDED_ORDER",
     "Dashboard",
     "EPOCH_COLUMNS",
+    "epoch_columns",
     "HPARAMS",
     "HPARAMS_METRICS",
     "OpenStudy",

@@ -15,7 +15,7 @@ from optuna.trial import FrozenTrial
 from mtlstudy._errors import ConfigError, StudyError
 from mtlstudy._files import atomic_path
 from mtlstudy._history import summarize_history
-from mtlstudy._schema import EPOCH_METRICS, OBJECTIVES, PARAM_COLUMNS, RUNG_COLUMNS
+from mtlstudy._schema import EPOCH_METRICS, OBJECTIVES, PARAM_COLUMNS, RUNG_COLUMNS, epoch_metrics
 from mtlstudy.study._database import (
     FAILURE_ATTR,
     PARAMS_ATTR,
@@ -39,6 +39,7 @@ __all__ = [
     "rung_frame",
     "TRIAL_COLUMNS",
     "EPOCH_COLUMNS",
+    "epoch_columns",
     "RUNG_COLUMNS",
 ]
 
@@ -58,8 +59,15 @@ TRIAL_COLUMNS: tuple[str, ...] = (
     *(f"{kind}_{metric}{suffix}" for metric in EPOCH_METRICS for kind, suffix in (("final", ""), ("best", ""), ("best", "_epoch"))),
     "duration_s",
 )
-#: Columns of the per-epoch export, in order.
-EPOCH_COLUMNS: tuple[str, ...] = ("trial_id", "number", *PARAM_COLUMNS, "epoch", *EPOCH_METRICS, "epoch_time_s")
+
+
+def epoch_columns(validation: bool = False) -> tuple[str, ...]:
+    """Columns of the per-epoch export, in order; a study with validation rows adds their metrics."""
+    return ("trial_id", "number", *PARAM_COLUMNS, "epoch", *epoch_metrics(validation), "epoch_time_s")
+
+
+#: Columns of the per-epoch export of a study without validation rows, in order.
+EPOCH_COLUMNS: tuple[str, ...] = epoch_columns()
 
 
 class TrialRecord(NamedTuple):
@@ -117,7 +125,8 @@ def export_frame(opened: OpenStudy, epochs: bool = False) -> pd.DataFrame:
     of the trial's ``metrics.csv``; NaN before its first epoch) and ``duration_s``
     (training plus evaluation seconds). ``epochs`` is what a trial trains unless stopped, ``epochs_trained``
     what the trial trained, and ``stopped_epoch`` the epoch at which early stopping
-    ended a PRUNED trial (<NA> for any other). Epoch rows hold :data:`EPOCH_COLUMNS`.
+    ended a PRUNED trial (<NA> for any other). Epoch rows hold :func:`epoch_columns`: with
+    validation rows, their metrics too (``val_mse``, ...), which chose each test metric's best epoch.
     """
     trials, epoch_rows = export_frames(opened)
     return epoch_rows if epochs else trials
@@ -126,6 +135,7 @@ def export_frame(opened: OpenStudy, epochs: bool = False) -> pd.DataFrame:
 def export_frames(opened: OpenStudy) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The trial rows and the epoch rows of :func:`export_frame`, from one read of the trials' logs."""
     trial_rows, epoch_rows = [], []
+    validation = bool(opened.spec.validation_fraction)
     for trial, params, history in trial_records(opened):
         base = {
             "trial_id": params["trial_id"],
@@ -135,7 +145,7 @@ def export_frames(opened: OpenStudy) -> tuple[pd.DataFrame, pd.DataFrame]:
         epoch_rows += [
             {
                 **base,
-                **{key: row[key] for key in ("epoch", *EPOCH_METRICS)},
+                **{key: row[key] for key in ("epoch", *epoch_metrics(validation))},
                 "epoch_time_s": row["train_time_s"] + row["eval_time_s"],
             }
             for row in history
@@ -160,7 +170,7 @@ def export_frames(opened: OpenStudy) -> tuple[pd.DataFrame, pd.DataFrame]:
     trials = pd.DataFrame.from_records(trial_rows, columns=list(TRIAL_COLUMNS)).astype(
         {**types, "failure": "str", "role": str, "replicate_of": "Int64", "stopped_epoch": "Int64", "epochs_trained": int}
     )
-    return trials, pd.DataFrame.from_records(epoch_rows, columns=list(EPOCH_COLUMNS)).astype(types)
+    return trials, pd.DataFrame.from_records(epoch_rows, columns=list(epoch_columns(validation))).astype(types)
 
 
 def load_rungs(name: str, dir: str | os.PathLike = DEFAULT_DIR, *, storage: str | None = None) -> pd.DataFrame:
