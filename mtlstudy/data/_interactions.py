@@ -91,12 +91,7 @@ def random_train_test_split(
     if not 0.0 < test_fraction < 1.0:
         raise ConfigError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
     n = len(interactions)
-    cut = int((1.0 - test_fraction) * n)
-    if not 0 < cut < n:
-        raise ConfigError(
-            f"a test fraction of {test_fraction:g} leaves {'no training' if cut == 0 else 'no test'} ratings "
-            f"out of {n}; use more ratings or another --test-fraction"
-        )
+    cut = _cut(n, test_fraction, "test", f"{test_fraction:g}", "")
     order = np.arange(n)
     np.random.RandomState(seed).shuffle(order)
     return interactions.subset(order[:cut]), interactions.subset(order[cut:])
@@ -121,11 +116,19 @@ def random_validation_split(
     True
     """
     n = len(train)
-    cut = int((1.0 - validation_fraction) * n)
-    if not 0 < cut < n:
-        raise ConfigError(
-            f"a validation fraction of {validation_fraction!r} leaves {'no training' if cut <= 0 else 'no validation'} "
-            f"ratings out of {n} training ratings; use more ratings or another --validation-fraction"
-        )
+    cut = _cut(n, validation_fraction, "validation", repr(validation_fraction), " training")
     order = np.random.default_rng(seed).permutation(n)
     return train.subset(order[:cut]), train.subset(order[cut:])
+
+
+def _cut(n: int, fraction: float, held_out: str, shown: str, rows: str) -> int:
+    """How many of ``n`` shuffled ratings stay training rows when ``fraction`` of them is held
+    out as ``held_out`` rows; ConfigError if either side is empty. The message writes the
+    fraction as ``shown`` and the ratings as ``rows`` ones (" training", or "")."""
+    cut = int((1.0 - fraction) * n)
+    if not 0 < cut < n:
+        raise ConfigError(
+            f"a {held_out} fraction of {shown} leaves {'no training' if cut <= 0 else f'no {held_out}'} ratings "
+            f"out of {n}{rows} ratings; use more ratings or another --{held_out}-fraction"
+        )
+    return cut
