@@ -502,7 +502,7 @@ _VALIDATORS: dict[str, _Validator] = {
     "cpus_per_trial": _number_at_least(0, strictly=True),
     "gpus_per_trial": _number_at_least(0),
     "address": _optional(_text),
-    "storage": _optional(check_storage),
+    "storage": _optional(lambda value, key: check_storage(_text(value, key), key)),
     "dir": lambda value, key: str(value),  # a path or a URI, checked by _checked_dir
     "max_failures": _count(0),
     "checkpoint_every": _count(0),

@@ -15,7 +15,6 @@ drivers, reads ``PGPASSWORD`` and ``~/.pgpass``.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import sqlalchemy
 
@@ -53,7 +52,7 @@ def hide_password(url: str) -> str:
     return url if parsed.password is None else parsed.render_as_string(hide_password=True)
 
 
-def check_storage(value: Any, key: str = "storage") -> str:
+def check_storage(value: str, key: str = "storage") -> str:
     """The storage URL ``value`` as the study keeps it, its password masked and remembered for this process.
 
     A password that is the mask itself is a URL saved by a study, not a password: it is not
@@ -62,10 +61,8 @@ def check_storage(value: Any, key: str = "storage") -> str:
     Raises
     ------
     ConfigError
-        If ``value`` is not a string, or its password holds an ``@`` that is not written ``%40``.
+        If its password holds an ``@`` that is not written ``%40``.
     """
-    if not isinstance(value, str):
-        raise ConfigError(f"{key} must be a string, got {type(value).__name__}")
     parsed = _parsed(value)
     if parsed is None:  # malformed: opening the storage says so, naming the masked URL
         return hide_password(value)
