@@ -8,7 +8,8 @@ one-line message with exit code 2.
 
 from __future__ import annotations
 
-__all__ = ["MtlStudyError", "DataError", "ConfigError", "StudyError", "DivergenceError", "CheckpointError", "DependencyError"]
+__all__ = ["MtlStudyError", "DataError", "ConfigError", "StudyError", "DivergenceError", "CheckpointError", "DependencyError",
+           "UnsafePathError"]
 
 
 class MtlStudyError(ValueError):
@@ -37,3 +38,7 @@ class CheckpointError(MtlStudyError):
 
 class DependencyError(MtlStudyError):
     """An optional package that a command needs is not installed."""
+
+
+class UnsafePathError(MtlStudyError):
+    """A file to write is a symbolic link, or a device or fifo where a file or folder would be replaced."""

@@ -9,12 +9,16 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-__all__ = ["postgres_bin", "running_postgres"]
+__all__ = ["POSTGRES_PASSWORD", "postgres_bin", "running_postgres"]
+
+#: The password of the ``postgres_password_url`` fixture's server: characters a URL must escape.
+POSTGRES_PASSWORD = "S3cr@t/pw:%x"
 
 
 def postgres_bin() -> Path | None:
@@ -31,11 +35,12 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def running_postgres() -> Iterator[str]:
+def running_postgres(password: str | None = None) -> Iterator[str]:
     """The SQLAlchemy URL of a fresh server's ``postgres`` database; the server is removed afterwards.
 
     PostgreSQL refuses to run as root, so under root the server runs as the ``postgres``
-    user (Debian's package creates it), else as ``nobody``.
+    user (Debian's package creates it), else as ``nobody``. With ``password``, connections
+    over TCP must give it (SCRAM), and the URL holds it, percent-encoded.
     """
     binaries = postgres_bin()
     if binaries is None:
@@ -49,11 +54,19 @@ def running_postgres() -> Iterator[str]:
         prefix = ["runuser", "-u", user, "--"]
     data, port = folder / "data", _free_port()
     run = lambda *command: subprocess.run([*prefix, *command], check=True, capture_output=True, timeout=120)  # noqa: E731
-    run(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+    authentication = ["--auth=trust"]
+    if password is not None:
+        password_file = folder / "password"
+        password_file.write_text(password + "\n", encoding="utf-8")
+        if prefix:  # the server's user reads it
+            shutil.chown(password_file, user=prefix[2])
+        authentication = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={password_file}"]
+    run(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", *authentication, "-E", "UTF8", "--no-sync")
     options = f"-h 127.0.0.1 -p {port} -k {folder} -F"
     run(str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "server.log"), "-w", "start")
     try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        credentials = "postgres" if password is None else f"postgres:{urllib.parse.quote(password, safe='')}"
+        yield f"postgresql://{credentials}@127.0.0.1:{port}/postgres"
     finally:
         run(str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(folder, ignore_errors=True)

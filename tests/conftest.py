@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from _postgres import running_postgres
+from _postgres import POSTGRES_PASSWORD, running_postgres
 from _s3 import BUCKET, s3_environment
 from mtlstudy.data import make_synthetic, random_train_test_split
 
@@ -32,6 +32,13 @@ def split():
 def postgres_url():
     """The URL of a fresh PostgreSQL database for the module (skipped without PostgreSQL's server programs)."""
     yield from running_postgres()
+
+
+@pytest.fixture(scope="module")
+def postgres_password_url():
+    """The URL, password included, of a fresh PostgreSQL database that TCP clients must log in to with
+    :data:`POSTGRES_PASSWORD` (skipped without PostgreSQL's server programs)."""
+    yield from running_postgres(POSTGRES_PASSWORD)
 
 
 @pytest.fixture(scope="session")

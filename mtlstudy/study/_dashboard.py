@@ -16,6 +16,7 @@ from pathlib import Path
 from mtlstudy._errors import ConfigError, DependencyError, StudyError
 from mtlstudy.study._layout import DASHBOARD_LOG, DEFAULT_DIR, RAY_DIR, TENSORBOARD_DIR
 from mtlstudy.study._open import open_study
+from mtlstudy.study._storage_url import split_password
 
 __all__ = ["Dashboard", "open_dashboard"]
 
@@ -153,9 +154,13 @@ def open_dashboard(
         logdir = str(spec.study_dir / TENSORBOARD_DIR)
         Path(logdir).mkdir(exist_ok=True)  # a study whose first trial has not started yet
     log = spec.study_dir / DASHBOARD_LOG
+    # A password on a command line is visible to every user of the machine (ps), so optuna-dashboard
+    # gets it the way libpq reads it, from its environment.
+    storage_url, password = split_password(spec.storage_url)
+    environments = {"optuna-dashboard": {**os.environ, "PGPASSWORD": password}} if password is not None else {}
     commands = {
         "optuna-dashboard": [
-            executables["optuna-dashboard"], spec.storage_url, "--host", _HOST, "--port", str(optuna_port),
+            executables["optuna-dashboard"], storage_url, "--host", _HOST, "--port", str(optuna_port),
         ],
         "tensorboard": [
             executables["tensorboard"], "--logdir", logdir,
@@ -168,7 +173,8 @@ def open_dashboard(
         with log.open("a", encoding="utf-8") as output:
             for tool, command in commands.items():
                 processes[tool] = subprocess.Popen(
-                    command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+                    command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+                    env=environments.get(tool),
                 )
         dashboard._wait_until_served(timeout)
     except BaseException:  # Ctrl-C while starting included: leave no server behind

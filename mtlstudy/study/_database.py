@@ -25,6 +25,7 @@ from mtlstudy._files import atomic_path
 from mtlstudy._runs import FAILURE_KEY, RungRecord, objective_key
 from mtlstudy._schema import OBJECTIVES, ROLES
 from mtlstudy.study._spec import StudySpec
+from mtlstudy.study._storage_url import connect_url, hide_password
 
 __all__ = [
     "JOURNAL_SCHEME",
@@ -55,9 +56,10 @@ def storage_file(url: str) -> Path | None:
         return Path(url[len(JOURNAL_SCHEME) :])
     try:
         parsed = sqlalchemy.engine.make_url(url)
-    except sqlalchemy.exc.ArgumentError:
+    except (sqlalchemy.exc.ArgumentError, ValueError):  # ValueError: a port that is no number
         raise StudyError(
-            f"storage must be a SQLAlchemy URL (sqlite:///path, postgresql://...) or {JOURNAL_SCHEME}path, got {url!r}"
+            f"storage must be a SQLAlchemy URL (sqlite:///path, postgresql://...) or {JOURNAL_SCHEME}path, "
+            f"got {hide_password(url)!r}"
         ) from None
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
@@ -77,6 +79,9 @@ def open_storage(url: str, existing: bool = False) -> optuna.storages.BaseStorag
         The storage must exist already: a missing SQLite or journal file is an error
         instead of a new, empty study database.
 
+    Messages name the URL with its password masked; the connection gets the password that
+    :func:`~mtlstudy.study._storage_url.connect_url` finds.
+
     Raises
     ------
     StudyError
@@ -84,7 +89,7 @@ def open_storage(url: str, existing: bool = False) -> optuna.storages.BaseStorag
     """
     path = storage_file(url)
     if existing and path is not None and not path.is_file():
-        raise StudyError(f"the study database {str(path)!r} does not exist (storage {url!r})")
+        raise StudyError(f"the study database {str(path)!r} does not exist (storage {hide_password(url)!r})")
     try:
         if url.startswith(JOURNAL_SCHEME):
             return JournalStorage(JournalFileBackend(str(path)))
@@ -93,10 +98,10 @@ def open_storage(url: str, existing: bool = False) -> optuna.storages.BaseStorag
             # tables: a reader (`study status`) would create them too, and one of the two would fail.
             with atomic_path(path) as temporary:
                 RDBStorage(f"sqlite:///{temporary}").engine.dispose()
-        return RDBStorage(url)
+        return RDBStorage(connect_url(url))
     except (ImportError, OSError, ValueError, sqlalchemy.exc.SQLAlchemyError) as error:
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise StudyError(f"cannot open storage {url!r}: {reason}") from None
+        raise StudyError(f"cannot open storage {hide_password(url)!r}: {reason}") from None
 
 
 def load_study(name: str, url: str) -> optuna.Study:
@@ -109,7 +114,7 @@ def _load(name: str, storage: optuna.storages.BaseStorage, url: str) -> optuna.S
     try:
         return optuna.load_study(study_name=name, storage=storage)
     except KeyError:
-        raise StudyError(f"storage {url!r} holds no study {name!r}") from None
+        raise StudyError(f"storage {hide_password(url)!r} holds no study {name!r}") from None
 
 
 #: Optuna user attribute linking an Optuna trial to its run: the Ray trial's id, or for

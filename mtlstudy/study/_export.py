@@ -13,7 +13,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial
 
 from mtlstudy._errors import ConfigError, StudyError
-from mtlstudy._files import atomic_path
+from mtlstudy._files import atomic_path, output_path
 from mtlstudy._history import summarize_history
 from mtlstudy._schema import EPOCH_METRICS, OBJECTIVES, PARAM_COLUMNS, RUNG_COLUMNS, epoch_metrics
 from mtlstudy.study._database import (
@@ -207,9 +207,11 @@ def export_study(
     storage: str | None = None,
 ) -> Path | None:
     """Write :func:`load_export` to ``output`` (default ``<study dir>/<name>[-epochs].<format>``; for a
-    remote study, its local working folder), atomically.
+    remote study, its local working folder), atomically: a device or fifo ``output`` (``/dev/stdout``)
+    is written into as a stream instead (see :func:`~mtlstudy._files.output_path`).
 
-    ``output="-"`` writes to standard output instead and returns None.
+    Returns the file written, or None for a stream: ``output="-"`` writes to standard output, and a
+    device or fifo ``output`` is written into.
     """
     if format not in ("csv", "parquet"):
         raise ConfigError(f"format must be 'csv' or 'parquet', got {format!r}")
@@ -225,11 +227,13 @@ def export_study(
     try:
         if not output:
             path.parent.mkdir(parents=True, exist_ok=True)  # a remote study's working folder may not exist here
-        with atomic_path(path) as temporary:
+        # A file of the study is never written through a link; one a user names may be a device or fifo.
+        with (output_path if output else atomic_path)(path) as target:
             if format == "csv":
-                frame.to_csv(temporary, index=False)
+                frame.to_csv(target, index=False)
             else:
-                frame.to_parquet(temporary, index=False)
+                frame.to_parquet(target, index=False)
+        streamed = target == path
     except OSError as error:
         raise StudyError(f"cannot write the export {str(path)!r}: {error.strerror or error}") from None
-    return path
+    return None if streamed else path

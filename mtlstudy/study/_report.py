@@ -19,6 +19,7 @@ from mtlstudy.study._export import export_frames, rung_frame
 from mtlstudy.study._layout import DEFAULT_DIR, REPORT_DIR
 from mtlstudy.study._open import OpenStudy, open_study
 from mtlstudy.study._spec import StudySpec
+from mtlstudy.study._storage_url import hide_password
 
 __all__ = ["report_study", "write_study_report", "study_provenance"]
 
@@ -116,9 +117,12 @@ def study_provenance(spec: StudySpec, study: optuna.Study, trials: pd.DataFrame)
     """How a study was made, for its report: spec, data and its checksum, versions, dates and compute.
 
     The spec and the versions are those the study recorded when it was created
-    (its Optuna user attributes ``spec`` and ``versions``), else the spec file.
+    (its Optuna user attributes ``spec`` and ``versions``), else the spec file. A storage
+    password that a study made before passwords were masked recorded is masked here.
     """
     recorded = study.user_attrs.get("spec") or spec.to_dict()
+    if recorded.get("storage"):
+        recorded = {**recorded, "storage": hide_password(recorded["storage"])}
     runs = study.get_trials(deepcopy=False)
     started = min((t.datetime_start for t in runs if t.datetime_start), default=None)
     finished = max((t.datetime_complete for t in runs if t.datetime_complete), default=None)

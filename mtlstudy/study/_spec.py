@@ -24,6 +24,7 @@ from mtlstudy._schema import OBJECTIVES, VALIDATION_METRICS
 from mtlstudy.data import check_dataset
 from mtlstudy.search_spaces import SearchSpace, get_space
 from mtlstudy.study._layout import DATABASE_FILE, DEFAULT_DIR, StudyFiles, check_remote_dir, is_remote, local_study_dir
+from mtlstudy.study._storage_url import check_storage
 from mtlstudy.trainables import split_config
 from mtlstudy.training import TrainConfig, load_split, validation_split
 
@@ -107,7 +108,8 @@ class StudySpec:
     address : str or None
         Ray cluster to join (``auto``, ``ray://...``); None starts a local Ray.
     storage : str or None
-        SQLAlchemy URL of the Optuna database; None: SQLite in the study directory.
+        SQLAlchemy URL of the Optuna database; None: SQLite in the study directory. Its
+        password is masked (see :mod:`~mtlstudy.study._storage_url`).
     dir : str
         Parent directory of studies: a local path, or ``s3://bucket/prefix`` (which
         needs a ``storage``: the Optuna database cannot live in an object store).
@@ -528,7 +530,7 @@ _VALIDATORS: dict[str, _Validator] = {
     "cpus_per_trial": _number_at_least(0, strictly=True),
     "gpus_per_trial": _number_at_least(0),
     "address": _optional(_text),
-    "storage": _optional(_text),
+    "storage": _optional(lambda value, key: check_storage(_text(value, key), key)),
     "dir": lambda value, key: str(value),  # a path or a URI, checked by _checked_dir
     "max_failures": _count(0),
     "checkpoint_every": _count(0),

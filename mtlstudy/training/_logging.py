@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import struct
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -12,10 +13,10 @@ from typing import Any
 
 from tensorboardX.proto.event_pb2 import Event
 from tensorboardX.proto.summary_pb2 import Summary
-from tensorboardX.record_writer import RecordWriter
+from tensorboardX.record_writer import masked_crc32c
 from tensorboardX.summary import hparams as hparams_summaries
 
-from mtlstudy._files import atomic_path
+from mtlstudy._files import atomic_path, open_to_write
 from mtlstudy._schema import TENSORBOARD_TAGS, VALIDATION_TAGS, epoch_metrics
 
 __all__ = [
@@ -56,7 +57,8 @@ class RunLogger:
     in its checkpoint) and they are written again first. So the logs hold every epoch
     exactly once whatever directory a resumed run is given and whatever a killed run
     left there, and the event file's fixed name (:data:`EVENTS_FILE`) makes a copy of
-    the directory replace the old file instead of adding a second one.
+    the directory replace the old file instead of adding a second one. A symbolic link
+    in place of either file is refused (UnsafePathError), never written through.
 
     Parameters
     ----------
@@ -74,7 +76,7 @@ class RunLogger:
         self.logdir = Path(logdir)
         self.logdir.mkdir(parents=True, exist_ok=True)
         self._tags = {**TENSORBOARD_TAGS, **VALIDATION_TAGS} if validation else TENSORBOARD_TAGS
-        self._csv_file = (self.logdir / "metrics.csv").open("w", newline="", encoding="utf-8")
+        self._csv_file = open_to_write(self.logdir / "metrics.csv", newline="", encoding="utf-8")
         self._csv = csv.DictWriter(self._csv_file, fieldnames=metrics_csv_columns(validation), extrasaction="ignore")
         self._csv.writeheader()
         self._events = _EventFile(self.logdir / EVENTS_FILE)
@@ -108,21 +110,26 @@ class _EventFile:
     """A TensorBoard event file at a fixed path, written from its start.
 
     tensorboardX's ``FileWriter`` names each file by time and host, so a rewritten
-    log would sit beside the old one and TensorBoard would read both.
+    log would sit beside the old one and TensorBoard would read both; its
+    ``RecordWriter`` would open a link at the path. The file is TFRecords: each
+    event's length, its masked CRC-32C, the event, and the event's masked CRC-32C.
     """
 
     def __init__(self, path: Path) -> None:
-        self._records = RecordWriter(str(path))
+        self._records = open_to_write(path, "wb")
         self.add_event(Event(wall_time=time.time(), file_version="brain.Event:2"))
 
     def add_event(self, event: Event) -> None:
-        self._records.write(event.SerializeToString())
+        data = event.SerializeToString()
+        header = struct.pack("<Q", len(data))
+        self._records.write(header + struct.pack("<I", masked_crc32c(header)) + data + struct.pack("<I", masked_crc32c(data)))
 
     def add_summary(self, summary: Summary, global_step: int) -> None:
         self.add_event(Event(wall_time=time.time(), step=global_step, summary=summary))
 
     def flush(self) -> None:
         self._records.flush()
+        os.fsync(self._records.fileno())
 
     def close(self) -> None:
         self._records.close()

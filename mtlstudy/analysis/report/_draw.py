@@ -18,7 +18,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import PercentFormatter
 
 from mtlstudy._errors import ConfigError
-from mtlstudy._files import atomic_path
+from mtlstudy._files import output_path
 
 from mtlstudy.analysis._frame import METRIC_NAMES, REPLICATE, axis_label, group_label
 from mtlstudy.analysis._replay import StoppingReplay
@@ -490,12 +490,12 @@ def check_figure_path(path: str | Path) -> Path:
 
 
 def save_replay_figure(replay: StoppingReplay, path: str | Path) -> None:
-    """Draw ``replay`` (:func:`draw_replay`) into ``path`` (see :func:`check_figure_path`);
-    the file appears whole or not at all."""
+    """Draw ``replay`` (:func:`draw_replay`) into ``path`` (see :func:`check_figure_path`); a file
+    appears whole or not at all, a device or fifo is written into (see :func:`~mtlstudy._files.output_path`)."""
     path = check_figure_path(path)
     figure = draw_replay(replay)
-    with atomic_path(path) as staging:
-        _save(figure, staging, path.suffix.lstrip(".").lower())
+    with output_path(path) as target:
+        _save(figure, target, path.suffix.lstrip(".").lower())
 
 
 def draw_interactive(panels: Sequence[ParetoPanel], path: Path, title: str) -> None:
