@@ -73,6 +73,17 @@ def test_summary_of_a_small_study():
     assert stopping.behind == ("t0", "t1")
 
 
+def test_records_at_the_last_epoch_are_no_rung():
+    # +stable records the values of every trial that reaches its last epoch; it decides nothing there.
+    trials, rungs = small_study()
+    last = pd.DataFrame([("t0", 0, 9, 0.90, 0.06, 0, True, ""), ("t1", 1, 9, 0.95, 0.08, 1, True, "")],
+                        columns=list(RUNG_COLUMNS))
+    stopping = early_stopping_summary(trials, pd.concat([rungs, last], ignore_index=True))
+    expected = early_stopping_summary(trials, rungs)
+    pd.testing.assert_frame_equal(stopping.rungs, expected.rungs)
+    pd.testing.assert_frame_equal(stopping.front, expected.front)
+
+
 def test_a_front_trial_is_placed_among_its_own_ladder_at_a_rung():
     trials, rungs = small_study()
     # Ranked apart by architecture: t0 and t2 are shared, t1 and t3 separate (order still counts every arrival).

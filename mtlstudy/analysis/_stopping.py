@@ -127,7 +127,7 @@ def early_stopping_summary(
     states = trials["state"].astype(str).str.upper()
     if not (states == "PRUNED").any() and (rungs is None or rungs.empty):
         return None
-    records = _rung_records(rungs)
+    records = _before_the_last_epoch(_rung_records(rungs), trials)
     front = pareto_front(complete, objective_columns(value))
     return EarlyStopping(
         value=value,
@@ -192,6 +192,16 @@ def _rung_records(rungs: pd.DataFrame | None) -> pd.DataFrame:
         return records.astype(_RUNG_DTYPES)
     except (TypeError, ValueError) as error:
         raise StudyError(f"the rungs table holds a value of the wrong type: {error}") from error
+
+
+def _before_the_last_epoch(records: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
+    """``records`` without those at a trial's last epoch: ``+stable`` records the last epoch to
+    check the last rung against it, but decides nothing there, so it is no rung."""
+    if records.empty or "epochs" not in trials.columns:
+        return records
+    budget = pd.to_numeric(trials["epochs"], errors="coerce").set_axis(trials["trial_id"].astype(str))
+    last = records["trial_id"].map(budget[~budget.index.duplicated()]).astype(float)
+    return records[~(records["rung"].astype(float) >= last)].reset_index(drop=True)
 
 
 def _rung_table(records: pd.DataFrame) -> pd.DataFrame:
