@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import os
 
-from mtlstudy._errors import CheckpointError, ConfigError, DataError, DivergenceError, MtlStudyError, StudyError
+from mtlstudy._errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    DivergenceError,
+    MtlStudyError,
+    StudyError,
+    StudyInterrupted,
+)
 
 __all__ = [
     "MtlStudyError",
     "DataError",
     "ConfigError",
     "StudyError",
+    "StudyInterrupted",
     "DivergenceError",
     "CheckpointError",
     "__version__",

@@ -3,17 +3,20 @@
 Every error a user can cause (a bad option, a bad file, a bad spec) is an
 :class:`MtlStudyError`. It subclasses :class:`ValueError` so library callers can
 catch it as such; the CLI catches it at its boundary and turns it into a
-one-line message with exit code 2.
+one-line message with its ``exit_code`` (2: a user's error; 130: an interrupted study).
 """
 
 from __future__ import annotations
 
-__all__ = ["MtlStudyError", "DataError", "ConfigError", "StudyError", "DivergenceError", "CheckpointError", "DependencyError",
-           "UnsafePathError"]
+__all__ = ["MtlStudyError", "DataError", "ConfigError", "StudyError", "StudyInterrupted", "DivergenceError",
+           "CheckpointError", "DependencyError", "UnsafePathError"]
 
 
 class MtlStudyError(ValueError):
     """Base class of every user-facing error raised by mtlstudy."""
+
+    #: The CLI's exit status for it.
+    exit_code = 2
 
 
 class DataError(MtlStudyError):
@@ -26,6 +29,12 @@ class ConfigError(MtlStudyError):
 
 class StudyError(MtlStudyError):
     """A study cannot be created, resumed or read as asked."""
+
+
+class StudyInterrupted(StudyError):
+    """A study stopped before its budget was met (Ctrl-C, SIGTERM, a lost trial); resuming it continues it."""
+
+    exit_code = 130  # as a shell reports a command that SIGINT ended
 
 
 class DivergenceError(MtlStudyError):

@@ -11,14 +11,14 @@ from mtlstudy._schema import DEFAULT_DIR
 
 
 class _Group(click.Group):
-    """A click group that turns our errors into one line on stderr and exit code 2."""
+    """A click group that turns our errors into one line on stderr and their exit code (2 for bad input)."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except MtlStudyError as error:
             click.echo(f"Error: {error}", err=True)
-            ctx.exit(2)
+            ctx.exit(error.exit_code)
 
 
 @click.group(cls=_Group)

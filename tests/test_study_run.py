@@ -157,7 +157,7 @@ def test_reproduce_runs_the_seed_grid_compares_and_reports(local_ray, tmp_path, 
     assert (tmp_path / "reproduce" / "report" / "index.html").exists()
 
 
-@pytest.mark.parametrize("interrupt", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
+@pytest.mark.parametrize("interrupt", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["ctrl-c", "sigterm", "killed"])
 def test_interrupted_study_resumes_to_exactly_its_budget(local_ray, tmp_path, interrupt):
     budget = 5
     command = [os.path.join(os.path.dirname(sys.executable), "mtlstudy"), "study", "run", "--name", "cut", "--trials", str(budget),
@@ -171,9 +171,10 @@ def test_interrupted_study_resumes_to_exactly_its_budget(local_ray, tmp_path, in
 
     driver.send_signal(interrupt)
     output = driver.communicate(timeout=60)[0]
-    if interrupt == signal.SIGINT:  # Ray Tune stops cleanly and we say how to go on
-        assert driver.returncode == 0, output
-        assert "continue with `mtlstudy study resume cut`" in output
+    if interrupt != signal.SIGKILL:  # Ray Tune stops cleanly and we say how to go on, from any folder
+        assert driver.returncode == 130, output
+        assert output.count("Error: ") == 1 and "Aborted" not in output and "Traceback" not in output, output
+        assert f"continue with `mtlstudy study resume cut --dir {tmp_path}`" in output
     before = _optuna_trials(study_dir, "cut")
     assert sum(t.state.name == "COMPLETE" for t in before) < budget
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shlex
 from collections.abc import Callable
 
 import yaml
 from ray import tune
 from ray.tune.schedulers import TrialScheduler
 
-from mtlstudy._errors import StudyError
+from mtlstudy._errors import StudyError, StudyInterrupted
 from mtlstudy.study._database import StudyDatabase, open_storage
 from mtlstudy.study._layout import DEFAULT_DIR, RAY_DIR, RAY_LOG_FILE, SPEC_FILE
 from mtlstudy.study._lock import lock_owner, study_lock
@@ -74,10 +75,12 @@ def run_study(spec: StudySpec, echo: Callable[[str], None] = print, scheduler: T
 
 
 def _exists(spec: StudySpec) -> StudyError:
-    return StudyError(
-        f"study {spec.name!r} already exists in {spec.dir!r}; continue it with "
-        f"`mtlstudy study resume {spec.name}` or choose another name"
-    )
+    return StudyError(f"study {spec.name!r} already exists in {spec.dir!r}; continue it with `{_resume(spec)}` or choose another name")
+
+
+def _resume(spec: StudySpec) -> str:
+    """The command that continues study ``spec``, to paste into a shell from any folder."""
+    return f"mtlstudy study resume {spec.name} --dir {shlex.quote(str(spec.dir))}"
 
 
 def resume_study(name: str, dir: str | os.PathLike = DEFAULT_DIR, echo: Callable[[str], None] = print) -> dict[str, int]:
@@ -108,7 +111,8 @@ def resume_study(name: str, dir: str | os.PathLike = DEFAULT_DIR, echo: Callable
 
 def run_phases(spec: StudySpec, echo: Callable[[str], None], counts: dict[str, int], start_over: bool) -> dict[str, int]:
     """Run the study's phases after the newest one, each once the one before it has ended; returns
-    the trial counts by Optuna state after the last run (``counts``: those of the run before).
+    the trial counts by Optuna state after the last run (``counts``: those of the run before), or
+    raises StudyInterrupted, naming the command that resumes it, if the budget is not met.
 
     Called inside the study's lock and Ray. The newest phase has ended when no trial runs and
     it has no trial left to start. With ``start_over`` (a resume), the newest phase is planned
@@ -136,7 +140,6 @@ def run_phases(spec: StudySpec, echo: Callable[[str], None], counts: dict[str, i
             if not trials_left(database, index):  # e.g. no trial to replicate
                 continue
         elif not start_over:
-            echo(f"study {spec.name}: interrupted; continue with `mtlstudy study resume {spec.name}`")
             break
         start_over = False
         spec = _with_budget(spec, budget(study))
@@ -145,6 +148,8 @@ def run_phases(spec: StudySpec, echo: Callable[[str], None], counts: dict[str, i
         phase_spec = dataclasses.replace(spec, trials=budget(study, index))
         counts = fit(phase_spec, new_tuner(phase_spec, echo, scheduler, role, trials_left(database, index)), echo)
     _with_budget(spec, budget(study))
+    if running(database) or trials_left(database, index):
+        raise StudyInterrupted(f"study {spec.name} was interrupted before its budget was met; continue with `{_resume(spec)}`")
     return counts
 
 

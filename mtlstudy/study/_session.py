@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+import threading
 from collections.abc import Iterator
 
 from mtlstudy._errors import StudyError
@@ -31,12 +33,22 @@ def ray_session(spec: StudySpec) -> Iterator[None]:
     started = not ray.is_initialized()
     if started:
         ray.init(address=_ray_address(spec), include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+    # SIGTERM stops a study as Ctrl-C does (Ray Tune then saves its state and ends its trials),
+    # not through the handler that Ray's core installs, which aborts. Signals are set in the main thread only.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _as_ctrl_c) if in_main_thread else None
     try:
         _check_resources(spec)
         yield
     finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
         if started:
             ray.shutdown()
+
+
+def _as_ctrl_c(signum: int, frame: object) -> None:
+    signal.raise_signal(signal.SIGINT)
 
 
 def _ray_address(spec: StudySpec) -> str:

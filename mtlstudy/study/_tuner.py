@@ -103,7 +103,7 @@ def fit(spec: StudySpec, tuner, echo: Callable[[str], None]) -> dict[str, int]:
     echo(
         f"study {spec.name}: {counts.get('COMPLETE', 0) + stopped}/{spec.trials} trials complete"
         + (f", {stopped} of them stopped early" if stopped else "")
-        + (f", {unfinished} unfinished: continue with `mtlstudy study resume {spec.name}`" if unfinished else "")
+        + (f", {unfinished} unfinished" if unfinished else "")
     )
     failed = {ray_id: trial for ray_id, trial in latest.items() if trial.state == TrialState.FAIL}
     if failed:
