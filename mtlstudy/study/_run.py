@@ -47,6 +47,8 @@ def run_study(spec: StudySpec, echo: Callable[[str], None] = print, scheduler: T
     Ray Tune scheduler, replaces the one ``spec.early_stopping`` names (to compare
     schedulers, for example); a trial it stops early is recorded as PRUNED. With
     ``spec.replicates``, the replicates follow the search (see :mod:`mtlstudy.study._phases`).
+    A study that ends before its budget is met (Ctrl-C, SIGTERM) raises StudyInterrupted,
+    which names the command that resumes it.
     """
     check_local_gpus(spec)
     files, study_dir = spec.files, spec.study_dir
@@ -90,6 +92,7 @@ def resume_study(name: str, dir: str | os.PathLike = DEFAULT_DIR, echo: Callable
     and reports what it changed, then restores Ray's newest experiment: unfinished and
     errored trials continue from their last checkpoints, finished ones are kept. Then
     the phase it belonged to ends, and the phases after it run (see :func:`run_phases`).
+    Interrupted again, it raises StudyInterrupted, as :func:`run_study` does.
     """
     opened = open_study(name, dir, check=True)
     spec = opened.spec
