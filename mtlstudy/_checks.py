@@ -13,7 +13,10 @@ from typing import Any
 from mtlstudy._errors import ConfigError
 from mtlstudy._schema import VALUES
 
-__all__ = ["check_count", "check_fraction", "check_level", "check_number", "check_value"]
+__all__ = ["check_count", "check_fraction", "check_level", "check_number", "check_seed", "check_value", "MAX_SEED"]
+
+#: The largest seed: numpy's ``RandomState`` and Optuna's samplers take 32-bit seeds.
+MAX_SEED = 2**32 - 1
 
 
 def check_value(value: Any, name: str = "value") -> str:
@@ -41,6 +44,19 @@ def check_count(value: Any, name: str, minimum: int = 1) -> int:
         raise ConfigError(f"{name} must be an integer, got {value!r}")
     if value < minimum:
         raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def check_seed(value: Any, name: str = "seed") -> int:
+    """``value`` if it is an integer (not a bool) in ``[0, MAX_SEED]``, else ConfigError.
+
+    Examples
+    --------
+    >>> check_seed(7)
+    7
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        raise ConfigError(f"{name} must be an integer from 0 to {MAX_SEED} (a 32-bit seed), got {value!r}")
     return value
 
 

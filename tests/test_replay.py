@@ -346,7 +346,7 @@ def _epoch_4_as_5(rows: pd.DataFrame) -> pd.DataFrame:
         (None, ["--orders", "0"], "orders must be an integer >= 1, got 0"),
         (None, ["--orders", "abc"], "'abc'"),
         (None, ["--reduction-factor", "1"], "reduction_factor must be a number >= 2, got 1.0"),
-        (None, ["--seed", "-1"], "seed must be an integer >= 0, got -1"),
+        (None, ["--seed", "-1"], "seed must be an integer from 0 to 4294967295 (a 32-bit seed), got -1"),
     ],
     ids=["stopped-trial", "missing-epoch", "misnumbered-epoch", "unknown-rule", "options-out-of-order",
          "grace-at-epochs", "grace-0", "concurrency-0", "orders-0", "orders-abc", "reduction-factor-1",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
+from mtlstudy._checks import MAX_SEED
 from mtlstudy.cli import main
 from mtlstudy.study import StudySpec, resolve_spec
 
@@ -77,7 +78,7 @@ def test_a_spec_saved_before_objective_was_renamed_value_still_loads(tmp_path):
         ("name: b\nepochs: 10\n", ["--early-stopping", "moasha", "--grace-epochs", "10"],
          "grace_epochs must be below epochs for early stopping, got grace_epochs 10 and epochs 10"),
         ("name: b\ngrace_epochs: two\n", [], "grace_epochs must be an integer, got 'two'"),
-        ("name: b\n", ["--seed", "-1"], "seed must be an integer >= 0, got -1"),
+        ("name: b\n", ["--seed", "-1"], "seed must be an integer from 0 to 4294967295 (a 32-bit seed), got -1"),
         ("name: b\n", ["--pack", "0"], "pack must be an integer >= 1 or 'auto', got 0"),
         ("name: b\n", ["--pack", "-4"], "pack must be an integer >= 1 or 'auto', got -4"),
         ("name: b\n", ["--pack", "2.5"], "pack must be an integer >= 1 or 'auto', got 2.5"),
@@ -105,3 +106,9 @@ def test_gpu_trials_without_a_gpu_are_refused_before_anything_is_created(tmp_pat
         "drop --gpus-per-trial or join a cluster that has GPUs with --address"
     )
     assert not runs.exists()
+
+
+def test_the_largest_32_bit_seed_is_a_seed_and_builds_every_sampler(tmp_path):
+    for sampler in ("tpe", "random", "nsga2", "gp"):
+        spec = resolve_spec(name="big", dir=str(tmp_path), dataset="synthetic", seed=MAX_SEED, sampler=sampler)
+        assert spec.seed == MAX_SEED and spec.make_sampler(history=3) is not None

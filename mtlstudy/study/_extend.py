@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from mtlstudy._checks import check_count
+from mtlstudy._checks import check_count, check_seed
 from mtlstudy._errors import ConfigError, StudyError
 from mtlstudy.study._database import StudyDatabase
 from mtlstudy.study._export import export_frame
@@ -113,7 +113,7 @@ def calibrate_study(
         calibration trials did not all finish (``study resume`` finishes them, ``report`` then shows the coverage).
     """
     check_count(trials, "trials")
-    check_count(seed, "seed", minimum=0)
+    check_seed(seed)
     opened = open_study(name, dir, check=True)
     spec = opened.spec
     if spec.search_space.grid is not None:

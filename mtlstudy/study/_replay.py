@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mtlstudy._checks import check_count
+from mtlstudy._checks import check_count, check_seed
 from mtlstudy._errors import StudyError
 from mtlstudy._runs import MemoryRungStore, trial_result
 from mtlstudy._schema import PARAM_COLUMNS
@@ -119,7 +119,7 @@ def replay_stopping(
     spec = opened.spec
     specs = _rule_specs(spec, rules, grace_epochs, reduction_factor)
     concurrency = check_count(concurrency if concurrency is not None else spec.concurrency or 2, "concurrency")
-    check_count(seed, "seed", minimum=0)
+    check_seed(seed)
     if orders != RECORDED_ORDER:
         check_count(orders, "orders")
     if figure is not None:

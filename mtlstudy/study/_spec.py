@@ -17,7 +17,7 @@ import numpy as np
 import optuna
 import yaml
 
-from mtlstudy._checks import check_count, check_fraction, check_number, check_value
+from mtlstudy._checks import check_count, check_fraction, check_number, check_seed, check_value
 from mtlstudy._errors import ConfigError
 from mtlstudy._runs import objective_key
 from mtlstudy._schema import OBJECTIVES, VALIDATION_METRICS
@@ -61,7 +61,7 @@ SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
 #: how TPE, which reads PRUNED trials itself, ranks them too.
 COMPLETE_ONLY_SAMPLERS: frozenset[str] = frozenset({"nsga2", "gp"})
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # fullmatch: "$" would let a trailing newline in
 #: Longest study name: trial and checkpoint paths nest below it, within the 255-byte file name limit.
 _NAME_LENGTH = 100
 _DEFAULT_TRIALS = 20
@@ -416,7 +416,7 @@ def _checked_fields(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def check_name(name: Any, key: str = "name") -> str:
     """``name`` if it can name a study (a directory below the studies' folder), else ConfigError."""
-    if not isinstance(name, str) or not _NAME.match(name) or len(name) > _NAME_LENGTH:
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > _NAME_LENGTH:
         raise ConfigError(
             f"study name must be 1 to {_NAME_LENGTH} letters, digits, '.', '_' or '-', starting with a letter "
             f"or digit, got {_shorten(name)!r}"
@@ -513,7 +513,7 @@ _VALIDATORS: dict[str, _Validator] = {
     "concurrency": _optional(_count(1)),
     "value": check_value,
     "epochs": _count(1),
-    "seed": _count(0),
+    "seed": check_seed,
     "seeds": _count(1),
     "user_bias": _flag,
     "user_bias_point": _flag,

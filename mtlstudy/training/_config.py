@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mtlstudy._checks import check_fraction
+from mtlstudy._checks import check_fraction, check_seed
 from mtlstudy._errors import ConfigError
 
 __all__ = ["TrainConfig"]
@@ -64,6 +64,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "embedding_dim", "k"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        for name in ("seed", "split_seed"):
+            check_seed(getattr(self, name), name)
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"lr must be a finite number > 0, got {self.lr!r}")
         if self.device not in _DEVICES:
