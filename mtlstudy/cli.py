@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shlex
+import sys
 
 import click
 
@@ -60,11 +62,14 @@ _VALIDATION_HELP = "Share of the training rows held out to choose best epochs an
 @click.option("--logdir", type=click.Path(file_okay=False), help=f"Run directory [default: {DEFAULT_DIR}/train-<time>].")
 def train(threads: int | None, logdir: str | None, no_verify: bool, **options) -> None:
     """Train one multi-task model, logging every epoch to TensorBoard and metrics.csv."""
-    from mtlstudy.training import TrainConfig, format_summary, train_model
+    from mtlstudy.training import TrainConfig, default_logdir, format_summary, train_model
 
     config = TrainConfig(verify_data=not no_verify, **options)
-    summary = train_model(config, logdir, threads=threads)
+    logdir = logdir or default_logdir()
+    # The progress bar redraws a terminal line; redirected into a file it would write every redraw.
+    summary = train_model(config, logdir, threads=threads, progress=sys.stderr.isatty())
     click.echo(format_summary(summary))
+    click.echo(f"logs: {logdir} (metrics.csv, config.json; tensorboard --logdir {shlex.quote(str(logdir))})")
 
 
 @main.group()

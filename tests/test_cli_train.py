@@ -23,8 +23,10 @@ def test_train_writes_tensorboard_csv_config_and_a_summary_line(tmp_path):
                "--lambda-r", "0.5", "--seed", "4", "--logdir", str(logdir)],
     )
     assert result.exit_code == 0, result.output
-    last_line = result.stdout.strip().splitlines()[-1]
-    assert last_line.startswith("test MSE final") and "test MRR final" in last_line and "best" in last_line
+    summary, logs = result.stdout.strip().splitlines()[-2:]
+    assert summary.startswith("test MSE final") and "test MRR final" in summary and "best" in summary
+    assert logs == f"logs: {tmp_path / 'run'} (metrics.csv, config.json; tensorboard --logdir {tmp_path / 'run'})"
+    assert "\r" not in result.output  # no progress bar redrawn into output that is not a terminal
 
     scalars = read_scalars(logdir)
     assert set(scalars) == set(TENSORBOARD_TAGS.values())

@@ -114,7 +114,7 @@ def test_train_logs_validation_metrics_to_metrics_csv_and_tensorboard(tmp_path):
         main, ["train", *SYNTHETIC, "--epochs", "3", "--validation-fraction", "0.1", "--logdir", str(logdir)]
     )
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip().endswith("best epochs chosen by validation MSE and MRR")
+    assert result.stdout.splitlines()[-2].endswith("best epochs chosen by validation MSE and MRR")
     with (logdir / "metrics.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert tuple(rows[0]) == metrics_csv_columns(True) and [row["epoch"] for row in rows] == ["1", "2", "3"]

@@ -14,7 +14,7 @@ from mtlstudy.training._logging import (
     write_json,
 )
 from mtlstudy.training._packed import PACK_MEMBER_FIELDS, PackedTrainer, auto_pack_size, load_pack_checkpoint
-from mtlstudy.training._run import format_summary, train_model
+from mtlstudy.training._run import default_logdir, format_summary, train_model
 from mtlstudy.training._trainer import Trainer, load_checkpoint, resolve_device
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "TrainConfig",
     "Trainer",
     "auto_pack_size",
+    "default_logdir",
     "format_summary",
     "load_checkpoint",
     "load_pack_checkpoint",

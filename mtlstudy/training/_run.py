@@ -17,7 +17,7 @@ from mtlstudy.training._data import load_split
 from mtlstudy.training._logging import RunLogger, write_json
 from mtlstudy.training._trainer import Trainer
 
-__all__ = ["train_model", "format_summary"]
+__all__ = ["train_model", "default_logdir", "format_summary"]
 
 
 def train_model(
@@ -48,7 +48,7 @@ def train_model(
     DivergenceError
         When an epoch's losses or test metrics are not finite; that epoch is logged first.
     """
-    logdir = Path(logdir or time.strftime(f"{DEFAULT_DIR}/train-%Y%m%d-%H%M%S"))
+    logdir = Path(logdir or default_logdir())
     if (logdir / "metrics.csv").exists():
         raise ConfigError(f"logdir {str(logdir)!r} already holds a run; choose another --logdir")
     if threads is not None:
@@ -77,6 +77,11 @@ def train_model(
             bar.set_postfix(mse=f"{row['test_mse']:.4f}", mrr=f"{row['test_mrr']:.4f}")
             bar.update()
     return trainer.summary()
+
+
+def default_logdir() -> str:
+    """The run directory of a run given none: ``mtlstudy-runs/train-<local time>``."""
+    return time.strftime(f"{DEFAULT_DIR}/train-%Y%m%d-%H%M%S")
 
 
 def format_summary(summary: dict[str, float]) -> str:
