@@ -170,7 +170,7 @@ class MOASHAScheduler(FIFOScheduler):
         if ladder is None or self.levels.index(rung) < ladder[1]:
             return RungRecord(rung=rung, values=values, order=-1, promoted=True)
         everyone = self.store.records(rung)
-        if rung not in self.rungs or (self.stable and not self.trusted(rung, ladder[0])):
+        if rung not in self.rungs or (self.stable and not self.trusted(rung, ladder[0], everyone)):
             promoted = True
         else:
             rivals = [r.values for r in everyone.values() if r.ladder == ladder[0]]
@@ -179,10 +179,12 @@ class MOASHAScheduler(FIFOScheduler):
         self.store.add(trial_id, record)
         return record
 
-    def trusted(self, rung: int, ladder: str) -> bool:
+    def trusted(self, rung: int, ladder: str, records: Mapping[str, RungRecord] | None = None) -> bool:
         """Whether ``rung``'s ranking held at the next level for the trials of ``ladder``
-        that reached both (see ``stable``)."""
-        here = {trial_id: r.values for trial_id, r in self.store.records(rung).items() if r.ladder == ladder}
+        that reached both (see ``stable``); ``records``: the store's records at ``rung``,
+        when the caller has read them already."""
+        records = self.store.records(rung) if records is None else records
+        here = {trial_id: r.values for trial_id, r in records.items() if r.ladder == ladder}
         later = self.store.records(self.levels[self.levels.index(rung) + 1])
         both = [trial_id for trial_id in here if trial_id in later and later[trial_id].ladder == ladder]
         if len(both) < 2 * self.reduction_factor:

@@ -136,6 +136,7 @@ def export_frames(opened: OpenStudy) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The trial rows and the epoch rows of :func:`export_frame`, from one read of the trials' logs."""
     trial_rows, epoch_rows = [], []
     validation = bool(opened.spec.validation_fraction)
+    logged = ("epoch", *epoch_metrics(validation))
     for trial, params, history in trial_records(opened):
         base = {
             "trial_id": params["trial_id"],
@@ -145,7 +146,7 @@ def export_frames(opened: OpenStudy) -> tuple[pd.DataFrame, pd.DataFrame]:
         epoch_rows += [
             {
                 **base,
-                **{key: row[key] for key in ("epoch", *epoch_metrics(validation))},
+                **{key: row[key] for key in logged},
                 "epoch_time_s": row["train_time_s"] + row["eval_time_s"],
             }
             for row in history
