@@ -3,7 +3,9 @@ decisions about them are kept.
 
 A run is one study trial. An unpacked Ray trial is one run, named by its Ray trial id;
 a packed Ray trial is several, member ``k`` named ``<ray trial id>/m<k>``
-(:func:`member_run_id`). A run reports, every epoch, what :func:`trial_result` makes of
+(:func:`member_run_id`). The Ray trial id in these names is the one Ray gave the trial
+when it first ran: a resumed study runs an unfinished trial as a new Ray trial, whose
+config carries the first one's id under :data:`TRIAL_KEY` (:func:`trial_name`). A run reports, every epoch, what :func:`trial_result` makes of
 its history: the epoch's metrics, the run's final and best values, and its objectives
 under :func:`objective_key`; a run that failed adds its reason under :data:`FAILURE_KEY`.
 A packed Ray trial reports each member's result under :data:`PACK_KEY` (and gets its
@@ -27,8 +29,11 @@ from mtlstudy._schema import OBJECTIVES
 
 __all__ = [
     "PACK_KEY",
+    "TRIAL_KEY",
+    "RESTORE_KEY",
     "FAILURE_KEY",
     "objective_key",
+    "trial_name",
     "member_run_id",
     "ray_trial_of",
     "member_results",
@@ -45,9 +50,25 @@ __all__ = [
 #: Key of a packed trial's config (the members' parameters) and of its results (their metrics).
 PACK_KEY = "members"
 
+#: Key of a Ray trial's config naming its runs and its folder (see :func:`trial_name`).
+TRIAL_KEY = "trial"
+
+#: Key of a resumed Ray trial's config: the checkpoint directory (path or URI) it starts from.
+RESTORE_KEY = "restore"
+
 #: The reported key saying why a trial stopped as failed (a diverged model), absent otherwise.
 FAILURE_KEY = "failure"
 
+
+def trial_name(trial_id: str, config: Mapping[str, Any]) -> str:
+    """The name of a Ray trial's runs and folder: ``config``'s :data:`TRIAL_KEY`, else ``trial_id``.
+
+    Examples
+    --------
+    >>> trial_name("b7_00003", {"trial": "a1_00000"}), trial_name("b7_00003", {})
+    ('a1_00000', 'b7_00003')
+    """
+    return config.get(TRIAL_KEY) or trial_id
 
 
 def objective_key(metric: str) -> str:
@@ -123,12 +144,12 @@ def trial_runs(
 ) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
     """Run id -> (its config, its part of ``result``) of a Ray trial: the trial itself, or each member of a pack.
 
-    A member that has not reported yet gets an empty result.
+    The runs are named after the trial's :func:`trial_name`. A member that has not reported yet gets an empty result.
     """
-    members = config.get(PACK_KEY)
+    name, members = trial_name(trial_id, config), config.get(PACK_KEY)
     if members is None:
-        return {trial_id: (dict(config), dict(result or {}))}
-    run_ids = (member_run_id(trial_id, member) for member in range(len(members)))
+        return {name: (dict(config), dict(result or {}))}
+    run_ids = (member_run_id(name, member) for member in range(len(members)))
     return {run_id: (run_config(run_id, config), dict(run_result(run_id, result) or {})) for run_id in run_ids}
 
 

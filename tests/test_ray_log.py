@@ -18,10 +18,15 @@ def test_ray_messages_go_to_the_file_and_only_errors_to_the_terminal(tmp_path):
         with ray_log_to(tmp_path / "ray-driver.log"):
             logging.getLogger("ray.tune").warning("Token authentication is enabled")
             logging.getLogger("ray.tune").error("a trial's worker died")
+            try:  # a failed trial's traceback: the study says which trial failed and why, in one line
+                raise RuntimeError("boom")
+            except RuntimeError as error:
+                logging.getLogger("ray.tune").error("Trial task failed for trial train_trial_1", exc_info=error)
         logging.getLogger("ray.tune").warning("after the study")
     finally:
         ray_logger.removeHandler(terminal)
     logged = (tmp_path / "ray-driver.log").read_text()
     assert "Token authentication is enabled" in logged and "a trial's worker died" in logged
+    assert "Trial task failed for trial train_trial_1" in logged and "RuntimeError: boom" in logged
     assert "after the study" not in logged
     assert terminal_text.getvalue() == "a trial's worker died\nafter the study\n"

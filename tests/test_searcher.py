@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
+import types
 
 import optuna
 import pytest
 import yaml
 from optuna.trial import TrialState
+from ray.tune.search import Searcher
 
 from mtlstudy._runs import FAILURE_KEY
 from mtlstudy.study import load_export, resolve_spec
-from mtlstudy.study._database import FAILURE_ATTR
-from mtlstudy.study._searcher import StudySearcher, stopped_as_dominated
+from mtlstudy.study._database import FAILURE_ATTR, StudyDatabase
+from mtlstudy.study._searcher import StudySearcher, TrialErrors, stopped_as_dominated
 from mtlstudy.trainables import CHECKPOINT_FILE, split_config
 from mtlstudy.training import TrainConfig, Trainer, load_split
 
@@ -34,13 +35,21 @@ def _result(epoch: int, mse: float, mrr: float) -> dict:
     return {"epoch": epoch, "objective_test_mse": mse, "objective_test_mrr": mrr}
 
 
+def _error(spec, searcher, trial_id, error_file=None):
+    """Ray's news of a trial that failed with an error: to the searcher, then to the callbacks, with the trial."""
+    searcher.on_trial_complete(trial_id, None, error=True)
+    trial = types.SimpleNamespace(trial_id=trial_id, config={}, last_result={}, error_file=error_file)
+    TrialErrors(spec).on_trial_error(0, [trial], trial)
+
+
 def test_suggest_and_complete_tell_optuna_complete_pruned_and_fail(tmp_path):
-    searcher = StudySearcher(_spec(tmp_path))
+    spec = _spec(tmp_path)
+    searcher = StudySearcher(spec)
     params = [searcher.suggest(f"ray-{k}") for k in range(4)]
     assert all(0 < p["lambda_f"] < 1 and p["lambda_r"] == pytest.approx(1 - p["lambda_f"]) for p in params)
     searcher.on_trial_complete("ray-0", _result(10, 1.0, 0.1))
     searcher.on_trial_complete("ray-1", _result(4, 2.0, 0.05))
-    searcher.on_trial_complete("ray-2", None, error=True)
+    _error(spec, searcher, "ray-2")
     searcher.on_trial_complete("ray-0", _result(10, 9.0, 0.9))  # told once only
     trials = searcher.database.study.get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING]
@@ -50,18 +59,26 @@ def test_suggest_and_complete_tell_optuna_complete_pruned_and_fail(tmp_path):
 
 
 def test_diverged_and_errored_trials_are_fail_with_the_reason_recorded(tmp_path):
-    searcher = StudySearcher(_spec(tmp_path))
-    for k in range(4):
+    spec = _spec(tmp_path)
+    searcher = StudySearcher(spec)
+    for k in range(5):
         searcher.suggest(f"ray-{k}")
     diverged = "diverged at epoch 3: non-finite training loss"
     searcher.on_trial_complete("ray-0", {**_result(3, float("nan"), float("nan")), FAILURE_KEY: diverged})
     # With value "best" the values can be finite from earlier epochs: the reason still decides.
     searcher.on_trial_complete("ray-1", {**_result(3, 1.0, 0.1), FAILURE_KEY: diverged})
-    searcher.on_trial_complete("ray-2", None, error=True)
+    _error(spec, searcher, "ray-2")  # Ray wrote no error file
     searcher.on_trial_complete("ray-3", _result(10, 1.0, 0.1))
+    died = tmp_path / "error.txt"  # as Ray writes it when a trial's worker process is killed
+    died.write_text("Failure # 1 (occurred at 2026-12-08_00-17-37)\nThe actor died unexpectedly before finishing this task.\n"
+                    "\tclass_name: ImplicitFunc\nThe actor is dead because its worker process has died. Worker exit type: "
+                    "SYSTEM_ERROR Worker exit detail: Worker unexpectedly exits with a connection error code 2.\n")
+    _error(spec, searcher, "ray-4", str(died))
     trials = searcher.database.study.get_trials()
-    assert [t.state for t in trials] == [TrialState.FAIL] * 3 + [TrialState.COMPLETE]
-    assert [t.user_attrs.get(FAILURE_ATTR) for t in trials] == [diverged, diverged, "the trial raised an error", None]
+    assert [t.state for t in trials] == [TrialState.FAIL] * 3 + [TrialState.COMPLETE, TrialState.FAIL]
+    assert [t.user_attrs.get(FAILURE_ATTR) for t in trials] == [
+        diverged, diverged, "the trial raised an error", None, "its worker died (exit type SYSTEM_ERROR)"
+    ]
 
 
 def test_the_next_trial_depends_on_the_seed_and_the_history_only(tmp_path):
@@ -147,26 +164,34 @@ def test_trials_a_dead_driver_left_behind_are_run_once_not_lost_or_doubled(tmp_p
 
     spec = _spec(tmp_path)
     first = StudySearcher(spec)
-    saved = first.suggest("saved")  # Ray saved this one
-    unsaved = first.suggest("unsaved")  # asked, but Ray's state never recorded it
+    started = first.suggest("started")
+    unstarted = first.suggest("unstarted")  # asked, but Ray never started it
     first.database.study.ask()  # the driver died inside the next ask, before any attribute
-    notes = reconcile(spec, {"saved": ("RUNNING", {}, None)})
-    assert any("never recorded by Ray" in note for note in notes)
-    assert any("asked but never started, marked FAIL" in note for note in notes)
+    notes, unfinished = reconcile(StudyDatabase(spec))
+    assert unfinished == {"started": None, "unstarted": None}
+    assert notes == [
+        "Optuna trial 0 (run started): unfinished, resumes from epoch 1",
+        "Optuna trial 1 (run unstarted): unfinished, resumes from epoch 1",
+        "Optuna trial 2: asked but never started, marked FAIL",
+    ]
 
-    resumed = StudySearcher(spec)
-    assert resumed.suggest("new-1") == unsaved  # the unsaved trial runs under the next Ray trial
+    # Each runs once more, as a new Ray trial under its own name, and is told as itself.
+    resumed = StudySearcher(spec, unfinished=unfinished)
+    assert resumed.suggest("new-1") == {**started, "trial": "started"}
+    assert resumed.suggest("new-2") == {**unstarted, "trial": "unstarted"}
+    resumed.on_trial_complete("new-2", {"epoch": spec.epochs, "objective_test_mse": 1.0, "objective_test_mrr": 0.1})
     trials = resumed.database.study.get_trials()
-    assert [t.state for t in trials] == [TrialState.RUNNING, TrialState.RUNNING, TrialState.FAIL]
-    assert [t.user_attrs.get("ray_trial_id") for t in trials[:2]] == ["saved", "new-1"]
+    assert [t.state for t in trials] == [TrialState.RUNNING, TrialState.COMPLETE, TrialState.FAIL]
+    assert trials[1].values == [1.0, 0.1] and len(trials) == 3
+    assert [t.user_attrs.get("ray_trial_id") for t in trials[:2]] == ["started", "unstarted"]
     # The next new trial is the one the dead driver was asking for: the failed ask does not count.
-    replacement = resumed.suggest("new-2")
+    replacement = resumed.suggest("new-3")
     uninterrupted = StudySearcher(_spec(tmp_path / "whole"))
-    assert [uninterrupted.suggest(name) for name in ("a", "b", "c")] == [saved, unsaved, replacement]
+    assert [uninterrupted.suggest(name) for name in ("a", "b", "c")] == [started, unstarted, replacement]
 
-    # The export lists the trials that ran, not the ask that never got parameters.
+    # The export lists the trials that ran, by name, not the ask that never got parameters.
     (spec.study_dir / "study.yaml").write_text(yaml.safe_dump(spec.to_dict()))
-    assert list(load_export("s", tmp_path)["trial_id"]) == ["saved", "new-1", "new-2"]
+    assert list(load_export("s", tmp_path)["trial_id"]) == ["started", "unstarted", "new-3"]
 
 
 def test_a_grid_space_runs_every_point_once_across_drivers(tmp_path):
@@ -187,7 +212,8 @@ def _pack_result(members: dict[int, tuple[int, float, float]]) -> dict:
 
 @pytest.mark.parametrize("space", ["simplex", "independent"])
 def test_a_pack_is_asked_as_trials_sharing_the_flag_and_the_budget_counts_trials(tmp_path, space):
-    searcher = StudySearcher(_spec(tmp_path, space=space, trials=10, pack=4))
+    spec = _spec(tmp_path, space=space, trials=10, pack=4)
+    searcher = StudySearcher(spec)
     packs = [searcher.suggest(f"ray-{k}") for k in range(4)]
     assert [len(p["members"]) for p in packs[:3]] == [4, 4, 2] and packs[3] == StudySearcher.FINISHED
     assert all(len({m["shared"] for m in pack["members"]}) == 1 for pack in packs[:3])
@@ -199,7 +225,7 @@ def test_a_pack_is_asked_as_trials_sharing_the_flag_and_the_budget_counts_trials
     searcher.on_trial_complete("ray-0", _pack_result({0: (10, 1.0, 0.1), 1: (4, 2.0, 0.05), 2: (10, 1.5, 0.2)}))
     states = [t.state for t in searcher.database.study.get_trials()[:4]]
     assert states == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.COMPLETE, TrialState.FAIL]
-    searcher.on_trial_complete("ray-1", None, error=True)
+    _error(spec, searcher, "ray-1")
     assert {t.state for t in searcher.database.study.get_trials()[4:8]} == {TrialState.FAIL}
 
 
@@ -240,7 +266,7 @@ def _checkpoints(spec, ray_id, epochs):
 
 
 @pytest.mark.parametrize("optuna_state", ["RUNNING", "COMPLETE"])
-def test_reconcile_finishes_a_trial_its_final_checkpoint_says_finished_though_ray_says_running(tmp_path, optuna_state):
+def test_reconcile_finishes_a_running_trial_whose_final_checkpoint_holds_its_last_epoch(tmp_path, optuna_state):
     from mtlstudy.study._reconcile import reconcile
 
     spec = _spec(tmp_path, epochs=2, dataset_options={"num_users": 30, "num_items": 40}, embedding_dim=4)
@@ -251,42 +277,62 @@ def test_reconcile_finishes_a_trial_its_final_checkpoint_says_finished_though_ra
     if optuna_state == "COMPLETE":  # the searcher told Optuna before the driver died
         searcher.on_trial_complete("done", {"epoch": 2, "objective_test_mse": summary["final_test_mse"],
                                             "objective_test_mrr": summary["final_test_mrr"]})
-    shutil.rmtree(first)  # Ray's saved state names the first checkpoint, deleted once the final one was kept
-    notes = reconcile(spec, {"done": ("RUNNING", {}, str(first))})
-    assert "restores the final checkpoint and ends without training" in notes[-1]
-    assert (optuna_state == "RUNNING") == any("finished per its final checkpoint, marked COMPLETE" in n for n in notes)
+    # A resumed trial numbers its checkpoints from 0 again: epochs, not names, tell the newest.
+    final.rename(first.with_name("checkpoint_000000"))
+    notes, unfinished = reconcile(StudyDatabase(spec))
+    assert unfinished == {}
+    assert notes == (
+        ["Optuna trial 0 (run done): finished per its final checkpoint, marked COMPLETE"]
+        if optuna_state == "RUNNING" else ["every trial has ended, nothing to resume"]
+    )
     (trial,) = searcher.database.study.get_trials()
     assert trial.state == TrialState.COMPLETE
     assert trial.values == [summary["final_test_mse"], summary["final_test_mrr"]]
-    assert (first / CHECKPOINT_FILE).read_bytes() == (final / CHECKPOINT_FILE).read_bytes()
 
 
-def test_reconcile_falls_back_to_the_newest_readable_checkpoint_and_names_unreadable_ones(tmp_path):
-    from mtlstudy.study._reconcile import reconcile
+def test_reconcile_resumes_from_the_newest_readable_checkpoint_and_names_unreadable_ones(tmp_path):
+    from mtlstudy.study._reconcile import Reconciled, reconcile
 
     spec = _spec(tmp_path, epochs=3, dataset_options={"num_users": 30, "num_items": 40}, embedding_dim=4)
     StudySearcher(spec).suggest("cut")
+    database = StudyDatabase(spec)
     _, (first, second) = _checkpoints(spec, "cut", 2)
-    assert reconcile(spec, {"cut": ("RUNNING", {}, str(second))}) == [
-        "Optuna trial 0 (Ray cut): unfinished, resumes from its checkpoint at epoch 2"
-    ]
+    assert reconcile(database) == Reconciled(
+        ["Optuna trial 0 (run cut): unfinished, resumes from its checkpoint at epoch 2"], {"cut": str(second)}
+    )
     state = (second / CHECKPOINT_FILE).read_bytes()
     (second / CHECKPOINT_FILE).write_bytes(state[: len(state) // 2])
-    (note,) = reconcile(spec, {"cut": ("RUNNING", {}, str(second))})
+    (note,), unfinished = reconcile(database)
     assert f"cannot read checkpoint '{second / CHECKPOINT_FILE}'" in note
-    assert note.endswith("resumes from its checkpoint at epoch 1")
-    # Ray restores the checkpoint it knows, which now holds the readable state.
-    assert (second / CHECKPOINT_FILE).read_bytes() == (first / CHECKPOINT_FILE).read_bytes()
+    assert note.endswith("resumes from its checkpoint at epoch 1") and unfinished == {"cut": str(first)}
 
     for path in (first, second):
         (path / CHECKPOINT_FILE).write_bytes(b"not a checkpoint")
-    (note,) = reconcile(spec, {"cut": ("RUNNING", {}, str(second))})
-    assert f"refused checkpoint '{second / CHECKPOINT_FILE}'" in note and note.endswith("; it restarts from epoch 1")
+    (note,), unfinished = reconcile(database)
+    assert f"refused checkpoint '{second / CHECKPOINT_FILE}'" in note and note.endswith("; resumes from epoch 1")
+    assert unfinished == {"cut": None}
+
+
+def test_a_resumed_pack_runs_its_members_in_their_places_and_tells_each_of_them(tmp_path):
+    from mtlstudy.study._reconcile import reconcile
+
+    spec = _spec(tmp_path, trials=3, pack=3)
+    pack = StudySearcher(spec).suggest("a")
+    notes, unfinished = reconcile(StudyDatabase(spec))
+    assert unfinished == {"a": None} and len(notes) == 3
+    resumed = StudySearcher(spec, unfinished=unfinished)
+    assert resumed.suggest("b") == {**pack, "trial": "a"}
+    assert resumed.suggest("c") == Searcher.FINISHED  # the budget is spent
+    values = {"epoch": spec.epochs, "objective_test_mse": 1.0, "objective_test_mrr": 0.1}
+    resumed.on_trial_complete("b", {"members": {str(member): {**values, "objective_test_mse": member} for member in range(3)}})
+    trials = resumed.database.study.get_trials()
+    assert [t.values[0] for t in trials] == [0, 1, 2]
+    assert [t.user_attrs["ray_trial_id"] for t in trials] == ["a/m0", "a/m1", "a/m2"]
 
 
 @pytest.mark.parametrize("dies", ["after-enqueue", "inside-ask"])
 def test_a_pack_whose_driver_died_while_asking_it_is_asked_again_alike(tmp_path, monkeypatch, dies):
-    from mtlstudy.study._reconcile import RayTrial, reconcile
+    from mtlstudy.study._reconcile import reconcile
 
     expected = StudySearcher(_spec(tmp_path / "whole", trials=6, pack=3))
     packs = [expected.suggest("a"), expected.suggest("b")]
@@ -308,32 +354,17 @@ def test_a_pack_whose_driver_died_while_asking_it_is_asked_again_alike(tmp_path,
     with pytest.raises(KeyboardInterrupt):
         cut.suggest("b")
     monkeypatch.setattr(optuna.Study, "ask", ask)
-    reconcile(spec, {"a": RayTrial("RUNNING", {}, None)})
+    reconcile(StudyDatabase(spec))
     assert StudySearcher(spec).suggest("c") == packs[1]
 
 
-class _Planted:
-    """A pickle that would create a file when unpickled, as one planted in a shared study directory might."""
-
-    def __init__(self, path):
-        self.path = str(path)
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
-
-
-def test_the_searcher_state_is_json_and_a_planted_pickle_is_never_unpickled(tmp_path):
-    import pickle
-
-    searcher = StudySearcher(_spec(tmp_path))
-    state = tmp_path / "searcher-state.pkl"
-    searcher.save(str(state))
-    assert json.loads(state.read_text(encoding="utf-8")) == {"study_name": "s"}
-    searcher.restore(str(state))
-    state.write_text(json.dumps({"study_name": "other"}), encoding="utf-8")
-    with pytest.raises(ValueError, match="searcher state of study 'other' restored into 's'"):
-        searcher.restore(str(state))
-    ran = tmp_path / "ran"
-    state.write_bytes(pickle.dumps(_Planted(ran)))
-    searcher.restore(str(state))
-    assert not ran.exists()
+def test_a_failed_trials_replacement_never_repeats_a_running_trials_seed(tmp_path):
+    # Two workers: a and b run, a's worker dies, and the next ask must not be b again.
+    spec = _spec(tmp_path, sampler="random")
+    searcher = StudySearcher(spec)
+    searcher.suggest("a")
+    running = searcher.suggest("b")
+    _error(spec, searcher, "a")
+    replacement = searcher.suggest("c")
+    assert replacement != running
+    assert [t.state for t in searcher.database.study.get_trials()] == [TrialState.FAIL, TrialState.RUNNING, TrialState.RUNNING]

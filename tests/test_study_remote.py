@@ -27,9 +27,9 @@ from mtlstudy._schema import EPOCH_METRICS
 from mtlstudy.cli import main
 from mtlstudy.study import load_export, open_dashboard, open_study, resolve_spec, study_status
 from mtlstudy.study._layout import StudyFiles, local_study_dir, study_names
-from mtlstudy.study._reconcile import reconcile
+from mtlstudy.study._reconcile import Reconciled, reconcile
 from mtlstudy.study._searcher import StudySearcher
-from mtlstudy.study._database import open_storage
+from mtlstudy.study._database import StudyDatabase, open_storage
 from mtlstudy.trainables import CHECKPOINT_FILE, split_config
 from mtlstudy.training import TrainConfig, Trainer, load_split
 
@@ -48,9 +48,7 @@ def test_study_files_read_write_and_list_the_same_on_s3_and_on_a_local_disk(s3_s
         files.write_bytes(b"", "ray", "t1", "checkpoint_000010", "trainer.pt")
         assert files.exists() and files.read_bytes("study.yaml") == b"name: s\n"
         assert files.folders("ray", "t1", prefix="checkpoint_") == ["checkpoint_000002", "checkpoint_000010"]
-        newest = files.path("ray", "t1", "checkpoint_000010", "trainer.pt")
-        files.copy_file(files.path("ray", "t1", "checkpoint_000002", "trainer.pt"), newest)
-        with files.local_file(newest) as local:
+        with files.local_file(files.path("ray", "t1", "checkpoint_000002", "trainer.pt")) as local:
             assert local.read_bytes() == b"state"
         with files.local_file(files.path("missing.pt")) as local:
             assert not local.exists()
@@ -76,7 +74,7 @@ def test_a_remote_dir_needs_a_storage_and_keeps_its_local_pieces_in_the_cache(da
     assert spec.dir == DIR and spec.study_dir == local_study_dir(DIR, "s") == data_dir / "remote" / BUCKET / "runs" / "s"
 
 
-def test_reconcile_reads_checkpoints_in_s3_and_copies_the_newest_readable_one_where_ray_restores(s3_server, tmp_path):
+def test_reconcile_reads_checkpoints_in_s3_and_resumes_from_the_newest_readable_one(s3_server, tmp_path):
     spec = resolve_spec(name="c", dir=DIR, storage=f"sqlite:///{tmp_path / 'c.db'}", epochs=3, dataset="synthetic",
                         dataset_options={"num_users": 30, "num_items": 40}, embedding_dim=4)
     StudySearcher(spec).suggest("cut")
@@ -91,19 +89,17 @@ def test_reconcile_reads_checkpoints_in_s3_and_copies_the_newest_readable_one_wh
         trainer.save(tmp_path / CHECKPOINT_FILE)
         states.append((tmp_path / CHECKPOINT_FILE).read_bytes())
         files.write_bytes(states[-1], "ray", "cut", f"checkpoint_00000{epoch}", CHECKPOINT_FILE)
-    first, second = (files.path("ray", "cut", f"checkpoint_00000{epoch}") for epoch in (1, 2))
-    assert reconcile(spec, {"cut": ("RUNNING", {}, first)}) == [
-        "Optuna trial 0 (Ray cut): unfinished, resumes from its checkpoint at epoch 2"
-    ]
-    assert _read(f"runs/c/ray/cut/checkpoint_000001/{CHECKPOINT_FILE}") == states[1]  # where Ray restores from
+    assert reconcile(StudyDatabase(spec)) == Reconciled(
+        ["Optuna trial 0 (run cut): unfinished, resumes from its checkpoint at epoch 2"],
+        {"cut": f"{DIR}/c/ray/cut/checkpoint_000002"},
+    )
 
     files.write_bytes(states[1][:1000], "ray", "cut", "checkpoint_000002", CHECKPOINT_FILE)
-    files.write_bytes(states[0], "ray", "cut", "checkpoint_000001", CHECKPOINT_FILE)
-    (note,) = reconcile(spec, {"cut": ("RUNNING", {}, second)})
+    (note,), unfinished = reconcile(StudyDatabase(spec))
     assert f"cannot read checkpoint '{DIR}/c/ray/cut/checkpoint_000002/{CHECKPOINT_FILE}'" in note
     assert note.endswith("resumes from its checkpoint at epoch 1")
-    assert _read(f"runs/c/ray/cut/checkpoint_000002/{CHECKPOINT_FILE}") == states[0]
-    assert not spec.study_dir.exists()  # read and copied within the bucket, nothing local
+    assert unfinished == {"cut": f"{DIR}/c/ray/cut/checkpoint_000001"}
+    assert not spec.study_dir.exists()  # read in the bucket, nothing local
 
 
 # --- Real-Ray studies ----------------------------------------------------------------------------
@@ -159,7 +155,7 @@ def test_a_study_in_s3_is_read_back_with_no_local_study_folder(s3_ray, s3_server
     assert len(pd.read_csv(tmp_path / "e.csv")) == 6 and not spec.study_dir.exists(), exported.output
     reported = _invoke("report", "r", "--dir", DIR)
     assert (spec.study_dir / "report" / "index.html").is_file(), reported.output  # the default: the working folder
-    assert _invoke("study", "resume", "r", "--dir", DIR).output.startswith("reconcile: database and Ray agree")
+    assert _invoke("study", "resume", "r", "--dir", DIR).output.startswith("reconcile: every trial has ended")
 
     with open_dashboard("r", DIR, optuna_port=0, tensorboard_port=0) as board:  # TensorBoard reads the bucket
         deadline = time.monotonic() + 60

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -182,12 +184,12 @@ def test_interrupted_study_resumes_to_exactly_its_budget(local_ray, tmp_path, in
     assert resumed.exit_code == 0, resumed.output
     assert "reconcile:" in resumed.output
 
-    ray_trials = _ray_trials(study_dir)
-    assert sorted(ray_trials.values()) == ["TERMINATED"] * budget
+    assert set(_ray_trials(study_dir).values()) == {"TERMINATED"}  # the resume's own Ray experiment
     after = _optuna_trials(study_dir, "cut")
     complete = [t for t in after if t.state.name == "COMPLETE"]
     assert not [t for t in after if t.state.name == "RUNNING"]
-    assert sorted(t.user_attrs["ray_trial_id"] for t in complete) == sorted(ray_trials)
+    names = {t.user_attrs["ray_trial_id"] for t in complete}  # a resumed trial keeps its name and its folder
+    assert len(names) == budget and all((study_dir / "ray" / name / "metrics.csv").is_file() for name in names)
     params = [tuple(sorted(t.params.items())) for t in complete]
     assert len(set(params)) == len(params) == budget
     for before_trial in before:  # completed trials were not rerun
@@ -331,6 +333,16 @@ def uninterrupted_logs(local_ray, tmp_path_factory):
     return logs
 
 
+def _assert_logged_as(logs, expected):
+    """``logs`` (see :func:`_epoch_logs`) hold the trials and values of ``expected``, every epoch of every tag once."""
+    assert sorted(logs) == sorted(expected)
+    for trial, (metrics, rows, events, values) in logs.items():
+        expected_metrics, expected_rows, expected_events, expected_values = expected[trial]
+        pd.testing.assert_frame_equal(metrics, expected_metrics)
+        pd.testing.assert_frame_equal(rows, expected_rows)
+        assert events == expected_events and values == expected_values
+
+
 def _driver_mid_trial(command, study_dir):
     """Start a study driver and return it once its first trial has saved its second checkpoint (epoch 4 of 10);
     Ray saves its experiment state after each checkpoint, so by then that state names one."""
@@ -367,7 +379,7 @@ def test_a_killed_study_resumes_with_every_epoch_logged_exactly_once(local_ray, 
         # Named, then the previous checkpoint if Ray had not deleted it yet, else a fresh start.
         assert re.search(
             rf"checkpoint '{re.escape(str(newest))}'.*; "
-            r"(it restarts from epoch 1|resumes from its checkpoint at epoch 2)\n",
+            r"(resumes from epoch 1|resumes from its checkpoint at epoch 2)\n",
             resumed.output,
         ), resumed.output
     assert "2/2 trials complete" in resumed.output
@@ -375,14 +387,101 @@ def test_a_killed_study_resumes_with_every_epoch_logged_exactly_once(local_ray, 
     # A trial the killed driver was asking for stays on record as FAIL; nothing is left RUNNING.
     assert states["COMPLETE"] == 2 and set(states) <= {"COMPLETE", "FAIL"}
     assert set(_ray_trials(study_dir).values()) == {"TERMINATED"}
-    logs = _epoch_logs(tmp_path, "k")
-    assert sorted(logs) == sorted(uninterrupted_logs)
-    for trial, (metrics, rows, events, values) in logs.items():
-        expected_metrics, expected_rows, expected_events, expected_values = uninterrupted_logs[trial]
-        pd.testing.assert_frame_equal(metrics, expected_metrics)
-        pd.testing.assert_frame_equal(rows, expected_rows)
-        assert events == expected_events  # every epoch of every tag, exactly once
-        assert values == expected_values
+    _assert_logged_as(_epoch_logs(tmp_path, "k"), uninterrupted_logs)
+
+
+class _Planted:
+    """A pickle that creates a file when unpickled, as one planted in a shared study directory might."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _tree(folder):
+    """Every file under ``folder`` -> its bytes."""
+    return {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+@pytest.mark.parametrize("place", ["in-place", "copied", "moved"])
+def test_a_killed_study_resumes_from_its_database_and_checkpoints_alone(local_ray, tmp_path, uninterrupted_logs, place):
+    first = tmp_path / "first"
+    driver = _driver_mid_trial(_mtlstudy("study", "run", "--name", "k", "--dir", str(first), *KILLED), first / "k")
+    driver.kill()
+    driver.communicate(timeout=60)
+    # Ray's saved state, pickled or naming this folder, is where code or a path could come from.
+    ran = tmp_path / "ran"
+    pickles = [path for path in (first / "k").rglob("*.pkl") if path.is_file()]
+    assert {"tuner.pkl", "params.pkl"} <= {path.name for path in pickles}
+    assert any(path.name.startswith("searcher-state") for path in pickles)
+    for path in pickles:
+        path.write_bytes(pickle.dumps(_Planted(ran)))
+    for path in (first / "k" / "ray").glob("experiment_state*.json"):
+        path.write_text("{not json")
+
+    directory = first if place == "in-place" else tmp_path / "second"
+    if place == "copied":
+        shutil.copytree(first, directory, symlinks=True)
+    elif place == "moved":
+        shutil.move(first, directory)
+    original = _tree(first)
+    resumed = CliRunner().invoke(main, ["study", "resume", "k", "--dir", str(directory)])
+    assert resumed.exit_code == 0, resumed.output
+    assert "unfinished, resumes from its checkpoint at epoch" in resumed.output
+    assert not ran.exists()  # nothing was unpickled
+    if place != "in-place":  # the original is left as it was (or stays gone)
+        assert _tree(first) == original and first.exists() == (place == "copied")
+    assert Counter(t.state.name for t in _optuna_trials(directory / "k", "k"))["COMPLETE"] == 2
+    _assert_logged_as(_epoch_logs(directory, "k"), uninterrupted_logs)
+
+
+def _trial_workers(driver_pid):
+    """PIDs of the Ray workers that run trials (Ray names them ``ray::ImplicitFunc...``) under the driver ``driver_pid``."""
+    parents, titles = {}, {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = open(f"/proc/{entry}/stat").read()
+            titles[int(entry)] = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace")
+        except OSError:  # a process that ended meanwhile
+            continue
+        parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+
+    def under_driver(pid):
+        while pid > 1:
+            if pid == driver_pid:
+                return True
+            pid = parents.get(pid, 0)
+        return False
+
+    return [pid for pid, title in titles.items() if title.startswith("ray::ImplicitFunc") and under_driver(pid)]
+
+
+@pytest.mark.parametrize("max_failures", [0, 1])
+def test_a_worker_killed_mid_trial_ends_with_the_exact_budget_and_distinct_trials(local_ray, tmp_path, max_failures):
+    budget = 3
+    command = _mtlstudy("study", "run", "--name", "w", "--dir", str(tmp_path), *KILLED, "--trials", str(budget),
+                        "--concurrency", "2", "--max-failures", str(max_failures), "--sampler", "random")
+    study_dir = tmp_path / "w"
+    driver = _driver_mid_trial(command, study_dir)
+    (worker, *_) = _trial_workers(driver.pid)
+    os.kill(worker, signal.SIGKILL)
+    output = driver.communicate(timeout=300)[0]
+    assert driver.returncode == (1 if max_failures == 0 else 0), output
+    assert "Traceback" not in output and "unfinished" not in output, output  # no resume needed
+
+    trials = [t for t in _optuna_trials(study_dir, "w") if "params" in t.user_attrs]
+    states = Counter(t.state.name for t in trials)
+    assert len(trials) == budget and states == ({"COMPLETE": 2, "FAIL": 1} if max_failures == 0 else {"COMPLETE": 3})
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == budget  # distinct, not a running trial's copy
+    if max_failures == 0:
+        (failed,) = [t for t in trials if t.state.name == "FAIL"]
+        assert failed.user_attrs["failure"].startswith("its worker died"), failed.user_attrs["failure"]
+        assert f"trial(s) failed: {failed.user_attrs['ray_trial_id']} (its worker died" in output
+    else:  # the killed trial went on from its checkpoint, and logged every epoch once
+        for trial in trials:
+            assert pd.read_csv(study_dir / "ray" / trial.user_attrs["ray_trial_id"] / "metrics.csv")["epoch"].tolist() == list(range(1, 11))
 
 
 def test_diverged_trials_fail_with_their_reason_and_the_study_exits_1(local_ray, tmp_path):

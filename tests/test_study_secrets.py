@@ -137,8 +137,7 @@ def test_no_password_in_a_ray_study_and_its_saved_experiment(postgres_password_u
     options = ["--trials", "2", "--epochs", "2", "--concurrency", "1", "--dataset", "synthetic",
                "--dataset-option", "num_users=30", "--dataset-option", "num_items=40", "--embedding-dim", "4"]
     ran = _cli("study", "run", "--name", name, "--dir", str(runs), "--storage", postgres_password_url, *options, env=env)
-    # The study resumes from its saved, masked URL with the password from the environment (its restored
-    # searcher connects too).
+    # The study resumes from its saved, masked URL with the password from the environment.
     resumed = _cli("study", "resume", name, "--dir", str(runs), env={**env, "PGPASSWORD": POSTGRES_PASSWORD})
     assert "2/2 trials complete" in ran.stdout + ran.stderr
     for output in (ran.stdout, ran.stderr, resumed.stdout, resumed.stderr):

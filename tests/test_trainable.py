@@ -7,6 +7,7 @@ import math
 import re
 import shutil
 from collections import Counter
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -46,8 +47,8 @@ class FakeSession:
         return self
 
     @contextlib.contextmanager
-    def _restored(self):
-        yield self.restore_from
+    def _restored(self, resumed_from=None):
+        yield self.restore_from or (resumed_from and Path(resumed_from))
 
     def _report(self, metrics, save=None):
         if save is not None:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from mtlstudy._runs import FAILURE_KEY, RungRecord, RungStore, run_config, run_results
+from mtlstudy._runs import FAILURE_KEY, RungRecord, RungStore, run_config, run_results, trial_name
 from mtlstudy._schema import PARAM_COLUMNS
 from mtlstudy.schedulers._ranking import is_promoted, promotion_order, rung_epochs
 
@@ -139,7 +139,7 @@ class MOASHAScheduler(FIFOScheduler):
         # Each run still training (at this rung, not failed) is decided on its own, in the order given.
         continues = [
             self.decide(run_id, rung, values, self.ladder(run_config(run_id, config))).promoted
-            for run_id, values in self.run_results(trial.trial_id, result).items()
+            for run_id, values in self.run_results(trial_name(trial.trial_id, config), result).items()
             if values.get(self.time_attr) == rung and FAILURE_KEY not in values
         ]
         return TrialScheduler.CONTINUE if any(continues) else TrialScheduler.STOP

@@ -40,6 +40,7 @@ __all__ = [
     "RUNGS_ATTR",
     "STOPPED_EPOCH_ATTR",
     "FAILURE_ATTR",
+    "ERROR_FAILURE",
     "ROLE_ATTR",
     "REPLICATE_OF_ATTR",
     "role_of",
@@ -128,6 +129,8 @@ RUNGS_ATTR = "rungs"
 STOPPED_EPOCH_ATTR = "stopped_epoch"
 #: Optuna user attribute of a failed (FAIL) trial: why, e.g. "diverged at epoch 3: non-finite training loss".
 FAILURE_ATTR = "failure"
+#: The :data:`FAILURE_ATTR` of a trial whose Ray trial raised an error for a reason not known.
+ERROR_FAILURE = "the trial raised an error"
 #: Optuna user attribute: what the trial is for, one of :data:`~mtlstudy._schema.ROLES`
 #: (a trial without it is a ``"search"`` trial of a study made before roles existed).
 ROLE_ATTR = "role"
@@ -194,8 +197,8 @@ class StudyDatabase:
         trial_id = self.storage.get_trial_id_from_study_id_trial_number(self._study_id, trial.number)
         self.storage.set_trial_user_attr(trial_id, key, value)
 
-    def finish(self, trial: FrozenTrial, result: Mapping[str, Any] | None, error: bool = False) -> TrialState:
-        """Tell Optuna how a Ray trial ended, from its last result.
+    def finish(self, trial: FrozenTrial, result: Mapping[str, Any] | None, error: str | None = None) -> TrialState:
+        """Tell Optuna how a Ray trial ended, from its last result, or ``error``: why it raised an error.
 
         An error, a diverged trial (a result with a :data:`~mtlstudy._runs.FAILURE_KEY`)
         or a result without both objectives is FAIL, with the reason in :data:`FAILURE_ATTR`;
@@ -289,10 +292,10 @@ def _record_attr(record: RungRecord) -> dict[str, Any]:
     }
 
 
-def _failure(result: Mapping[str, Any], values: list[Any], error: bool) -> str | None:
-    """Why a Ray trial that ended with ``result`` (objective ``values``) failed; None if it did not."""
-    if error:
-        return "the trial raised an error"
+def _failure(result: Mapping[str, Any], values: list[Any], error: str | None) -> str | None:
+    """Why a Ray trial that ended with ``result`` (objective ``values``), or ``error``, failed; None if it did not."""
+    if error is not None:
+        return error
     if result.get(FAILURE_KEY):
         return str(result[FAILURE_KEY])
     if result.get("epoch") is None or any(v is None or not math.isfinite(v) for v in values):

@@ -178,12 +178,6 @@ class StudyFiles:
             if info.type == pyarrow.fs.FileType.Directory and info.base_name.startswith(prefix)
         )
 
-    def copy_file(self, source: str, target: str) -> None:
-        """Copy file system path ``source`` to ``target``, both on this file system, so that ``target``
-        is never seen half-written (see :meth:`_whole`)."""
-        with self._whole(target) as path:
-            self.filesystem.copy_file(source, path)
-
     @contextlib.contextmanager
     def _whole(self, target: str) -> Iterator[str]:
         """The path to write file system path ``target`` through: ``target`` itself in an object store, which

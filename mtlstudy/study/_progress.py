@@ -11,7 +11,7 @@ import numpy as np
 from ray import tune
 from tqdm import tqdm
 
-from mtlstudy._runs import FAILURE_KEY, objective_key, trial_runs
+from mtlstudy._runs import FAILURE_KEY, objective_key, trial_name, trial_runs
 from mtlstudy._schema import OBJECTIVES
 from mtlstudy.analysis import hypervolume_2d
 from mtlstudy.study._spec import StudySpec
@@ -102,7 +102,7 @@ class StudyProgress(tune.Callback):
         self._show(trials, finished=trial)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        self._write(f"trial {trial.trial_id} failed")
+        self._write(f"trial {trial_name(trial.trial_id, trial.config)} failed")
         self._show(trials)
 
     def on_experiment_end(self, trials, **info) -> None:

@@ -18,7 +18,8 @@ def ray_log_to(path: str | os.PathLike) -> Iterator[None]:
     Ray logs through Python's ``logging`` under ``ray.*`` (its token-authentication
     notice when it starts, Tune's warnings), with handlers that print to the terminal,
     where they would break up the study's progress. Errors are kept there, since a
-    person has to see them. ``path``'s folder may not exist yet (a new study starts
+    person has to see them, except a failed trial's traceback: the study names the
+    trial and why it failed in one line, and the traceback is in the file and the trial's folder. ``path``'s folder may not exist yet (a new study starts
     Ray before it creates its folder); records wait in memory until it does, and are
     dropped if it never does, so a refused study leaves nothing behind.
     """
@@ -67,5 +68,9 @@ class _FileOnceItsFolderExists(logging.Handler):
         super().close()
 
 
+#: Ray's errors about a failed trial, which the study reports itself, in one line per trial.
+_SAID_BY_THE_STUDY = ("Trial task failed for trial", "Trials did not complete")
+
+
 def _errors_only(record: logging.LogRecord) -> bool:
-    return record.levelno >= logging.ERROR
+    return record.levelno >= logging.ERROR and not record.getMessage().startswith(_SAID_BY_THE_STUDY)

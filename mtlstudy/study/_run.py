@@ -8,12 +8,11 @@ import shlex
 from collections.abc import Callable
 
 import yaml
-from ray import tune
 from ray.tune.schedulers import TrialScheduler
 
 from mtlstudy._errors import StudyError, StudyInterrupted
 from mtlstudy.study._database import StudyDatabase, open_storage
-from mtlstudy.study._layout import DEFAULT_DIR, RAY_DIR, RAY_LOG_FILE, SPEC_FILE
+from mtlstudy.study._layout import DEFAULT_DIR, RAY_LOG_FILE, SPEC_FILE
 from mtlstudy.study._lock import lock_owner, study_lock
 from mtlstudy.study._open import open_study
 from mtlstudy.study._phases import (
@@ -28,10 +27,10 @@ from mtlstudy.study._phases import (
     trials_left,
 )
 from mtlstudy.study._ray_log import ray_log_to
-from mtlstudy.study._reconcile import ray_trials, reconcile
+from mtlstudy.study._reconcile import reconcile
 from mtlstudy.study._session import check_local_gpus, ray_session
 from mtlstudy.study._spec import StudySpec
-from mtlstudy.study._tuner import fit, new_tuner, restored_tuner, study_scheduler
+from mtlstudy.study._tuner import fit, new_tuner, study_scheduler
 
 __all__ = ["run_study", "resume_study", "run_phases"]
 
@@ -73,7 +72,7 @@ def run_study(spec: StudySpec, echo: Callable[[str], None] = print, scheduler: T
             if spec.replicates:
                 add_phases(StudyDatabase(spec).study, [replicate_phase(spec.replicates, spec.replicate_trials)])
             counts = fit(spec, new_tuner(spec, echo, study_scheduler(spec, scheduler)), echo)
-            return run_phases(spec, echo, counts, start_over=False)
+            return run_phases(spec, echo, counts)
 
 
 def _exists(spec: StudySpec) -> StudyError:
@@ -88,51 +87,51 @@ def _resume(spec: StudySpec) -> str:
 def resume_study(name: str, dir: str | os.PathLike = DEFAULT_DIR, echo: Callable[[str], None] = print) -> dict[str, int]:
     """Continue an interrupted study until its trial budget is met, and run the phases still due.
 
-    Reconciles the Optuna database with Ray's trials first (see :func:`~mtlstudy.study._reconcile.reconcile`)
-    and reports what it changed, then restores Ray's newest experiment: unfinished and
-    errored trials continue from their last checkpoints, finished ones are kept. Then
-    the phase it belonged to ends, and the phases after it run (see :func:`run_phases`).
-    Interrupted again, it raises StudyInterrupted, as :func:`run_study` does.
+    Reconciles the Optuna database with the trials' checkpoints first (see
+    :func:`~mtlstudy.study._reconcile.reconcile`) and reports what it changed. Then the phase
+    the study was in goes on in a new Ray experiment, which runs its unfinished trials from
+    their checkpoints and then the trials it has left to start, and the phases after it run
+    (see :func:`run_phases`). Nothing is read from Ray's saved state, which Ray pickles: what
+    the study directory holds runs no code, and a study moved or copied to another ``dir``
+    resumes there. Interrupted again, it raises StudyInterrupted, as :func:`run_study` does.
     """
     opened = open_study(name, dir, check=True)
     spec = opened.spec
     check_local_gpus(spec)
-    database = opened.database  # a missing one is an error: never resume into a new, empty database
     spec.study_dir.mkdir(parents=True, exist_ok=True)  # a remote study's working folder may be gone
     with study_lock(spec.study_dir):
         with ray_log_to(spec.study_dir / RAY_LOG_FILE), ray_session(spec):
-            experiment = opened.files.uri(RAY_DIR)
-            restorable = tune.Tuner.can_restore(experiment)
-            for line in reconcile(spec, ray_trials(experiment) if restorable else {}):
+            # A missing database is an error: never resume into a new, empty one.
+            notes, unfinished = reconcile(opened.database)
+            for line in notes:
                 echo(f"reconcile: {line}")
-            counts = {}
-            if restorable:
-                scheduler = study_scheduler(spec) if current_phase(database.study) == 0 else None
-                counts = fit(spec, restored_tuner(spec, experiment, scheduler), echo)
-            return run_phases(spec, echo, counts, start_over=True)
+            return run_phases(spec, echo, {}, unfinished)
 
 
-def run_phases(spec: StudySpec, echo: Callable[[str], None], counts: dict[str, int], start_over: bool) -> dict[str, int]:
+def run_phases(
+    spec: StudySpec, echo: Callable[[str], None], counts: dict[str, int], unfinished: dict[str, str | None] | None = None
+) -> dict[str, int]:
     """Run the study's phases after the newest one, each once the one before it has ended; returns
     the trial counts by Optuna state after the last run (``counts``: those of the run before), or
     raises StudyInterrupted, naming the command that resumes it, if the budget is not met.
 
     Called inside the study's lock and Ray. The newest phase has ended when no trial runs and
-    it has no trial left to start. With ``start_over`` (a resume), the newest phase is planned
-    again (which makes only the trials a killed driver did not) and, with trials left, gets a
-    new Ray experiment for them: a driver killed just after it recorded the phase's start left
-    no experiment of it. Otherwise trials left mean the run was interrupted, and the study
-    stops there, to be resumed.
+    it has no trial left to start. ``unfinished`` (a resume; see :func:`~mtlstudy.study._reconcile.reconcile`)
+    names the trials a killed driver left running: the newest phase is planned again (which
+    makes only the trials a killed driver did not) and gets a new Ray experiment for them and
+    the trials it has left, if any. Otherwise trials left mean the run was interrupted, and the
+    study stops there, to be resumed.
     """
     database = StudyDatabase(spec)
     study = database.study
     phases, index = study_phases(study), current_phase(study)
+    start_over = unfinished is not None
     if start_over and index:  # a driver killed while it planned the phase left some of its trials unmade
         for line in plan_phase(database, spec, index):
             echo(line)
         phases = study_phases(study)
-    while not running(database):
-        if not trials_left(database, index):
+    while unfinished or not running(database):
+        if not unfinished and not trials_left(database, index):
             if index + 1 == len(phases):
                 break
             index += 1
@@ -149,7 +148,9 @@ def run_phases(spec: StudySpec, echo: Callable[[str], None], counts: dict[str, i
         role, scheduler = phases[index]["role"], study_scheduler(spec) if index == 0 else None
         # The phase's own budget: a later phase's known size is no trial for this one to sample.
         phase_spec = dataclasses.replace(spec, trials=budget(study, index))
-        counts = fit(phase_spec, new_tuner(phase_spec, echo, scheduler, role, trials_left(database, index)), echo)
+        trials = len(unfinished or {}) + trials_left(database, index)
+        counts = fit(phase_spec, new_tuner(phase_spec, echo, scheduler, role, trials, unfinished), echo)
+        unfinished = None
     _with_budget(spec, budget(study))
     if running(database) or trials_left(database, index):
         raise StudyInterrupted(f"study {spec.name} was interrupted before its budget was met; continue with `{_resume(spec)}`")

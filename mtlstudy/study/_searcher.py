@@ -3,29 +3,43 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
+from ray.tune import Callback
 from ray.tune.search import Searcher
 
-from mtlstudy._runs import PACK_KEY, member_run_id, ray_trial_of, run_result
+from mtlstudy._runs import PACK_KEY, RESTORE_KEY, TRIAL_KEY, member_run_id, ray_trial_of, run_result, trial_name
 from mtlstudy._schema import ROLES
-from mtlstudy.study._database import PARAMS_ATTR, RAY_TRIAL_ID, ROLE_ATTR, OpensDatabase, role_of
+from mtlstudy.study._database import (
+    ERROR_FAILURE,
+    PARAMS_ATTR,
+    RAY_TRIAL_ID,
+    ROLE_ATTR,
+    OpensDatabase,
+    StudyDatabase,
+    role_of,
+)
 from mtlstudy.study._spec import COMPLETE_ONLY_SAMPLERS, StudySpec, trial_params
 from mtlstudy.training import PACK_MEMBER_FIELDS
 
-__all__ = ["StudySearcher", "FLAT_PARAMS", "ask_trial", "stopped_as_dominated"]
+__all__ = ["StudySearcher", "TrialErrors", "FLAT_PARAMS", "ask_trial", "error_reason", "stopped_as_dominated"]
 
 #: Training parameters also stored as one user attribute each.
 FLAT_PARAMS: tuple[str, ...] = ("lambda_f", "lambda_r", "shared", "seed", "epochs")
 
-# The trials that make up a study's history when the sampler is reseeded: failed
-# attempts are left out, so a trial that failed before it trained is replaced by
-# the very trial it would have been. A waiting trial is one enqueued for the ask under way
-# (or left by a driver killed before its ask), so it is not history either.
-_HISTORY = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+
+def _history(study: optuna.Study) -> list[FrozenTrial]:
+    """The trials that make up a study's history when the sampler is reseeded: every trial
+    that got its parameters, whatever became of it, so that no two asks ever get the same
+    seed (a failed trial's replacement is asked with the failed one on record). An ask that
+    a killed driver never finished left a trial without parameters, and a waiting trial is
+    one enqueued for the ask under way: neither counts, so a resumed ask is the one the
+    killed driver was making."""
+    return [t for t in study.get_trials(deepcopy=False) if PARAMS_ATTR in t.user_attrs]
 
 
 def ask_trial(
@@ -72,15 +86,25 @@ class StudySearcher(OpensDatabase, Searcher):
     trials of its role (replicates, calibration trials, made beforehand) and then says it is finished.
     A finished Ray trial is told to the newest RUNNING Optuna trial of that Ray trial as found in
     the database (each member of a pack from its own result), so a resumed study never
-    tells a trial twice nor loses one whose Optuna trial was recreated for a retry.
+    tells a trial twice.
+
+    ``unfinished`` (a resume): trial name -> the checkpoint directory it resumes from (None:
+    from its first epoch), for the Ray trials whose runs a killed driver left RUNNING. They
+    come first, each as a new Ray trial under its old name (:data:`~mtlstudy._runs.TRIAL_KEY`),
+    with its own parameters (a pack's, every member in its place).
     """
 
-    def __init__(self, spec: StudySpec, role: str = ROLES[0]) -> None:
+    def __init__(self, spec: StudySpec, role: str = ROLES[0], unfinished: Mapping[str, str | None] | None = None) -> None:
         super().__init__()
         self.spec = spec
         self.role = role
+        self._unfinished = dict(unfinished or {})
+        self._names: dict[str, str] = {}  # Ray trial id -> its trial name, where they differ
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str:
+        if self._unfinished:
+            name = next(iter(self._unfinished))  # in the order given
+            return self._resume(trial_id, name, self._unfinished.pop(name))
         if self.spec.pack > 1:
             return self._suggest_pack(trial_id)
         waiting = self._waiting()
@@ -89,6 +113,15 @@ class StudySearcher(OpensDatabase, Searcher):
         trial = waiting[0] if waiting else self._ask()
         self.database.set_user_attr(trial, RAY_TRIAL_ID, trial_id)
         return trial.user_attrs[PARAMS_ATTR]
+
+    def _resume(self, trial_id: str, name: str, checkpoint: str | None) -> dict[str, Any]:
+        """The config that resumes Ray trial ``name``'s runs as Ray trial ``trial_id``."""
+        self._names[trial_id] = name
+        runs = {run_id: trial for run_id, trial in self.database.latest().items() if ray_trial_of(run_id) == name}
+        params = runs[name].user_attrs[PARAMS_ATTR] if name in runs else {
+            PACK_KEY: [runs[member_run_id(name, member)].user_attrs[PARAMS_ATTR] for member in range(len(runs))]
+        }
+        return {**params, TRIAL_KEY: name, **({RESTORE_KEY: checkpoint} if checkpoint else {})}
 
     def _suggest_pack(self, trial_id: str) -> dict[str, Any] | str:
         """Up to ``spec.pack`` trials that share their architecture, as one Ray trial.
@@ -134,7 +167,7 @@ class StudySearcher(OpensDatabase, Searcher):
     def _ask(self, fixed: Mapping[str, Any] | None = None) -> optuna.Trial:
         """A new trial, ``fixed`` parameters taken as given, with its parameters recorded but no Ray trial yet."""
         study = self.database.study
-        history = study.get_trials(deepcopy=False, states=_HISTORY)
+        history = _history(study)
         study.sampler = self.spec.make_sampler(history=len(history))
         if self.spec.sampler in COMPLETE_ONLY_SAMPLERS and not self._grid:
             if any(t.state == TrialState.PRUNED for t in history):
@@ -154,25 +187,69 @@ class StudySearcher(OpensDatabase, Searcher):
         return probe.params
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        for run_id, trial in self.database.latest().items():
-            if ray_trial_of(run_id) == trial_id and trial.state == TrialState.RUNNING:
-                self.database.finish(trial, run_result(run_id, result), error)
+        if not error:  # an error is told by TrialErrors, which Ray tells next, with why
+            finish_runs(self.database, self._names.get(trial_id, trial_id), result)
 
     def save(self, checkpoint_path: str) -> None:
-        # Everything lives in the database; the file names the study it belongs to. JSON, not
-        # a pickle: a study directory may be shared, and reading it must run no code.
+        # Everything lives in the database, and a resume never reads Ray's saved state back
+        # (see new_tuner); the file only names the study it belongs to.
         with open(checkpoint_path, "w", encoding="utf-8") as file:
             json.dump({"study_name": self.spec.name}, file)
 
-    def restore(self, checkpoint_path: str) -> None:
-        try:
-            with open(checkpoint_path, encoding="utf-8") as file:
-                saved = json.load(file)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return  # an older mtlstudy's pickle, never unpickled: the database holds the whole state
-        name = saved.get("study_name") if isinstance(saved, dict) else None
-        if name != self.spec.name:
-            raise ValueError(f"searcher state of study {name!r} restored into {self.spec.name!r}")
+
+def finish_runs(database: StudyDatabase, name: str, result: dict | None, error: str | None = None) -> None:
+    """Tell the newest RUNNING Optuna trial of each run of Ray trial ``name`` how it ended (see
+    :meth:`StudyDatabase.finish`): each member of a pack from its own part of ``result``."""
+    for run_id, trial in database.latest().items():
+        if ray_trial_of(run_id) == name and trial.state == TrialState.RUNNING:
+            database.finish(trial, run_result(run_id, result), error)
+
+
+class TrialErrors(OpensDatabase, Callback):
+    """A Ray Tune callback that tells Optuna how a Ray trial that failed with an error (its worker
+    died, or it raised an exception) ended, and why.
+
+    Ray tells the searcher only that a trial failed, and then tells callbacks, with the trial and
+    the ``error.txt`` it has just written, so the searcher leaves such a trial to this callback.
+    """
+
+    def __init__(self, spec: StudySpec) -> None:
+        self.spec = spec
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        finish_runs(self.database, trial_name(trial.trial_id, trial.config), trial.last_result, _error_of(trial))
+
+
+def _error_of(trial) -> str:
+    """Why Ray trial ``trial`` failed, from the driver's copy of its ``error.txt``."""
+    if trial.error_file is None:
+        return ERROR_FAILURE
+    try:
+        with open(trial.error_file, "rb") as file:
+            return error_reason(file.read(1 << 20))
+    except OSError:
+        return ERROR_FAILURE
+
+
+def error_reason(text: bytes | None) -> str:
+    """Why a Ray trial raised an error, in one line, from the ``error.txt`` Ray wrote (None: none).
+
+    Examples
+    --------
+    >>> error_reason(b"Failure # 1 (occurred at x)\\nThe actor died unexpectedly before finishing this task.\\n"
+    ...              b"The actor is dead because its worker process has died. Worker exit type: SYSTEM_ERROR Worker exit detail: ...")
+    'its worker died (exit type SYSTEM_ERROR)'
+    >>> error_reason(b"Failure # 1 (occurred at x)\\nTraceback (most recent call last):\\n  ...\\nMemoryError: out of memory\\n")
+    'the trial raised MemoryError: out of memory'
+    """
+    newest = (text or b"").decode(errors="replace").rsplit("Failure # ", 1)[-1].splitlines()[1:]
+    lines = [line.strip() for line in newest if line.strip()]
+    if not lines:
+        return ERROR_FAILURE
+    if lines[0].startswith("The actor died"):  # Ray's words for a worker process that is gone
+        kind = re.search(r"Worker exit type: (\w+)", " ".join(lines))
+        return "its worker died" + (f" (exit type {kind[1]})" if kind else "")
+    return f"the trial raised {lines[-1][:300]}"
 
 
 def stopped_as_dominated(trials: list[FrozenTrial], directions) -> list[FrozenTrial]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import optuna
 from optuna.trial import TrialState
@@ -13,17 +13,18 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.schedulers import TrialScheduler
 
 from mtlstudy._errors import StudyError
+from mtlstudy._runs import trial_name
 from mtlstudy._schema import ROLES
 from mtlstudy.schedulers import MOASHAScheduler
 from mtlstudy.study._database import FAILURE_ATTR, OptunaRungStore, StudyDatabase
 from mtlstudy.study._layout import RAY_DIR, is_remote
 from mtlstudy.study._progress import StudyProgress
-from mtlstudy.study._searcher import StudySearcher
+from mtlstudy.study._searcher import StudySearcher, TrialErrors
 from mtlstudy.study._spec import StudySpec
 from mtlstudy.study._tensorboard import TensorBoardView
 from mtlstudy.trainables import train_pack, train_trial
 
-__all__ = ["new_tuner", "restored_tuner", "fit", "study_scheduler"]
+__all__ = ["new_tuner", "fit", "study_scheduler"]
 
 
 def new_tuner(
@@ -32,13 +33,20 @@ def new_tuner(
     scheduler: TrialScheduler | None,
     role: str = ROLES[0],
     trials: int | None = None,
+    unfinished: Mapping[str, str | None] | None = None,
 ):
-    """A Ray Tune experiment that runs ``trials`` (default: the budget) trials of ``role`` under ``scheduler``."""
+    """A Ray Tune experiment that runs ``trials`` (default: the budget) trials of ``role`` under ``scheduler``,
+    the ``unfinished`` ones first (see :class:`StudySearcher`).
+
+    A study's experiments all live in its ``ray/`` folder, each trial in a folder named after
+    its :func:`~mtlstudy._runs.trial_name`. Nothing is read back from an earlier experiment's
+    saved state (Ray pickles it): a resumed study is a new experiment.
+    """
     return tune.Tuner(
         _trainable(spec, scheduler),
         param_space=spec.fixed_params(),
         tune_config=tune.TuneConfig(
-            search_alg=StudySearcher(spec, role),
+            search_alg=StudySearcher(spec, role, unfinished),
             scheduler=scheduler,
             # Packs can end up smaller than spec.pack, so the searcher says when the budget is spent.
             num_samples=(spec.trials if trials is None else trials) if spec.pack == 1 else -1,
@@ -55,15 +63,8 @@ def new_tuner(
             verbose=0,
             # Ray's JSON and CSV result logs, without its TensorBoard logger (see ray_session).
             callbacks=[StudyProgress(spec if trials is None else dataclasses.replace(spec, trials=trials), echo),
-                       TensorBoardView(spec), JsonLoggerCallback(), CSVLoggerCallback()],
+                       TensorBoardView(spec), TrialErrors(spec), JsonLoggerCallback(), CSVLoggerCallback()],
         ),
-    )
-
-
-def restored_tuner(spec: StudySpec, experiment: str, scheduler: TrialScheduler | None):
-    """Ray's saved experiment at ``experiment``, its unfinished and errored trials to continue."""
-    return tune.Tuner.restore(
-        experiment, _trainable(spec, scheduler), resume_unfinished=True, resume_errored=True
     )
 
 
@@ -78,7 +79,7 @@ def _trainable(spec: StudySpec, scheduler: TrialScheduler | None):
 
 
 def _trial_dirname(trial) -> str:
-    return trial.trial_id
+    return trial_name(trial.trial_id, trial.config)
 
 
 def study_scheduler(spec: StudySpec, scheduler: TrialScheduler | None = None) -> TrialScheduler | None:

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from mtlstudy._history import divergence
-from mtlstudy._runs import FAILURE_KEY, PACK_KEY, RungStore, member_run_id, trial_result
+from mtlstudy._runs import FAILURE_KEY, PACK_KEY, RESTORE_KEY, RungStore, member_run_id, trial_name, trial_result
 from mtlstudy.trainables import _ray_api
 from mtlstudy.trainables._trainable import CHECKPOINT_FILE, restore, split_config
 from mtlstudy.training import (
@@ -72,13 +72,14 @@ def train_pack(
     configs = [TrainConfig.from_mapping({**shared, **member}) for member in shared.pop(PACK_KEY)]
     torch.set_num_threads(_ray_api.trial_cpus())
     trainer = PackedTrainer(configs, *load_split(configs[0])[:2])
-    with _ray_api.restored_checkpoint() as directory:
+    with _ray_api.restored_checkpoint(options[RESTORE_KEY]) as directory:
         if directory is not None:
             restore(trainer, directory / PACK_CHECKPOINT_FILE)
     # A restored pack reports its checkpoint's epoch again before training on, so a rung
     # decision that a killed driver took (or never took) at that epoch applies to it.
     report_first = trainer.epoch > 0
-    trial_id, epochs, every = _ray_api.trial_id(), configs[0].epochs, options["checkpoint_every"]
+    name = trial_name(_ray_api.trial_id(), options)
+    epochs, every = configs[0].epochs, options["checkpoint_every"]
     validation = bool(configs[0].validation_fraction)
     loggers = {
         member: RunLogger(_ray_api.trial_dir(options["upload_logs"]) / f"m{member}", trainer.histories[member], validation)
@@ -112,7 +113,7 @@ def train_pack(
                 # Ray continues a trial only after its scheduler decided, so every member that was
                 # ranked here has a record; one that had no rivals at this rung (its bracket) has none.
                 for member in tuple(trainer.members):
-                    record = rung_store.record(member_run_id(trial_id, member), trainer.epoch)
+                    record = rung_store.record(member_run_id(name, member), trainer.epoch)
                     if record is not None and not record.promoted:
                         leave(member)
     finally:

@@ -35,9 +35,15 @@ def trial_cpus() -> int:
 
 
 @contextlib.contextmanager
-def restored_checkpoint() -> Iterator[Path | None]:
-    """The directory of the checkpoint to resume from, or ``None`` for a fresh trial."""
+def restored_checkpoint(resumed_from: str | None = None) -> Iterator[Path | None]:
+    """The directory of the checkpoint to resume from, or ``None`` for a fresh trial.
+
+    Ray's checkpoint of this very trial (a retry after a worker failed), else
+    ``resumed_from``, a checkpoint directory (path or URI) of the run this trial resumes.
+    """
     checkpoint = tune.get_checkpoint()
+    if checkpoint is None and resumed_from is not None:
+        checkpoint = tune.Checkpoint(resumed_from)
     if checkpoint is None:
         yield None
         return

@@ -12,7 +12,7 @@ import torch
 from mtlstudy._checks import check_value
 from mtlstudy._errors import CheckpointError
 from mtlstudy._history import divergence
-from mtlstudy._runs import FAILURE_KEY, trial_result
+from mtlstudy._runs import FAILURE_KEY, RESTORE_KEY, TRIAL_KEY, trial_result
 from mtlstudy.trainables import _ray_api
 from mtlstudy.training import RunLogger, TrainConfig, Trainer, load_split
 
@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 #: Trial-config keys the trainable reads itself; every other key is a TrainConfig option.
-TRIAL_OPTIONS: dict[str, Any] = {"value": "final", "checkpoint_every": 0, "upload_logs": False}
+TRIAL_OPTIONS: dict[str, Any] = {"value": "final", "checkpoint_every": 0, "upload_logs": False, TRIAL_KEY: None, RESTORE_KEY: None}
 
 #: Trial options of earlier versions, by their name now: a Ray trial created by one still resumes.
 _RENAMED_OPTIONS = {"objective": "value"}
@@ -40,7 +40,8 @@ def train_trial(config: Mapping[str, Any]) -> None:
     ``config`` holds :class:`TrainConfig` options plus :data:`TRIAL_OPTIONS`:
     ``value`` (``"final"`` or ``"best"``: which value of each metric is reported
     as ``objective_<metric>``), ``checkpoint_every`` (epochs between checkpoints;
-    0 = only at the end) and ``upload_logs`` (see :func:`_ray_api.trial_dir`). Every
+    0 = only at the end), ``upload_logs`` (see :func:`_ray_api.trial_dir`), and for a
+    resumed trial its name and checkpoint (see :data:`~mtlstudy._runs.RESTORE_KEY`). Every
     epoch reports the epoch's metrics, the run's final and best-so-far values with
     their epochs, and the objectives. TensorBoard events and ``metrics.csv`` go to
     the trial directory, rewritten from the checkpoint's history on a restore; torch
@@ -55,7 +56,7 @@ def train_trial(config: Mapping[str, Any]) -> None:
     train_config = TrainConfig.from_mapping(train_options)
     torch.set_num_threads(_ray_api.trial_cpus())
     trainer = Trainer(train_config, *load_split(train_config)[:2])
-    with _ray_api.restored_checkpoint() as directory:
+    with _ray_api.restored_checkpoint(options[RESTORE_KEY]) as directory:
         if directory is not None:
             restore(trainer, directory / CHECKPOINT_FILE)
     # A restored trial reports its checkpoint's epoch again before training on: Ray sees a
@@ -94,8 +95,8 @@ def split_config(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, A
 
     Examples
     --------
-    >>> split_config({"value": "best", "lr": 0.01})
-    ({'value': 'best', 'checkpoint_every': 0, 'upload_logs': False}, {'lr': 0.01})
+    >>> split_config({"value": "best", "lr": 0.01})[1]
+    {'lr': 0.01}
     """
     config = {_RENAMED_OPTIONS.get(key, key): value for key, value in config.items()}
     options = {key: config.pop(key, default) for key, default in TRIAL_OPTIONS.items()}
