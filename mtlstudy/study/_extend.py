@@ -160,7 +160,7 @@ def _add_and_run(
         _check_ended(spec, database)  # another driver may have started since
         add_phases(database.study, phases)
         with ray_log_to(spec.study_dir / RAY_LOG_FILE), ray_session(spec):
-            return run_phases(spec, echo, {}, start_over=False)
+            return run_phases(spec, echo, {})
 
 
 def _check_ended(spec: StudySpec, database: StudyDatabase) -> None:
