@@ -39,6 +39,10 @@ SECRETS = (POSTGRES_PASSWORD, urllib.parse.quote(POSTGRES_PASSWORD, safe=""))
         ("postgresql://alice:pw@db:port/mtl", "postgresql://alice:***@db:port/mtl"),
         ("postgresql://alice:p@ss@db/mtl", "postgresql://alice:***@db/mtl"),
         ("not a url", "not a url"),
+        # a password in the query, which libpq reads too
+        ("postgresql://alice@db/mtl?sslmode=require&password=S3cretPW", "postgresql://alice@db/mtl?password=***&sslmode=require"),
+        ("postgresql://alice@db:port/mtl?password=S3cretPW&sslmode=require", "postgresql://alice@db:port/mtl?password=***&sslmode=require"),
+        ("postgresql://alice@db/mtl?passwordless=1", "postgresql://alice@db/mtl?passwordless=1"),
     ],
 )
 def test_hide_password_masks_only_the_password(url, shown):
@@ -55,6 +59,11 @@ def test_a_checked_url_keeps_its_password_in_this_process_only():
     assert check_storage("postgresql://dave:***@db/mtl") == "postgresql://dave:***@db/mtl"
     assert connect_url("postgresql://dave:***@db/mtl") == "postgresql://dave@db/mtl"
     assert connect_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+    # The same for a password in the query.
+    masked = check_storage("postgresql://frank@db/mtl?password=fr%26nk&sslmode=require")
+    assert masked == "postgresql://frank@db/mtl?password=***&sslmode=require"
+    assert split_password(masked) == ("postgresql://frank@db/mtl?sslmode=require", "fr&nk")
+    assert connect_url("postgresql://gina@db/mtl?password=***") == "postgresql://gina@db/mtl"
     assert resolve_spec(storage="postgresql://erin:e@db/mtl", dataset="synthetic", epochs=2).storage == (
         "postgresql://erin:***@db/mtl"
     )

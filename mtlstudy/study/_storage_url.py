@@ -31,6 +31,11 @@ _GIVEN: dict[str, str] = {}
 #: ``scheme://user:`` and everything up to the last ``@``: the password of a URL SQLAlchemy cannot parse.
 _USERINFO = re.compile(r"^([^:/?#]+://[^:@/?#]*:).*@", re.DOTALL)
 
+#: The query key that database drivers (libpq's, for one) also take a password from.
+_PASSWORD_KEY = "password"
+#: A password in a URL's query, in a URL SQLAlchemy cannot parse.
+_QUERY_PASSWORD = re.compile(rf"([?&]{_PASSWORD_KEY}=)[^&#]*")
+
 
 def _parsed(url: str) -> sqlalchemy.engine.URL | None:
     try:
@@ -39,17 +44,39 @@ def _parsed(url: str) -> sqlalchemy.engine.URL | None:
         return None
 
 
+def _password(parsed: sqlalchemy.engine.URL) -> str | None:
+    """The password in a parsed URL: after the user, or in the query (``?password=...``)."""
+    if parsed.password is not None:
+        return str(parsed.password)
+    value = parsed.query.get(_PASSWORD_KEY)
+    return value[-1] if isinstance(value, tuple) else value
+
+
+def _without_password(parsed: sqlalchemy.engine.URL) -> sqlalchemy.engine.URL:
+    return parsed._replace(password=None).difference_update_query([_PASSWORD_KEY])
+
+
 def hide_password(url: str) -> str:
     """``url`` with its password shown as :data:`MASK`, as SQLAlchemy renders it; a URL without one as it is.
 
-    A URL that SQLAlchemy cannot parse, or that it parses with an ``@`` in the host (a
-    password with an unescaped ``@``), has everything between ``scheme://user:`` and its
-    last ``@`` masked instead.
+    A password in the query (``?password=...``, which drivers such as libpq also read) is
+    masked too. A URL that SQLAlchemy cannot parse, or that it parses with an ``@`` in the
+    host (a password with an unescaped ``@``), has everything between ``scheme://user:`` and
+    its last ``@`` masked instead, and any ``password=`` in its query.
+
+    Examples
+    --------
+    >>> hide_password("postgresql://alice@db/mtl?password=S3cret&sslmode=require")
+    'postgresql://alice@db/mtl?password=***&sslmode=require'
     """
     parsed = _parsed(url)
     if parsed is None or "@" in (parsed.host or ""):
-        return _USERINFO.sub(rf"\g<1>{MASK}@", url)
-    return url if parsed.password is None else parsed.render_as_string(hide_password=True)
+        return _QUERY_PASSWORD.sub(rf"\g<1>{MASK}", _USERINFO.sub(rf"\g<1>{MASK}@", url))
+    if _PASSWORD_KEY in parsed.query:
+        parsed = parsed.update_query_dict({_PASSWORD_KEY: MASK})
+    elif parsed.password is None:
+        return url
+    return parsed.render_as_string(hide_password=True).replace(f"{_PASSWORD_KEY}=%2A%2A%2A", f"{_PASSWORD_KEY}={MASK}")
 
 
 def check_storage(value: str, key: str = "storage") -> str:
@@ -69,7 +96,7 @@ def check_storage(value: str, key: str = "storage") -> str:
     if "@" in (parsed.host or ""):
         raise ConfigError(f"{key} must write an '@' in its password as %40, got {hide_password(value)!r}")
     masked = hide_password(value)
-    if parsed.password is not None and parsed.password != MASK:
+    if _password(parsed) not in (None, MASK):
         _GIVEN[masked] = value
     return masked
 
@@ -79,10 +106,11 @@ def split_password(url: str) -> tuple[str, str | None]:
     for it (see :func:`check_storage`), or one written in ``url``; None for a masked or absent one."""
     given = _GIVEN.get(url)
     parsed = _parsed(given or url)
-    if parsed is None or parsed.password is None:
+    if parsed is None or _password(parsed) is None:
         return url, None
-    password = None if given is None and parsed.password == MASK else str(parsed.password)
-    return parsed._replace(password=None).render_as_string(hide_password=False), password
+    password = _password(parsed)
+    password = None if given is None and password == MASK else password
+    return _without_password(parsed).render_as_string(hide_password=False), password
 
 
 def connect_url(url: str) -> str:
