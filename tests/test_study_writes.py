@@ -114,3 +114,19 @@ def test_a_killed_reports_staging_folder_goes_with_the_next_report(study):
     assert result.exit_code == 0, result.output
     assert not [p.name for p in (study / "s").iterdir() if p.name.startswith(".report.")]
     assert (report / "index.html").is_file()
+
+
+@pytest.mark.parametrize("command", [["study", "resume", "s"], ["study", "extend", "s", "--trials", "1"]])
+def test_a_link_out_of_the_study_in_place_of_a_trial_folder_is_refused_before_anything_runs(study, tmp_path, command):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    trial = next((study / "s" / "ray").iterdir())
+    (study / "s" / "tensorboard").mkdir(exist_ok=True)
+    (study / "s" / "tensorboard" / "inside").symlink_to(trial, target_is_directory=True)  # the study's own kind of link
+    StudyFiles(study, "s").refuse_links_out()
+    moved = trial.rename(tmp_path / trial.name)
+    trial.symlink_to(elsewhere, target_is_directory=True)
+    before = sorted(os.listdir(study / "s"))
+    result = CliRunner().invoke(main, [*command, "--dir", str(study)])
+    _one_error_line(result, f"'{trial}' is a symbolic link to '{elsewhere}', outside the study's folder")
+    assert not os.listdir(elsewhere) and sorted(os.listdir(study / "s")) == before and moved.is_dir()

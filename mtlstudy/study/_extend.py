@@ -154,6 +154,7 @@ def _add_and_run(
         raise StudyError(f"study {spec.name!r} is in use by process {owner}")
     database = opened.database  # a missing one is an error: never add to a new, empty database
     _check_ended(spec, database)
+    opened.files.refuse_links_out()
     check(database)
     spec.study_dir.mkdir(parents=True, exist_ok=True)  # a remote study's working folder may be gone
     with study_lock(spec.study_dir):

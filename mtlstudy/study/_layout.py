@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 
 import pyarrow.fs
 
-from mtlstudy._errors import ConfigError, StudyError
+from mtlstudy._errors import ConfigError, StudyError, UnsafePathError
 from mtlstudy._files import atomic_path
 from mtlstudy._schema import DEFAULT_DIR
 from mtlstudy.data import cache_dir
@@ -222,6 +222,26 @@ class StudyFiles:
             self.filesystem.delete_file(probe)
         except OSError as error:
             raise _error("write", self.dir, error) from None
+
+    def refuse_links_out(self) -> None:
+        """UnsafePathError if a symbolic link in the study's folder leads out of it.
+
+        Ray writes into a trial's folder wherever it leads, so a link planted in place of a
+        folder of a shared study would have a resumed study write elsewhere. The study's own
+        links (its ``tensorboard`` names) lead into it. An object store has no links.
+        """
+        if self.remote:
+            return
+        root = Path(self.root).resolve()
+        links = [Path(folder, name) for folder, folders, files in os.walk(root) for name in (*folders, *files)]
+        out = [link for link in links if link.is_symlink() and not link.resolve().is_relative_to(root)]
+        if out:
+            # The link that itself points out, rather than one that leads to it.
+            path = min(out, key=lambda link: Path(os.path.normpath(link.parent / os.readlink(link))).is_relative_to(root))
+            raise UnsafePathError(
+                f"refused study {self.name!r}: {str(path)!r} is a symbolic link to {str(path.resolve())!r}, "
+                "outside the study's folder; remove it to go on"
+            )
 
     def _info(self, path: str) -> pyarrow.fs.FileInfo:
         try:

@@ -98,6 +98,7 @@ def resume_study(name: str, dir: str | os.PathLike = DEFAULT_DIR, echo: Callable
     opened = open_study(name, dir, check=True)
     spec = opened.spec
     check_local_gpus(spec)
+    opened.files.refuse_links_out()
     spec.study_dir.mkdir(parents=True, exist_ok=True)  # a remote study's working folder may be gone
     with study_lock(spec.study_dir):
         with ray_log_to(spec.study_dir / RAY_LOG_FILE), ray_session(spec):
