@@ -99,11 +99,11 @@ def resume_study(name: str, dir: str | os.PathLike = DEFAULT_DIR, echo: Callable
     spec = opened.spec
     check_local_gpus(spec)
     opened.files.refuse_links_out()
+    database = opened.database  # a missing one is an error: never resume into a new, empty database
     spec.study_dir.mkdir(parents=True, exist_ok=True)  # a remote study's working folder may be gone
     with study_lock(spec.study_dir):
         with ray_log_to(spec.study_dir / RAY_LOG_FILE), ray_session(spec):
-            # A missing database is an error: never resume into a new, empty one.
-            notes, unfinished = reconcile(opened.database)
+            notes, unfinished = reconcile(database)
             for line in notes:
                 echo(f"reconcile: {line}")
             return run_phases(spec, echo, {}, unfinished)
