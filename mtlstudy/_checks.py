@@ -65,7 +65,7 @@ class _ShortRepr(reprlib.Repr):
 
     def __init__(self) -> None:
         super().__init__()
-        self.maxlevel, self.maxstring, self.maxother = 2, 100, 100
+        self.maxlevel, self.maxstring, self.maxother = 2, 60, 60
 
     def repr_str(self, value: str, level: int) -> str:
         shown = super().repr_str(value, level)
