@@ -8,6 +8,7 @@ from mtlstudy._errors import (
     CheckpointError,
     ConfigError,
     DataError,
+    DataSizeWarning,
     DivergenceError,
     MtlStudyError,
     StudyError,
@@ -22,6 +23,7 @@ __all__ = [
     "StudyInterrupted",
     "DivergenceError",
     "CheckpointError",
+    "DataSizeWarning",
     "__version__",
 ]
 

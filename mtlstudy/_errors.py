@@ -9,7 +9,7 @@ one-line message with its ``exit_code`` (2: a user's error; 130: an interrupted 
 from __future__ import annotations
 
 __all__ = ["MtlStudyError", "DataError", "ConfigError", "StudyError", "StudyInterrupted", "DivergenceError",
-           "CheckpointError", "DependencyError", "UnsafePathError"]
+           "CheckpointError", "DependencyError", "UnsafePathError", "DataSizeWarning"]
 
 
 class MtlStudyError(ValueError):
@@ -51,3 +51,10 @@ class DependencyError(MtlStudyError):
 
 class UnsafePathError(MtlStudyError):
     """A file to write is a symbolic link, or a device or fifo where a file or folder would be replaced."""
+
+
+class DataSizeWarning(UserWarning):
+    """A data set is so large that each evaluation will take far more memory and time than MovieLens-100K's.
+
+    A warning, not an error: the run goes on. The CLI shows it as one ``Warning:`` line on stderr.
+    """

@@ -5,22 +5,50 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+import warnings
 
 import click
 
-from mtlstudy._errors import MtlStudyError
+from mtlstudy._errors import DataSizeWarning, MtlStudyError
 from mtlstudy._schema import DEFAULT_DIR
+
+# The longest line an error or warning prints: click's own messages quote a bad value whole.
+_LINE_LIMIT = 1000
+
+
+def _one_line(message: str) -> str:
+    """``message`` as one line of at most about :data:`_LINE_LIMIT` characters (its middle left out)."""
+    line = " ".join(message.splitlines())
+    if len(line) <= _LINE_LIMIT:
+        return line
+    half = _LINE_LIMIT // 2
+    return f"{line[:half]} ...({len(line) - 2 * half} characters left out)... {line[-half:]}"
 
 
 class _Group(click.Group):
-    """A click group that turns our errors into one line on stderr and their exit code (2 for bad input)."""
+    """A click group that turns bad input, ours or click's, into one line on stderr and its exit code
+    (2 for bad input), and our warnings into one line each."""
 
     def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except MtlStudyError as error:
-            click.echo(f"Error: {error}", err=True)
-            ctx.exit(error.exit_code)
+        with warnings.catch_warnings():
+            show = warnings.showwarning
+
+            def show_warning(message, category, *where):
+                if issubclass(category, DataSizeWarning):
+                    click.echo(f"Warning: {_one_line(str(message))}", err=True)
+                else:
+                    show(message, category, *where)
+
+            warnings.showwarning = show_warning
+            try:
+                return super().invoke(ctx)
+            except click.exceptions.NoArgsIsHelpError:
+                raise  # the help a group without a command prints
+            except (MtlStudyError, click.UsageError) as error:
+                # click would put its usage and a hint above its own errors; bad input gets one line
+                message = error.format_message() if isinstance(error, click.UsageError) else str(error)
+                click.echo(f"Error: {_one_line(message)}", err=True)
+                ctx.exit(error.exit_code)
 
 
 @click.group(cls=_Group)
@@ -338,8 +366,14 @@ def _to_stderr(line: str) -> None:
 @main.command()
 @click.argument("name")
 @_dir_option
-@click.option("--optuna-port", type=int, default=8080, show_default=True, help="Port of optuna-dashboard (0: any free one).")
-@click.option("--tensorboard-port", type=int, default=6006, show_default=True, help="Port of TensorBoard (0: any free one).")
+@click.option(
+    "--optuna-port", type=click.IntRange(0, 65535), default=8080, show_default=True,
+    help="Port of optuna-dashboard (0: any free one).",
+)
+@click.option(
+    "--tensorboard-port", type=click.IntRange(0, 65535), default=6006, show_default=True,
+    help="Port of TensorBoard (0: any free one).",
+)
 @click.option("--storage", help="The Optuna database, if not the one the study was created with.")
 def dashboard(name: str, dir: str, optuna_port: int, tensorboard_port: int, storage: str | None) -> None:
     """Serve study NAME in optuna-dashboard and TensorBoard (on 127.0.0.1) until Ctrl-C."""

@@ -49,7 +49,7 @@ def test_train_writes_tensorboard_csv_config_and_a_summary_line(tmp_path):
         (["--lambda-f", "-1"], "lambda_f must be a finite number >= 0, got -1.0"),
         (["--lambda-r", "nan"], "lambda_r must be a finite number >= 0, got nan"),
         (["--lambda-f", "0", "--lambda-r", "0"], "both 0"),
-        (["--epochs", "0"], "epochs must be >= 1, got 0"),
+        (["--epochs", "0"], "epochs must be an integer from 1 to 100000, got 0"),
     ],
 )
 def test_bad_options_exit_2_with_one_line_and_write_nothing(tmp_path, arguments, message):

@@ -87,7 +87,7 @@ def test_info_rejects_unknown_dataset():
     "options, message",
     [
         (["--dataset", "bogus"], "Error: unknown dataset 'bogus'; expected one of ml-100k, synthetic"),
-        (["--dataset", "synthetic", "--dataset-option", "foo=1"], "Error: unknown synthetic option(s) foo;"),
+        (["--dataset", "synthetic", "--dataset-option", "foo=1"], "Error: unknown synthetic option(s) ['foo'];"),
         (["--dataset", "synthetic", "--dataset-option", "density=0"],
          "Error: density must be a number in (0, 1], got 0"),
     ],

@@ -267,10 +267,10 @@ def test_synthetic_passes_options_through():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: load_dataset("synthetic", users=3), r"unknown synthetic option\(s\) users; expected some of num_users"),
-        (lambda: load_dataset("synthetic", num_users=0), r"num_users must be a positive integer, got 0"),
+        (lambda: load_dataset("synthetic", users=3), r"unknown synthetic option\(s\) \['users'\]; expected some of num_users"),
+        (lambda: load_dataset("synthetic", num_users=0), r"num_users must be an integer >= 1, got 0"),
         (lambda: load_dataset("synthetic", path="u.data"), r"a data path applies to ml-100k only"),
-        (lambda: load_dataset("ml-100k", seed=3), r"option\(s\) seed apply to the synthetic dataset only"),
+        (lambda: load_dataset("ml-100k", seed=3), r"option\(s\) \['seed'\] apply to the synthetic dataset only"),
     ],
 )
 def test_option_errors(call, message):
@@ -282,12 +282,12 @@ def test_option_errors(call, message):
     "name, path, options, message",
     [
         ("bogus", None, {}, "unknown dataset 'bogus'; expected one of ml-100k, synthetic"),
-        ("synthetic", None, {"foo": 1}, "unknown synthetic option(s) foo"),
+        ("synthetic", None, {"foo": 1}, "unknown synthetic option(s) ['foo']"),
         ("synthetic", None, {"density": 0}, "density must be a number in (0, 1], got 0"),
-        ("synthetic", None, {"num_users": "many"}, "num_users must be a positive integer, got 'many'"),
+        ("synthetic", None, {"num_users": "many"}, "num_users must be an integer, got 'many'"),
         ("synthetic", None, 5, "dataset options must be a mapping of KEY: VALUE, got 5"),
         ("synthetic", "u.data", {}, "a data path applies to ml-100k only"),
-        ("ml-100k", None, {"seed": 1}, "option(s) seed apply to the synthetic dataset only"),
+        ("ml-100k", None, {"seed": 1}, "option(s) ['seed'] apply to the synthetic dataset only"),
     ],
 )
 def test_check_dataset_refuses_what_load_dataset_would_without_loading(name, path, options, message):
@@ -298,6 +298,7 @@ def test_check_dataset_refuses_what_load_dataset_would_without_loading(name, pat
             load_dataset(name, path, **options)
 
 
-def test_check_dataset_accepts_valid_requests():
+def test_check_dataset_accepts_valid_requests(tmp_path):
     check_dataset("synthetic", None, {"num_users": 10, "density": 0.5})
-    check_dataset("ml-100k", "u.data")
+    (tmp_path / "u.data").write_text("1\t1\t3\t0\n")
+    check_dataset("ml-100k", tmp_path / "u.data")

@@ -57,14 +57,25 @@ def test_rated_items_carry_rating_signal():
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"num_users": 0}, r"num_users must be a positive integer, got 0"),
-        ({"num_items": 2.5}, r"num_items must be a positive integer, got 2.5"),
-        ({"rank": True}, r"rank must be a positive integer, got True"),
+        ({"num_users": 0}, r"num_users must be an integer >= 1, got 0"),
+        ({"num_items": 2.5}, r"num_items must be an integer, got 2.5"),
+        ({"rank": True}, r"rank must be an integer, got True"),
         ({"density": 0.0}, r"density must be a number in \(0, 1\], got 0.0"),
         ({"density": float("nan")}, r"density must be a number in \(0, 1\], got nan"),
         ({"noise": -1}, r"noise must be a finite number >= 0, got -1"),
-        ({"seed": -3}, r"seed must be a non-negative integer, got -3"),
-        ({"seed": "1"}, r"seed must be a non-negative integer, got '1'"),
+        ({"seed": -3}, r"seed must be an integer from 0 to 4294967295 \(a 32-bit seed\), got -3"),
+        ({"seed": 2**32}, r"seed must be an integer from 0 to 4294967295 \(a 32-bit seed\), got 4294967296"),
+        ({"seed": "1"}, r"seed must be an integer from 0 to 4294967295 \(a 32-bit seed\), got '1'"),
+        (
+            {"num_users": 100_000, "num_items": 100_000},
+            r"synthetic data of num_users=100000, num_items=100000 and rank=4 needs about 298 GiB to draw "
+            r"\(dense num_users x num_items arrays\); at most 4 GiB is allowed",
+        ),
+        (
+            {"rank": 10**8},
+            r"synthetic data of num_users=300, num_items=400 and rank=100000000 needs about 522 GiB to draw "
+            r"\(dense num_users x num_items arrays\); at most 4 GiB is allowed",
+        ),
     ],
 )
 def test_bad_options_raise_config_error_with_the_value(options, message):

@@ -341,9 +341,9 @@ def _epoch_4_as_5(rows: pd.DataFrame) -> pd.DataFrame:
         (None, ["--rule", "moasha+fast"], "unknown early_stopping 'moasha+fast'"),
         (None, ["--rule", "moasha+bsf+arch"], "'moasha+bsf+arch'"),  # options go in their order
         (None, ["--grace-epochs", "4"], "got grace_epochs 4 and epochs 4"),
-        (None, ["--grace-epochs", "0"], "grace_epochs must be an integer >= 1, got 0"),
-        (None, ["--concurrency", "0"], "concurrency must be an integer >= 1, got 0"),
-        (None, ["--orders", "0"], "orders must be an integer >= 1, got 0"),
+        (None, ["--grace-epochs", "0"], "grace_epochs must be an integer from 1 to 100000, got 0"),
+        (None, ["--concurrency", "0"], "concurrency must be an integer from 1 to 100000, got 0"),
+        (None, ["--orders", "0"], "orders must be an integer from 1 to 100000, got 0"),
         (None, ["--orders", "abc"], "'abc'"),
         (None, ["--reduction-factor", "1"], "reduction_factor must be a number >= 2, got 1.0"),
         (None, ["--seed", "-1"], "seed must be an integer from 0 to 4294967295 (a 32-bit seed), got -1"),

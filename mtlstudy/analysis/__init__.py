@@ -33,7 +33,13 @@ from __future__ import annotations
 
 from mtlstudy.analysis._calibration import COVERAGE_CONFIDENCE, CalibrationCoverage, calibration_coverage
 from mtlstudy.analysis._epochs import best_vs_final, epoch_view
-from mtlstudy.analysis._hypervolume import hypervolume_2d, hypervolume_history, hypervolume_table, reference_point
+from mtlstudy.analysis._hypervolume import (
+    check_reference,
+    hypervolume_2d,
+    hypervolume_history,
+    hypervolume_table,
+    reference_point,
+)
 from mtlstudy.analysis._pareto import pareto_front, pareto_mask, pareto_table
 from mtlstudy.analysis._questions import (
     OriginalAnswers,
@@ -73,6 +79,7 @@ __all__ = [
     "pareto_front",
     "pareto_table",
     # hypervolume
+    "check_reference",
     "hypervolume_2d",
     "reference_point",
     "hypervolume_table",

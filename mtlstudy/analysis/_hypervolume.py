@@ -12,7 +12,7 @@ from mtlstudy._errors import ConfigError
 from mtlstudy.analysis._frame import VALUES, complete_trials, objective_columns
 from mtlstudy.analysis._pareto import pareto_mask, to_minimisation
 
-__all__ = ["hypervolume_2d", "reference_point", "hypervolume_table", "hypervolume_history"]
+__all__ = ["check_reference", "hypervolume_2d", "reference_point", "hypervolume_table", "hypervolume_history"]
 
 _DIRECTIONS = ("min", "max")
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mtlstudy._checks import short_repr
 from mtlstudy._errors import DataError
 from mtlstudy.data._interactions import Interactions
 
@@ -146,7 +147,7 @@ def parse_ratings(data: bytes, fmt: str, label: str) -> pd.DataFrame:
             header = next(csv.reader([header_line])) if fmt == "csv" else header_line.split("\t")
         except csv.Error:  # the csv module refuses a bare carriage return inside a line
             raise DataError(
-                f"{label}:1: the header row holds a carriage return or binary data (got {_shorten(header_line)!r})"
+                f"{label}:1: the header row holds a carriage return or binary data (got {short_repr(header_line)})"
             ) from None
         columns, first_line = _header_columns(header, fmt, label), 2
         shape_rule, no_rows = "like the header", "only a header"
@@ -206,10 +207,10 @@ def _header_columns(header: list[str], fmt: str, label: str) -> list[str]:
     shown = ("," if fmt == "csv" else "\t").join(header)
     missing = [key for key, column in names.items() if column in _REQUIRED and column not in columns]
     if missing:
-        raise DataError(f"{label}:1: missing column(s) {', '.join(missing)} (got header {shown!r})")
+        raise DataError(f"{label}:1: missing column(s) {', '.join(missing)} (got header {short_repr(shown)})")
     twice = sorted({key for key in keys if key in names and keys.count(key) > 1})
     if twice:
-        raise DataError(f"{label}:1: column(s) named twice: {', '.join(twice)} (got header {shown!r})")
+        raise DataError(f"{label}:1: column(s) named twice: {', '.join(twice)} (got header {short_repr(shown)})")
     return columns
 
 
@@ -241,7 +242,7 @@ def _validate(table: pd.DataFrame, lines: np.ndarray, label: str) -> pd.DataFram
             if raw.strip() == "":
                 message = f"missing {column} value (got an empty field)"
             else:
-                message = f"{rule} (got {_shorten(raw)!r})"
+                message = f"{rule} (got {short_repr(raw)})"
             problems.append((row, order, message))
         values[column] = number
     if problems:
@@ -266,10 +267,6 @@ def _validate(table: pd.DataFrame, lines: np.ndarray, label: str) -> pd.DataFram
             f"(got user {user}, item {item})"
         )
     return frame
-
-
-def _shorten(value: str, limit: int = 40) -> str:
-    return value if len(value) <= limit else value[: limit - 3] + "..."
 
 
 def canonical_bytes(frame: pd.DataFrame) -> bytes:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import http.client
 import io
+import math
 import os
 import subprocess
 import sys
 import tempfile
 import urllib.request
+import warnings
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,7 +28,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from mtlstudy._errors import ConfigError, DataError
+from mtlstudy._checks import check_file, short_repr
+from mtlstudy._errors import ConfigError, DataError, DataSizeWarning
 from mtlstudy._files import atomic_path
 from mtlstudy.data._interactions import Interactions
 from mtlstudy.data._readers import canonical_bytes, parse_ratings, ratings_sha256, read_ratings, to_interactions
@@ -58,6 +61,8 @@ _RECBOLE_MEMBER = "recbole/dataset_example/ml-100k/ml-100k.inter"
 _HTTP_TIMEOUT_S = 10
 _PIP_TIMEOUT_S = 300
 _CHUNK = 1 << 16
+# Test rows are this share of a user's ratings under the default split (--test-fraction).
+_TEST_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,12 @@ def load_dataset(
         On an unknown name or option, or a bad synthetic option value.
     DataError
         If a file is malformed, fails its checksum, or no source can provide the data.
+
+    Warns
+    -----
+    DataSizeWarning
+        If evaluating the data set will take far more memory than MovieLens-100K's (see
+        :func:`check_dataset` for synthetic data).
     """
     check_dataset(name, path, synthetic_options)
     if name == "synthetic":
@@ -132,7 +143,11 @@ def load_dataset(
         frame, source = read_ratings(path), str(path)
         if verify:
             _verify(frame, source, "pass --no-verify (verify=False) to use a different data set")
-    return Dataset(to_interactions(frame), name, source)
+    interactions = to_interactions(frame)
+    _warn_if_large(
+        interactions.num_users, interactions.num_items, int(np.bincount(interactions.user_ids).max()), source
+    )
+    return Dataset(interactions, name, source)
 
 
 def check_dataset(
@@ -155,18 +170,35 @@ def check_dataset(
     ConfigError
         On an unknown name, a path given with synthetic data, options that are not a
         mapping or do not apply to ``name``, or a synthetic option out of range.
+    DataError
+        If ``path`` is not a regular file that can be read: missing, a folder, a fifo or a
+        device (looked at without opening it, so neither blocks), or unreadable.
+
+    Warns
+    -----
+    DataSizeWarning
+        If evaluating the synthetic data asked for will take far more memory than
+        MovieLens-100K's (:func:`load_dataset` warns about a file's once it has read it).
     """
     if name not in DATASETS:
-        raise ConfigError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+        raise ConfigError(f"unknown dataset {short_repr(name)}; expected one of {', '.join(DATASETS)}")
     options = {} if options is None else options
     if not isinstance(options, Mapping):
-        raise ConfigError(f"dataset options must be a mapping of KEY: VALUE, got {options!r}")
+        raise ConfigError(f"dataset options must be a mapping of KEY: VALUE, got {short_repr(options)}")
     if name == "synthetic":
         if path is not None:
-            raise ConfigError(f"a data path applies to ml-100k only, not to the synthetic dataset (got {path})")
-        check_synthetic_options(**options)
+            raise ConfigError(
+                f"a data path applies to ml-100k only, not to the synthetic dataset (got {short_repr(str(path))})"
+            )
+        values = check_synthetic_options(**options)
+        _warn_if_large(
+            values["num_users"] + 1, values["num_items"] + 1, math.ceil(values["density"] * values["num_items"]),
+            f"synthetic data of {values['num_users']} users and {values['num_items']} items",
+        )
     elif options:
-        raise ConfigError(f"option(s) {', '.join(sorted(options))} apply to the synthetic dataset only")
+        raise ConfigError(f"option(s) {short_repr(sorted(map(str, options)))} apply to the synthetic dataset only")
+    elif path is not None:
+        check_file(path, "data file", DataError)
 
 
 def fetch_movielens(progress: bool = True) -> tuple[Path, str]:
@@ -300,6 +332,34 @@ def _download_recbole_wheel(progress: bool) -> tuple[bytes, str, str]:
         except (OSError, zipfile.BadZipFile, KeyError) as error:
             raise DataError(f"{wheels[0].name}: {_reason(error)}") from None
         return data, "inter", f"{wheels[0].name}!{_RECBOLE_MEMBER}"
+
+
+def _evaluation_bytes(num_users: int, num_items: int, most_ratings: int) -> int:
+    """About the memory one evaluation holds for tables of ``num_users`` x ``num_items`` (as
+    ``RankingEvaluator`` does): the float32 scores of every user for every item and their masked
+    copy, and the comparisons of one user's test items with every item, all at once."""
+    return 8 * num_users * num_items + 4 * num_items * math.ceil(_TEST_SHARE * most_ratings)
+
+
+# MovieLens-100K's: tables of 944 x 1683 (ids from 1), and 737 ratings of its busiest user.
+_ML100K_EVALUATION_BYTES = _evaluation_bytes(944, 1683, 737)
+#: How many times MovieLens-100K's evaluation memory a data set may need before it gets a DataSizeWarning.
+LARGE_EVALUATION = 20
+
+
+def _warn_if_large(num_users: int, num_items: int, most_ratings: int, described: str) -> None:
+    """Warn (DataSizeWarning) if evaluating tables of ``num_users`` x ``num_items``, whose busiest
+    user holds ``most_ratings`` ratings, needs over :data:`LARGE_EVALUATION` times MovieLens-100K's memory."""
+    needed = _evaluation_bytes(num_users, num_items, most_ratings)
+    if needed > LARGE_EVALUATION * _ML100K_EVALUATION_BYTES:
+        warnings.warn(
+            f"{described}: every evaluation of a model holds about {needed / 2**30:,.1f} GiB "
+            f"({num_users - 1} users x {num_items - 1} items, and {most_ratings} ratings of one user), "
+            f"{needed / _ML100K_EVALUATION_BYTES:,.0f}x MovieLens-100K's: expect epochs far slower than "
+            "README's, or to run out of memory",
+            DataSizeWarning,
+            stacklevel=2,  # the line in this module: once per run, however many times the data is checked
+        )
 
 
 def _verify(frame: pd.DataFrame, label: str, hint: str) -> None:

@@ -13,13 +13,18 @@ import numbers
 
 import numpy as np
 
+from mtlstudy._checks import check_count, check_seed, short_repr
 from mtlstudy._errors import ConfigError
 from mtlstudy.data._interactions import Interactions
 
-__all__ = ["make_synthetic", "check_synthetic_options"]
+__all__ = ["make_synthetic", "check_synthetic_options", "MAX_DRAW_BYTES"]
 
 # MovieLens-100K's first timestamp, so synthetic rows look like the real ones.
 _FIRST_TIMESTAMP = 874_724_710
+#: The most memory a draw may take: it holds several dense num_users x num_items arrays at once.
+MAX_DRAW_BYTES = 4 * 2**30
+# A draw's peak memory per (user, item) pair: affinity, Gumbel keys and their argsort (tracemalloc).
+_DRAW_BYTES_PER_PAIR = 32
 
 
 def make_synthetic(
@@ -50,7 +55,7 @@ def make_synthetic(
     noise : float
         Standard deviation of the rating noise, >= 0.
     seed : int
-        Seed of :func:`numpy.random.default_rng`; the same seed gives identical arrays.
+        Seed of :func:`numpy.random.default_rng`, a 32-bit seed; the same seed gives identical arrays.
 
     Returns
     -------
@@ -61,7 +66,8 @@ def make_synthetic(
     Raises
     ------
     ConfigError
-        If an option is out of range, naming it and its value.
+        If an option is out of range, naming it and its value, or if drawing would take
+        more than :data:`MAX_DRAW_BYTES` of memory.
     """
     _check_values(num_users, num_items, density, rank, noise, seed)
 
@@ -93,8 +99,13 @@ def make_synthetic(
     )
 
 
-def check_synthetic_options(**options: object) -> None:
+def check_synthetic_options(**options: object) -> dict[str, object]:
     """Check keyword arguments for :func:`make_synthetic` without drawing any data.
+
+    Returns
+    -------
+    dict
+        Every argument of :func:`make_synthetic`: ``options``, and the defaults of the others.
 
     Raises
     ------
@@ -102,30 +113,34 @@ def check_synthetic_options(**options: object) -> None:
         On an unknown option, or a value out of range, naming it and its value.
     """
     parameters = inspect.signature(make_synthetic).parameters
-    unknown = sorted(set(options) - set(parameters))
+    unknown = sorted(str(name) for name in options if name not in parameters)
     if unknown:
         raise ConfigError(
-            f"unknown synthetic option(s) {', '.join(unknown)}; expected some of {', '.join(parameters)}"
+            f"unknown synthetic option(s) {short_repr(unknown)}; expected some of {', '.join(parameters)}"
         )
-    _check_values(**{name: options.get(name, parameter.default) for name, parameter in parameters.items()})
+    values = {name: options.get(name, parameter.default) for name, parameter in parameters.items()}
+    _check_values(**values)
+    return values
 
 
 def _check_values(num_users, num_items, density, rank, noise, seed) -> None:
-    """Raise ConfigError naming the first of :func:`make_synthetic`'s arguments out of range."""
+    """Raise ConfigError naming the first of :func:`make_synthetic`'s arguments out of range,
+    or the arguments together when drawing would take more than :data:`MAX_DRAW_BYTES`."""
     for name, value in (("num_users", num_users), ("num_items", num_items), ("rank", rank)):
-        if not _is_int(value) or value < 1:
-            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        check_count(value, name)
     if not _is_real(density) or not 0.0 < density <= 1.0:
-        raise ConfigError(f"density must be a number in (0, 1], got {density!r}")
+        raise ConfigError(f"density must be a number in (0, 1], got {short_repr(density)}")
     if not _is_real(noise) or not 0.0 <= noise < math.inf:
-        raise ConfigError(f"noise must be a finite number >= 0, got {noise!r}")
-    if not _is_int(seed) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        raise ConfigError(f"noise must be a finite number >= 0, got {short_repr(noise)}")
+    check_seed(seed)
+    needed = _DRAW_BYTES_PER_PAIR * num_users * num_items + 8 * rank * (num_users + num_items)  # + float64 factors
+    if needed > MAX_DRAW_BYTES:
+        raise ConfigError(
+            f"synthetic data of num_users={num_users}, num_items={num_items} and rank={rank} needs about "
+            f"{needed / 2**30:,.0f} GiB to draw (dense num_users x num_items arrays); at most "
+            f"{MAX_DRAW_BYTES // 2**30} GiB is allowed"
+        )
 
 
 def _is_real(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(value)
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)  # NaN fails the range checks

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from mtlstudy._checks import check_seed
 from mtlstudy._errors import ConfigError
 from mtlstudy.search_spaces._registry import register_space
 
@@ -88,6 +89,7 @@ def seed_grid_points(spec: Any) -> tuple[tuple[bool, float, float, bool], ...]:
 
 
 def _seed_grid(spec: Any) -> dict[str, list]:
+    check_seed(spec.seed + spec.seeds - 1, "seed + seeds - 1")  # the last seed a trial trains with
     return {
         "point": list(range(len(seed_grid_points(spec)))),
         "seed": list(range(spec.seed, spec.seed + spec.seeds)),

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from mtlstudy._checks import check_count, check_seed
+from mtlstudy._checks import MAX_COUNT, check_count, check_seed
 from mtlstudy._errors import ConfigError, StudyError
 from mtlstudy.study._database import StudyDatabase
 from mtlstudy.study._export import export_frame
@@ -63,7 +63,7 @@ def extend_study(
         or a named trial is not a complete search trial.
     """
     if trials is not None:
-        check_count(trials, "trials")
+        check_count(trials, "trials", 1, MAX_COUNT)
     if trials is None and not replicates:
         raise ConfigError("extend adds trials (--trials M), replicates (--replicates N) or both; got neither")
     opened = open_study(name, dir, check=True, replicates=replicates, replicate_trials=replicate_trials)
@@ -112,7 +112,7 @@ def calibrate_study(
         If the study runs, has not ended, samples a grid or has no complete trial, or if the
         calibration trials did not all finish (``study resume`` finishes them, ``report`` then shows the coverage).
     """
-    check_count(trials, "trials")
+    check_count(trials, "trials", 1, MAX_COUNT)
     check_seed(seed)
     opened = open_study(name, dir, check=True)
     spec = opened.spec

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mtlstudy._checks import check_count, check_seed
+from mtlstudy._checks import MAX_COUNT, check_count, check_seed
 from mtlstudy._errors import StudyError
 from mtlstudy._runs import MemoryRungStore, trial_result
 from mtlstudy._schema import PARAM_COLUMNS
@@ -118,10 +118,12 @@ def replay_stopping(
     opened = open_study(name, dir, storage=storage)
     spec = opened.spec
     specs = _rule_specs(spec, rules, grace_epochs, reduction_factor)
-    concurrency = check_count(concurrency if concurrency is not None else spec.concurrency or 2, "concurrency")
+    concurrency = check_count(
+        concurrency if concurrency is not None else spec.concurrency or 2, "concurrency", 1, MAX_COUNT
+    )
     check_seed(seed)
     if orders != RECORDED_ORDER:
-        check_count(orders, "orders")
+        check_count(orders, "orders", 1, MAX_COUNT)
     if figure is not None:
         check_figure_path(figure)
     trials, epochs = export_frames(opened)

@@ -13,7 +13,7 @@ import optuna
 import pandas as pd
 
 from mtlstudy._errors import ConfigError, StudyError
-from mtlstudy.analysis import FORMATS, write_report
+from mtlstudy.analysis import FORMATS, check_reference, write_report
 from mtlstudy.data import ML100K_SHA256
 from mtlstudy.study._export import export_frames, rung_frame
 from mtlstudy.study._layout import DEFAULT_DIR, REPORT_DIR
@@ -54,7 +54,7 @@ def report_study(
     opened = open_study(name, dir, storage=storage)
     trials, epochs = export_frames(opened)
     if reference_point is not None:
-        _check_reference(trials, value, tuple(reference_point), include_stopped)
+        _check_reference(trials, value, check_reference(reference_point), include_stopped)
     return write_study_report(
         opened,
         trials,

@@ -8,7 +8,7 @@ import math
 import os
 import re
 import tomllib
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +17,22 @@ import numpy as np
 import optuna
 import yaml
 
-from mtlstudy._checks import check_count, check_fraction, check_number, check_seed, check_value
+from mtlstudy._checks import (
+    MAX_BATCH_SIZE,
+    MAX_COUNT,
+    MAX_EMBEDDING_DIM,
+    MAX_EPOCHS,
+    MAX_PACK,
+    MAX_THREADS,
+    check_count,
+    check_file,
+    check_fraction,
+    check_number,
+    check_seed,
+    check_text,
+    check_value,
+    short_repr,
+)
 from mtlstudy._errors import ConfigError
 from mtlstudy._runs import objective_key
 from mtlstudy._schema import OBJECTIVES, VALIDATION_METRICS
@@ -333,18 +348,69 @@ EARLY_STOPPING: dict[str, Callable[[StudySpec, RungStore], TrialScheduler | None
 }
 
 
+class _SpecLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, stricter where a spec needs it.
+
+    It refuses a key given twice, which ``yaml.safe_load`` settles silently by keeping the
+    last, and every alias: a flat mapping of settings never needs one, and aliases of
+    aliases expand exponentially wherever the value is walked (a "billion laughs").
+    """
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"found the alias *{event.anchor}; a study spec takes no aliases, write the value itself",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        keys = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, Hashable):  # an unhashable key is refused by SafeLoader itself
+                if key in keys:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"found the key {short_repr(key)} twice", key_node.start_mark
+                    )
+                keys.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _load_yaml(text: str) -> Any:
+    """``text`` read by :class:`_SpecLoader` (one document), or ConfigError saying why not in one line."""
+    try:
+        return yaml.load(text, Loader=_SpecLoader)
+    except yaml.MarkedYAMLError as error:
+        # PyYAML's own text spans several lines, quoting the source under a caret.
+        mark = error.problem_mark or error.context_mark
+        problem = " ".join(part for part in (error.context, error.problem) if part)
+        raise ConfigError(f"{problem} (line {mark.line + 1}, column {mark.column + 1})") from None
+    except (yaml.YAMLError, ValueError) as error:  # ValueError: an integer of over 4,300 digits
+        raise ConfigError(str(error)) from None
+    except RecursionError:  # PyYAML composes nested values recursively
+        raise ConfigError("values nest too deeply") from None
+
+
 def load_spec(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a YAML or TOML (by ``.toml`` suffix) spec file into a dict with ``_`` keys."""
-    path = Path(path)
+    """Read a YAML or TOML (by ``.toml`` suffix) spec file into a dict with ``_`` keys.
+
+    YAML is read strictly (see :class:`_SpecLoader`): one document, each key once, no aliases.
+    """
+    path = check_file(path, "study spec")
+    where = short_repr(str(path))
     try:
         text = path.read_text(encoding="utf-8")
-        values = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
-    except (OSError, tomllib.TOMLDecodeError, yaml.YAMLError) as error:
-        raise ConfigError(f"cannot read study spec {str(path)!r}: {error}") from None
+        values = tomllib.loads(text) if path.suffix == ".toml" else _load_yaml(text)
+    except (OSError, ValueError) as error:  # ValueError: not UTF-8, bad TOML or YAML (ConfigError), a huge integer
+        raise ConfigError(f"cannot read study spec {where}: {error}") from None
+    except RecursionError:  # tomllib reads nested values recursively
+        raise ConfigError(f"cannot read study spec {where}: values nest too deeply") from None
     if values is None:
         return {}
     if not isinstance(values, dict):
-        raise ConfigError(f"study spec {str(path)!r} must be a mapping, got {type(values).__name__}")
+        raise ConfigError(f"study spec {where} must be a mapping, got {type(values).__name__}")
     return _spec_keys(values)
 
 
@@ -353,9 +419,20 @@ _RENAMED_KEYS = {"objective": "value"}
 
 
 def _spec_keys(values: Mapping[str, Any]) -> dict[str, Any]:
-    """``values`` with dashes in keys read as underscores and renamed keys under their names now."""
-    keys = {str(key).replace("-", "_"): value for key, value in values.items()}
-    return {_RENAMED_KEYS.get(key, key): value for key, value in keys.items()}
+    """``values`` with dashes in keys read as underscores and renamed keys under their names now;
+    ConfigError for two keys that name one setting (``batch-size`` and ``batch_size``)."""
+    keys: dict[str, Any] = {}
+    given: dict[str, str] = {}
+    for key, value in values.items():
+        name = str(key).replace("-", "_")
+        name = _RENAMED_KEYS.get(name, name)
+        if name in keys:
+            raise ConfigError(
+                f"study spec key {short_repr(name)} is given twice, as {short_repr(given[name])} "
+                f"and {short_repr(str(key))}"
+            )
+        keys[name], given[name] = value, str(key)
+    return keys
 
 
 def parse_key_values(pairs: Sequence[str], option: str) -> dict[str, Any]:
@@ -370,8 +447,11 @@ def parse_key_values(pairs: Sequence[str], option: str) -> dict[str, Any]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise ConfigError(f"{option} takes KEY=VALUE, got {pair!r}")
-        options[key] = yaml.safe_load(value)
+            raise ConfigError(f"{option} takes KEY=VALUE, got {short_repr(pair)}")
+        try:
+            options[key] = _load_yaml(value)
+        except ConfigError as error:
+            raise ConfigError(f"{option} {short_repr(pair)}: cannot read the value: {error}") from None
     return options
 
 
@@ -386,7 +466,9 @@ def parse_trial_numbers(text: str, option: str) -> list[int]:
     try:
         return [int(item) for item in text.split(",")]
     except ValueError:
-        raise ConfigError(f"{option} takes trial numbers separated by commas, e.g. 3,7,12, got {text!r}") from None
+        raise ConfigError(
+            f"{option} takes trial numbers separated by commas, e.g. 3,7,12, got {short_repr(text)}"
+        ) from None
 
 
 def resolve_spec(path: str | os.PathLike | None = None, **overrides: Any) -> StudySpec:
@@ -410,7 +492,7 @@ def _checked_fields(values: Mapping[str, Any]) -> dict[str, Any]:
     """``values`` with known keys only, each passed through its field's validator."""
     unknown = sorted(set(values) - set(_VALIDATORS))
     if unknown:
-        raise ConfigError(f"unknown study spec key(s) {unknown}; known: {sorted(_VALIDATORS)}")
+        raise ConfigError(f"unknown study spec key(s) {short_repr(unknown)}; known: {sorted(_VALIDATORS)}")
     return {key: _VALIDATORS[key](value, key) for key, value in values.items()}
 
 
@@ -419,22 +501,17 @@ def check_name(name: Any, key: str = "name") -> str:
     if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > _NAME_LENGTH:
         raise ConfigError(
             f"study name must be 1 to {_NAME_LENGTH} letters, digits, '.', '_' or '-', starting with a letter "
-            f"or digit, got {_shorten(name)!r}"
+            f"or digit, got {short_repr(name)}"
         )
     return name
-
-
-def _shorten(value: Any, limit: int = 60) -> Any:
-    """Long strings cut for a one-line message."""
-    return value if not isinstance(value, str) or len(value) <= limit else f"{value[:limit]}... ({len(value)} characters)"
 
 
 # Field validators: ``check(value, key)`` returns the value as the spec holds it, or raises ConfigError.
 _Validator = Callable[[Any, str], Any]
 
 
-def _count(minimum: int) -> _Validator:
-    return lambda value, key: check_count(value, key, minimum)
+def _count(minimum: int, maximum: int | None = None) -> _Validator:
+    return lambda value, key: check_count(value, key, minimum, maximum)
 
 
 def _optional(check: _Validator) -> _Validator:
@@ -444,7 +521,7 @@ def _optional(check: _Validator) -> _Validator:
 def _of_type(kind: type, described: str) -> _Validator:
     def check(value: Any, key: str) -> Any:
         if not isinstance(value, kind):
-            raise ConfigError(f"{key} must be {described}, got {value!r}")
+            raise ConfigError(f"{key} must be {described}, got {short_repr(value)}")
         return value
 
     return check
@@ -453,17 +530,18 @@ def _of_type(kind: type, described: str) -> _Validator:
 def _choice(choices: Collection[str]) -> _Validator:
     def check(value: Any, key: str) -> str:
         if value not in choices:
-            raise ConfigError(f"unknown {key} {value!r}; choose one of {sorted(choices)}")
+            raise ConfigError(f"unknown {key} {short_repr(value)}; choose one of {sorted(choices)}")
         return value
 
     return check
 
 
-def _number_at_least(minimum: float, strictly: bool = False) -> _Validator:
+def _number(minimum: float, strictly: bool = False, maximum: float = math.inf) -> _Validator:
     def check(value: Any, key: str) -> float:
         value = check_number(value, key)
-        if value < minimum or (strictly and value == minimum):
-            raise ConfigError(f"{key} must be a number {'>' if strictly else '>='} {minimum:g}, got {value!r}")
+        if value < minimum or (strictly and value == minimum) or value > maximum:
+            at_most = f" and <= {maximum:g}" if maximum < math.inf else ""
+            raise ConfigError(f"{key} must be a number {'>' if strictly else '>='} {minimum:g}{at_most}, got {value!r}")
         return value
 
     return check
@@ -475,24 +553,27 @@ def _range(value: Any, key: str) -> tuple[float, float]:
         or len(value) != 2
         or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
     ):
-        raise ConfigError(f"{key} must be two numbers [low, high], got {value!r}")
-    low, high = float(value[0]), float(value[1])
+        raise ConfigError(f"{key} must be two numbers [low, high], got {short_repr(value)}")
+    try:
+        low, high = float(value[0]), float(value[1])
+    except OverflowError:  # an integer beyond a float's range
+        low = high = math.inf
     if not (math.isfinite(low) and math.isfinite(high) and 0 <= low < high):
-        raise ConfigError(f"{key} must satisfy 0 <= low < high < inf, got {list(value)!r}")
+        raise ConfigError(f"{key} must satisfy 0 <= low < high < inf, got {short_repr(list(value))}")
     return low, high
 
 
 def _pack(value: Any, key: str) -> int | str:
     if value == "auto":
         return value
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{key} must be an integer >= 1 or 'auto', got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PACK:
+        raise ConfigError(f"{key} must be an integer from 1 to {MAX_PACK} or 'auto', got {short_repr(value)}")
     return value
 
 
 def _trial_numbers(value: Any, key: str) -> tuple[int, ...]:
     if not isinstance(value, (list, tuple)):
-        raise ConfigError(f"{key} must be a list of trial numbers, got {value!r}")
+        raise ConfigError(f"{key} must be a list of trial numbers, got {short_repr(value)}")
     return tuple(value)  # checked against the budget by _replicate_trials
 
 
@@ -501,44 +582,59 @@ def _space(value: Any, key: str) -> str:
     return value
 
 
+def _path(value: Any, key: str) -> str:
+    return check_text(os.fspath(value) if isinstance(value, os.PathLike) else value, key)
+
+
+def _storage(value: Any, key: str) -> str:
+    """``value`` as :func:`check_storage` keeps it, its SQLite or journal file a regular file if it
+    exists: a journal opened on a fifo would wait for a writer, and on a device read forever."""
+    from mtlstudy.study._database import storage_file  # imported here: that module imports this one
+
+    url = check_storage(check_text(value, key), key)
+    path = storage_file(url)
+    if path is not None and path.exists():
+        check_file(path, key)
+    return url
+
+
 _flag = _of_type(bool, "true or false")
-_text = _of_type(str, "a string")
 
 #: The validator of every StudySpec field (a test checks that each field has one).
 _VALIDATORS: dict[str, _Validator] = {
     "name": check_name,
     "space": _space,
     "sampler": _choice(SAMPLERS),
-    "trials": _optional(_count(1)),
-    "concurrency": _optional(_count(1)),
+    "trials": _optional(_count(1, MAX_COUNT)),
+    "concurrency": _optional(_count(1, MAX_COUNT)),
     "value": check_value,
-    "epochs": _count(1),
+    "epochs": _count(1, MAX_EPOCHS),
     "seed": check_seed,
-    "seeds": _count(1),
+    "seeds": _count(1, MAX_COUNT),
     "user_bias": _flag,
     "user_bias_point": _flag,
     "lambda_f_range": _range,
     "lambda_r_range": _range,
     "lambda_log": _flag,
-    "dataset": _text,
-    "data": _optional(_text),
+    "dataset": check_text,
+    "data": _optional(_path),
     "dataset_options": _of_type(Mapping, "a mapping"),
-    "embedding_dim": _count(1),
-    "lr": _number_at_least(0, strictly=True),
-    "batch_size": _count(1),
+    "embedding_dim": _count(1, MAX_EMBEDDING_DIM),
+    "lr": _number(0, strictly=True),
+    "batch_size": _count(1, MAX_BATCH_SIZE),
     "validation_fraction": check_fraction,
-    "cpus_per_trial": _number_at_least(0, strictly=True),
-    "gpus_per_trial": _number_at_least(0),
-    "address": _optional(_text),
-    "storage": _optional(lambda value, key: check_storage(_text(value, key), key)),
-    "dir": lambda value, key: str(value),  # a path or a URI, checked by _checked_dir
+    "cpus_per_trial": _number(0, strictly=True, maximum=MAX_THREADS),
+    "gpus_per_trial": _number(0),
+    "address": _optional(check_text),
+    "storage": _optional(_storage),
+    "dir": _path,  # a path or a URI, checked further by _checked_dir
     "max_failures": _count(0),
     "checkpoint_every": _count(0),
     "early_stopping": _choice(EARLY_STOPPING),
-    "grace_epochs": _count(1),
-    "reduction_factor": _number_at_least(2),
+    "grace_epochs": _count(1, MAX_EPOCHS),
+    "reduction_factor": _number(2),
     "pack": _pack,
-    "replicates": _count(0),
+    "replicates": _count(0, MAX_COUNT),
     "replicate_trials": _optional(_trial_numbers),
 }
 
@@ -585,7 +681,9 @@ def _replicate_trials(spec: StudySpec, trials: int) -> tuple[int, ...] | None:
     if numbers is None:
         return None
     if not spec.replicates:
-        raise ConfigError(f"replicate_trials {list(numbers)!r} needs replicates >= 1, got replicates {spec.replicates}")
+        raise ConfigError(
+            f"replicate_trials {short_repr(list(numbers))} needs replicates >= 1, got replicates {spec.replicates}"
+        )
     if (
         not numbers
         or any(isinstance(n, bool) or not isinstance(n, int) or not 0 <= n < trials for n in numbers)
@@ -593,7 +691,7 @@ def _replicate_trials(spec: StudySpec, trials: int) -> tuple[int, ...] | None:
     ):
         raise ConfigError(
             f"replicate_trials must be distinct trial numbers from 0 to {trials - 1} (the budget is {trials}), "
-            f"got {list(numbers)!r}"
+            f"got {short_repr(list(numbers))}"
         )
     return tuple(numbers)
 

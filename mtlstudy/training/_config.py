@@ -8,7 +8,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mtlstudy._checks import check_fraction, check_seed
+from mtlstudy._checks import (
+    MAX_BATCH_SIZE,
+    MAX_COUNT,
+    MAX_EMBEDDING_DIM,
+    MAX_EPOCHS,
+    check_count,
+    check_fraction,
+    check_seed,
+    short_repr,
+)
 from mtlstudy._errors import ConfigError
 
 __all__ = ["TrainConfig"]
@@ -16,6 +25,8 @@ __all__ = ["TrainConfig"]
 _DEVICES = ("auto", "cpu", "cuda")
 #: The MLP's hidden layers when ``layer_sizes`` is left out (SPEC.md's 64).
 _HIDDEN_LAYERS = (64,)
+# The upper bound of each size (see mtlstudy._checks).
+_MAXIMA = {"epochs": MAX_EPOCHS, "batch_size": MAX_BATCH_SIZE, "embedding_dim": MAX_EMBEDDING_DIM, "k": MAX_COUNT}
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,8 @@ class TrainConfig:
     k: int = 10
 
     def __post_init__(self) -> None:
+        for name, maximum in _MAXIMA.items():  # first: the layer sizes below follow embedding_dim
+            check_count(getattr(self, name), name, 1, maximum)
         sizes = (3 * self.embedding_dim, *_HIDDEN_LAYERS) if self.layer_sizes is None else self.layer_sizes
         object.__setattr__(self, "layer_sizes", tuple(int(size) for size in sizes))
         object.__setattr__(self, "dataset_options", dict(self.dataset_options))
@@ -58,18 +71,15 @@ class TrainConfig:
         for name in ("lambda_f", "lambda_r"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
+                raise ConfigError(f"{name} must be a finite number >= 0, got {short_repr(value)}")
         if self.lambda_f == 0 and self.lambda_r == 0:
             raise ConfigError("lambda_f and lambda_r are both 0: at least one task must be trained")
-        for name in ("epochs", "batch_size", "embedding_dim", "k"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         for name in ("seed", "split_seed"):
             check_seed(getattr(self, name), name)
         if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ConfigError(f"lr must be a finite number > 0, got {self.lr!r}")
+            raise ConfigError(f"lr must be a finite number > 0, got {short_repr(self.lr)}")
         if self.device not in _DEVICES:
-            raise ConfigError(f"device must be one of {', '.join(_DEVICES)}, got {self.device!r}")
+            raise ConfigError(f"device must be one of {', '.join(_DEVICES)}, got {short_repr(self.device)}")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> TrainConfig:

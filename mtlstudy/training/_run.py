@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from mtlstudy._checks import MAX_THREADS, check_count
 from mtlstudy._errors import ConfigError, DivergenceError
 from mtlstudy._history import divergence
 from mtlstudy._schema import DEFAULT_DIR
@@ -52,9 +53,7 @@ def train_model(
     if (logdir / "metrics.csv").exists():
         raise ConfigError(f"logdir {str(logdir)!r} already holds a run; choose another --logdir")
     if threads is not None:
-        if threads < 1:
-            raise ConfigError(f"threads must be >= 1, got {threads}")
-        torch.set_num_threads(threads)
+        torch.set_num_threads(check_count(threads, "threads", 1, MAX_THREADS))
     train, test, dataset = load_split(config, progress=progress)
     trainer = Trainer(config, train, test)
     logdir.mkdir(parents=True, exist_ok=True)
