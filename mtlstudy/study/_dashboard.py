@@ -13,6 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from mtlstudy import _parent_death
 from mtlstudy._errors import ConfigError, DependencyError, StudyError
 from mtlstudy.study._layout import DASHBOARD_LOG, DEFAULT_DIR, RAY_DIR, TENSORBOARD_DIR
 from mtlstudy.study._open import open_study
@@ -115,7 +116,9 @@ def open_dashboard(
     boto3), under their Ray trial ids. Both listen on 127.0.0.1 only. Returns once
     both answer HTTP; their output goes to ``dashboard.log`` in the study directory
     (a remote study's local working folder). Use the result as a context
-    manager, or call :meth:`Dashboard.stop`, to stop them.
+    manager, or call :meth:`Dashboard.stop`, to stop them. On Linux they also end when
+    the thread that called this ends (with its process, even killed: SIGKILL gives it no
+    chance to stop them).
 
     Parameters
     ----------
@@ -173,14 +176,22 @@ def open_dashboard(
         with log.open("a", encoding="utf-8") as output:
             for tool, command in commands.items():
                 processes[tool] = subprocess.Popen(
-                    command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
-                    env=environments.get(tool),
+                    _ending_with_this_process(command), stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                    start_new_session=True, env=environments.get(tool),
                 )
         dashboard._wait_until_served(timeout)
     except BaseException:  # Ctrl-C while starting included: leave no server behind
         dashboard.stop()
         raise
     return dashboard
+
+
+def _ending_with_this_process(command: list[str]) -> list[str]:
+    """``command``, on Linux run to get SIGTERM when this process ends (see ``mtlstudy/_parent_death.py``)."""
+    if not sys.platform.startswith("linux"):
+        return command
+    # -I: the script needs the standard library only, whatever PYTHONPATH or the folder it runs in hold.
+    return [sys.executable, "-I", _parent_death.__file__, str(os.getpid()), *command]
 
 
 def _executables() -> dict[str, str]:
