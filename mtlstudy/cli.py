@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from mtlstudy._errors import MtlStudyError
+from mtlstudy._errors import MtlStudyError, no_space_error
 from mtlstudy._schema import DEFAULT_DIR
 
 
@@ -18,9 +18,24 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except MtlStudyError as error:
-            click.echo(f"Error: {error}", err=True)
-            ctx.exit(error.exit_code)
+        except Exception as error:
+            reported = _reported(error)
+            if reported is None:
+                raise
+            click.echo(f"Error: {reported}", err=True)
+            ctx.exit(reported.exit_code)
+
+
+def _reported(error: BaseException) -> MtlStudyError | None:
+    """The error of ours that ``error`` is or carries, None if it is a bug to show whole.
+
+    Ray Tune raises a TuneError in place of an error raised in a study's searcher or callbacks; a
+    full disk that no writer of ours named (a write into an open file) is still one line.
+    """
+    tune_error = getattr(sys.modules.get("ray.tune.error"), "TuneError", ())  # no Ray loaded: no TuneError
+    while isinstance(error, tune_error) and (error.__cause__ or error.__context__) is not None:
+        error = error.__cause__ or error.__context__
+    return error if isinstance(error, MtlStudyError) else no_space_error(error)
 
 
 @click.group(cls=_Group)
