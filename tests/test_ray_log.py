@@ -25,3 +25,9 @@ def test_ray_messages_go_to_the_file_and_only_errors_to_the_terminal(tmp_path):
     assert "Token authentication is enabled" in logged and "a trial's worker died" in logged
     assert "after the study" not in logged
     assert terminal_text.getvalue() == "a trial's worker died\nafter the study\n"
+
+
+def test_a_full_disk_drops_the_records_quietly(capsys):
+    with ray_log_to("/dev/full"):  # every write fails with ENOSPC
+        logging.getLogger("ray.tune").warning("Token authentication is enabled")
+    assert "Logging error" not in capsys.readouterr().err
