@@ -1,9 +1,10 @@
-"""Run a command that ends with the process that started it: ``python _parent_death.py PARENT_PID COMMAND...``.
+"""Commands that end with the process that started them, even when it is killed.
 
-Linux's parent-death signal (``prctl(PR_SET_PDEATHSIG)``) outlives ``exec``, so COMMAND gets SIGTERM
-when its parent ends, even by SIGKILL, which leaves the parent no chance to stop it. It is set here,
+Linux's parent-death signal (``prctl(PR_SET_PDEATHSIG)``) outlives ``exec``, so a command run by
+this file as a script, ``python _parent_death.py PARENT_PID COMMAND...``, gets SIGTERM when its
+parent ends, even by SIGKILL, which leaves the parent no chance to stop it. The signal is asked for
 in a process that runs nothing else, rather than in ``subprocess.Popen``'s ``preexec_fn``, which may
-deadlock a parent that runs threads. Run as a script (not ``-m``): it needs the standard library only.
+deadlock a parent that runs threads. As a script it needs the standard library only.
 """
 
 from __future__ import annotations
@@ -13,10 +14,21 @@ import os
 import signal
 import sys
 
+__all__ = ["ending_with_this_process"]
+
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
-def main(argv: list[str]) -> None:
+def ending_with_this_process(command: list[str]) -> list[str]:
+    """``command``, run on Linux to get SIGTERM when the thread that starts it ends (with its
+    process, killed or not); elsewhere ``command`` itself."""
+    if not sys.platform.startswith("linux"):
+        return command
+    # -I: whatever PYTHONPATH or the working folder hold, the script runs on the standard library.
+    return [sys.executable, "-I", __file__, str(os.getpid()), *command]
+
+
+def _main(argv: list[str]) -> None:
     parent, command = int(argv[0]), argv[1:]
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
@@ -30,4 +42,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    _main(sys.argv[1:])

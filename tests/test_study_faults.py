@@ -17,7 +17,7 @@ import mtlstudy.study
 from _studies import saved_study
 from mtlstudy._errors import NoSpaceError, StudyError
 from mtlstudy.cli import main
-from mtlstudy.study import _database
+from mtlstudy.study import _storage_faults
 from mtlstudy.study._database import StudyDatabase, open_storage
 
 
@@ -84,7 +84,7 @@ def test_a_storage_outage_is_waited_out_with_growing_waits(tmp_path, monkeypatch
 
 def test_a_storage_outage_past_its_deadline_is_one_line_and_keeps_the_study(tmp_path, monkeypatch):
     spec = saved_study(tmp_path, "s", [(0.9, 0.1)])
-    monkeypatch.setattr(_database, "OUTAGE_S", 1.0)
+    monkeypatch.setattr(_storage_faults, "OUTAGE_S", 1.0)
     down = _failing(optuna.storages._CachedStorage.get_all_trials, None, _outage())
     monkeypatch.setattr(optuna.storages._CachedStorage, "get_all_trials", down)
     line = _error_line(CliRunner().invoke(main, ["study", "status", "s", "--dir", str(tmp_path)]))

@@ -13,8 +13,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from mtlstudy import _parent_death
 from mtlstudy._errors import ConfigError, DependencyError, StudyError
+from mtlstudy._parent_death import ending_with_this_process
 from mtlstudy.study._layout import DASHBOARD_LOG, DEFAULT_DIR, RAY_DIR, TENSORBOARD_DIR
 from mtlstudy.study._open import open_study
 from mtlstudy.study._storage_url import split_password
@@ -176,7 +176,7 @@ def open_dashboard(
         with log.open("a", encoding="utf-8") as output:
             for tool, command in commands.items():
                 processes[tool] = subprocess.Popen(
-                    _ending_with_this_process(command), stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                    ending_with_this_process(command), stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
                     start_new_session=True, env=environments.get(tool),
                 )
         dashboard._wait_until_served(timeout)
@@ -184,14 +184,6 @@ def open_dashboard(
         dashboard.stop()
         raise
     return dashboard
-
-
-def _ending_with_this_process(command: list[str]) -> list[str]:
-    """``command``, on Linux run to get SIGTERM when this process ends (see ``mtlstudy/_parent_death.py``)."""
-    if not sys.platform.startswith("linux"):
-        return command
-    # -I: the script needs the standard library only, whatever PYTHONPATH or the folder it runs in hold.
-    return [sys.executable, "-I", _parent_death.__file__, str(os.getpid()), *command]
 
 
 def _executables() -> dict[str, str]:

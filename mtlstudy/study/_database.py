@@ -3,41 +3,34 @@
 The database is the study's source of truth: every Optuna trial carries the id of
 its run, its training parameters and, under early stopping, its rung records as user
 attributes, so a new driver can pick up a study from the database alone. The storage
-is a SQLAlchemy database or a journal file, opened by URL. Each of its calls waits out
-an outage of up to :data:`OUTAGE_S` seconds, and a full disk under it is one
-:class:`~mtlstudy._errors.NoSpaceError`.
+is a SQLAlchemy database or a journal file, opened by URL, whose faults
+:mod:`~mtlstudy.study._storage_faults` waits out or turns into one line.
 """
 
 from __future__ import annotations
 
-import abc
-import errno
-import logging
 import math
-import os
-import sqlite3
-import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import optuna
 import sqlalchemy
-from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
-from mtlstudy._errors import MtlStudyError, NoSpaceError, StudyError, no_space_error
+from mtlstudy._errors import MtlStudyError, StudyError
 from mtlstudy._files import atomic_path
 from mtlstudy._runs import FAILURE_KEY, RungRecord, objective_key
 from mtlstudy._schema import OBJECTIVES, ROLES
 from mtlstudy.study._spec import StudySpec
+from mtlstudy.study._storage_faults import GuardedStorage, call
 from mtlstudy.study._storage_url import connect_url, hide_password
 
 __all__ = [
     "JOURNAL_SCHEME",
-    "OUTAGE_S",
     "open_storage",
     "load_study",
     "storage_file",
@@ -58,22 +51,10 @@ __all__ = [
 #: URL scheme of a journal file: ``journal:///abs/path/study.log`` or ``journal://relative/study.log``.
 JOURNAL_SCHEME = "journal://"
 
-#: Seconds a storage call waits out an outage (a database server restarting or failing over, a
-#: dropped connection, a SQLite file locked by another process) before it fails with one line. Read
-#: at each call, so tests can lower it.
-OUTAGE_S = 60.0
-
 #: The URLs of the storages that answered in this process. A failure to reach one of them is an outage,
 #: waited out; a storage that never answered is misconfigured (a wrong host, port, password or database
 #: name: the drivers report these alike), refused at once.
 _ANSWERED: set[str] = set()
-
-#: SQLite's result codes (the low byte of an extended code) worth another try: a file that another
-#: process holds locked, or an I/O error (a network file system's hiccup).
-_SQLITE_TRANSIENT = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR})
-
-_log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
 
 def storage_file(url: str) -> Path | None:
@@ -92,7 +73,7 @@ def storage_file(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def open_storage(url: str, existing: bool = False) -> BaseStorage:
+def open_storage(url: str, existing: bool = False) -> optuna.storages.BaseStorage:
     """Open the Optuna storage at ``url``, creating its tables or file unless ``existing``.
 
     Parameters
@@ -108,13 +89,13 @@ def open_storage(url: str, existing: bool = False) -> BaseStorage:
     Messages name the URL with its password masked; the connection gets the password that
     :func:`~mtlstudy.study._storage_url.connect_url` finds. Every call of the storage
     returned, and opening a storage that answered before in this process, waits out an
-    outage of up to :data:`OUTAGE_S` seconds (see :func:`_call`).
+    outage (see :func:`~mtlstudy.study._storage_faults.call`).
 
     Raises
     ------
     StudyError
         If the URL is malformed, its driver is missing, the storage cannot be opened,
-        or it did not answer for :data:`OUTAGE_S` seconds.
+        or it did not answer for :data:`~mtlstudy.study._storage_faults.OUTAGE_S` seconds.
     NoSpaceError
         If the disk of a SQLite or journal file is full.
     """
@@ -122,17 +103,17 @@ def open_storage(url: str, existing: bool = False) -> BaseStorage:
     if existing and path is not None and not path.is_file():
         raise StudyError(f"the study database {str(path)!r} does not exist (storage {hide_password(url)!r})")
     try:
-        storage = _call(url, OUTAGE_S if url in _ANSWERED else None, _open, url, path)
+        storage = call(url, path, url in _ANSWERED, _open, url, path)
     except MtlStudyError:
         raise
     except (ImportError, OSError, ValueError, sqlalchemy.exc.SQLAlchemyError) as error:
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise StudyError(f"cannot open storage {hide_password(url)!r}: {reason}") from None
     _ANSWERED.add(url)
-    return _Guarded(storage, url)
+    return GuardedStorage(storage, url, path)
 
 
-def _open(url: str, path: Path | None) -> BaseStorage:
+def _open(url: str, path: Path | None) -> optuna.storages.BaseStorage:
     """The storage at ``url``, whose file, if it has one, is ``path`` (see :func:`open_storage`)."""
     if url.startswith(JOURNAL_SCHEME):
         return JournalStorage(JournalFileBackend(str(path)))
@@ -146,110 +127,13 @@ def _open(url: str, path: Path | None) -> BaseStorage:
     return optuna.storages.get_storage(RDBStorage(connect_url(url), engine_kwargs={"pool_pre_ping": True}))
 
 
-def _call(url: str, outage_s: float | None, function: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-    """``function(*args, **kwargs)`` on the storage at ``url``, called again while it fails with an
-    outage (see :func:`_outage`), with waits that double from 0.5 s to 8 s, until it has failed for
-    ``outage_s`` seconds (None: no second call).
-
-    Raises
-    ------
-    StudyError
-        The storage did not answer for ``outage_s`` seconds.
-    NoSpaceError
-        The disk under a SQLite or journal file is full.
-    """
-    first_failure, wait = None, 0.5
-    while True:
-        try:
-            return function(*args, **kwargs)
-        except Exception as error:
-            full = _no_space(error, url)
-            if full is not None:
-                raise full from None
-            if outage_s is None or not _outage(error):
-                raise
-            now = time.monotonic()
-            if first_failure is None:
-                first_failure = now
-                _log.warning(f"storage {hide_password(url)!r} did not answer ({_reason(error)}); "
-                             f"trying again for up to {outage_s:g} s")
-            left = first_failure + outage_s - now
-            if left <= 0:
-                raise StudyError(
-                    f"storage {hide_password(url)!r} did not answer for {outage_s:g} s: {_reason(error)}"
-                ) from None
-            time.sleep(min(wait, left))
-            wait = min(2 * wait, 8.0)
-
-
-def _database_error(error: BaseException) -> sqlalchemy.exc.DBAPIError | None:
-    """The driver's error behind ``error``: Optuna raises StorageInternalError from SQLAlchemy's."""
-    while error is not None and not isinstance(error, sqlalchemy.exc.DBAPIError):
-        error = error.__cause__
-    return error
-
-
-def _outage(error: BaseException) -> bool:
-    """Whether ``error`` says that the storage did not answer, as it may again: a connection to a
-    database server lost, refused or timed out (the driver's OperationalError, or one that SQLAlchemy
-    found broken), or a SQLite file locked or hit by an I/O error."""
-    database = _database_error(error)
-    if database is None:
-        return False
-    sqlite_code = getattr(database.orig, "sqlite_errorcode", None)
-    if sqlite_code is not None:
-        return sqlite_code & 0xFF in _SQLITE_TRANSIENT
-    return database.connection_invalidated or isinstance(
-        database, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
-    )
-
-
-def _no_space(error: BaseException, url: str) -> NoSpaceError | None:
-    """The NoSpaceError naming the storage's file for ``error``, if it says that the disk is full."""
-    database = _database_error(error)
-    if database is not None and getattr(database.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
-        error = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-    return no_space_error(error, storage_file(url) or hide_password(url))
-
-
-def _reason(error: BaseException) -> str:
-    """The first line of what the driver said, else of ``error``."""
-    cause = _database_error(error)
-    text = str(error if cause is None else cause.orig).strip()
-    return (text.splitlines() or [type(error).__name__])[0]
-
-
-class _Guarded(BaseStorage):
-    """The storage at ``url``, each call made through :func:`_call`: an outage of up to
-    :data:`OUTAGE_S` seconds is waited out, and a full disk is one NoSpaceError."""
-
-    def __init__(self, storage: BaseStorage, url: str) -> None:
-        self._storage = storage
-        self._url = url
-
-
-def _guarded(name: str) -> Callable[..., Any]:
-    def method(self: _Guarded, *args: Any, **kwargs: Any) -> Any:
-        return _call(self._url, OUTAGE_S, getattr(self._storage, name), *args, **kwargs)
-
-    method.__name__, method.__qualname__ = name, f"_Guarded.{name}"
-    method.__doc__ = getattr(BaseStorage, name).__doc__
-    return method
-
-
-for _name, _member in vars(BaseStorage).items():
-    if callable(_member) and not _name.startswith("_"):
-        setattr(_Guarded, _name, _guarded(_name))
-abc.update_abstractmethods(_Guarded)
-
-
 def load_study(name: str, url: str) -> optuna.Study:
     """Study ``name`` from the existing storage at ``url``; StudyError if either is missing."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return _load(name, open_storage(url, existing=True), url)
 
 
-def _load(name: str, storage: BaseStorage, url: str) -> optuna.Study:
+def _load(name: str, storage: optuna.storages.BaseStorage, url: str) -> optuna.Study:
     try:
         return optuna.load_study(study_name=name, storage=storage)
     except KeyError:
