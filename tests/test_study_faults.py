@@ -46,6 +46,20 @@ def test_a_cluster_address_that_does_not_answer_is_one_line_and_creates_nothing(
     assert time.monotonic() - started < 30 and not (tmp_path / "far").exists()
 
 
+def test_a_cluster_that_ray_cannot_join_is_one_line(tmp_path, monkeypatch):
+    import ray
+
+    def no_cluster(*args, **kwargs):
+        raise ConnectionError("Could not find any running Ray instance. Please specify the one to connect to.\nmore")
+
+    monkeypatch.setattr(ray, "init", no_cluster)
+    result = CliRunner().invoke(main, ["study", "run", "--name", "far", "--dataset", "synthetic", "--trials", "1",
+                                       "--epochs", "1", "--address", "auto", "--dir", str(tmp_path)])
+    assert _error_line(result) == ("Error: cannot join the Ray cluster at 'auto': "
+                                   "Could not find any running Ray instance. Please specify the one to connect to.")
+    assert not (tmp_path / "far").exists()
+
+
 def _outage(message: str = "connection to server at \"db\" (10.0.0.5), port 5432 failed: Connection refused",
             code: int | None = None) -> optuna.exceptions.StorageInternalError:
     """What Optuna raises when its database does not answer: StorageInternalError from SQLAlchemy's

@@ -43,7 +43,10 @@ def ray_session(spec: StudySpec) -> Iterator[None]:
     if started:
         address = _ray_address(spec)
         _check_reachable(address)
-        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+        try:
+            ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+        except ConnectionError as error:  # `auto` without a cluster on this machine, for one
+            raise StudyError(f"cannot join the Ray cluster at {address!r}: {str(error).splitlines()[0]}") from None
     # SIGTERM stops a study as Ctrl-C does (Ray Tune then saves its state and ends its trials),
     # not through the handler that Ray's core installs, which aborts. Signals are set in the main thread only.
     in_main_thread = threading.current_thread() is threading.main_thread()
@@ -75,8 +78,8 @@ def _check_reachable(address: str) -> None:
     """StudyError unless a TCP connection to ``address``, ``HOST:PORT`` (a head node's GCS) or
     ``ray://HOST:PORT`` (a Ray client server), opens within :data:`_CONNECT_S` seconds.
 
-    ``auto`` (the cluster this machine runs, which Ray finds or refuses at once), ``local`` and
-    the schemes of Ray's client plugins are left to Ray.
+    ``auto`` (whose address Ray reads from this machine's running cluster), ``local`` and the
+    schemes of Ray's client plugins are left to Ray.
     """
     client = address.startswith("ray://")
     host, _, port = address.removeprefix("ray://").rpartition(":")
