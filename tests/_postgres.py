@@ -9,14 +9,13 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-__all__ = ["POSTGRES_PASSWORD", "postgres_bin", "running_postgres", "postgres_down"]
+__all__ = ["POSTGRES_PASSWORD", "postgres_bin", "running_postgres", "postgres_ctl"]
 
 #: The password of the ``postgres_password_url`` fixture's server: characters a URL must escape.
 POSTGRES_PASSWORD = "S3cr@t/pw:%x"
@@ -84,9 +83,7 @@ def running_postgres(password: str | None = None) -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def postgres_down(url: str, seconds: float) -> None:
-    """Stop the server at ``url`` (one of :func:`running_postgres`) as a crash would, dropping every
-    connection, and start it again ``seconds`` later."""
-    _PG_CTL[url]("stop")
-    time.sleep(seconds)
-    _PG_CTL[url]("start")
+def postgres_ctl(url: str, action: str) -> None:
+    """``start`` the server at ``url`` (one of :func:`running_postgres`), or ``stop`` it as a crash
+    would, dropping every connection."""
+    _PG_CTL[url](action)

@@ -61,14 +61,18 @@ def test_a_cluster_that_ray_cannot_join_is_one_line(tmp_path, monkeypatch):
 
 
 def _outage(message: str = "connection to server at \"db\" (10.0.0.5), port 5432 failed: Connection refused",
-            code: int | None = None) -> optuna.exceptions.StorageInternalError:
+            code: int | None = None, fallback: bool = False) -> optuna.exceptions.StorageInternalError:
     """What Optuna raises when its database does not answer: StorageInternalError from SQLAlchemy's
-    OperationalError from the driver's (SQLite's, with ``code``)."""
+    OperationalError from the driver's (SQLite's, with ``code``); with ``fallback``, from the
+    PendingRollbackError of the query Optuna tries next, raised while handling the OperationalError."""
     driver = sqlite3.OperationalError(message) if code is not None else Exception(message)
     if code is not None:
         driver.sqlite_errorcode = code
     error = optuna.exceptions.StorageInternalError("An exception is raised during the commit.")
     error.__cause__ = sqlalchemy.exc.OperationalError("SELECT 1", {}, driver)
+    if fallback:
+        error.__cause__ = sqlalchemy.exc.PendingRollbackError("Can't reconnect until invalid transaction is rolled back.")
+        error.__cause__.__context__ = sqlalchemy.exc.OperationalError("SELECT 1", {}, driver)
     return error
 
 
@@ -86,10 +90,11 @@ def _failing(method, failures: int | None, error: Exception):
     return call
 
 
-def test_a_storage_outage_is_waited_out_with_growing_waits(tmp_path, monkeypatch):
+@pytest.mark.parametrize("fallback", [False, True], ids=["lost", "lost-in-optunas-fallback"])
+def test_a_storage_outage_is_waited_out_with_growing_waits(tmp_path, monkeypatch, fallback):
     spec = saved_study(tmp_path, "s", [(0.9, 0.1)])
     database = StudyDatabase(spec, existing=True)
-    flaky = _failing(optuna.storages._CachedStorage.get_all_trials, 2, _outage())
+    flaky = _failing(optuna.storages._CachedStorage.get_all_trials, 2, _outage(fallback=fallback))
     monkeypatch.setattr(optuna.storages._CachedStorage, "get_all_trials", flaky)
     assert len(database.latest()) == 1  # the third call answered
     first, second, third = flaky.calls

@@ -74,9 +74,11 @@ def call(url: str, file: Path | None, wait_out: bool, function: Callable[..., _T
 
 
 def _database_error(error: BaseException | None) -> sqlalchemy.exc.DBAPIError | None:
-    """The driver's error behind ``error``: Optuna raises StorageInternalError from SQLAlchemy's."""
+    """The driver's error behind ``error``, raised from it or while handling it: Optuna raises
+    StorageInternalError from SQLAlchemy's, and where Optuna's fallback query meets a connection that
+    the first query lost, from a PendingRollbackError raised while handling the driver's error."""
     while error is not None and not isinstance(error, sqlalchemy.exc.DBAPIError):
-        error = error.__cause__
+        error = error.__cause__ or error.__context__
     return error
 
 
