@@ -8,8 +8,12 @@ one-line message with its ``exit_code`` (2: a user's error; 130: an interrupted 
 
 from __future__ import annotations
 
+import errno
+import os
+
 __all__ = ["MtlStudyError", "DataError", "ConfigError", "StudyError", "StudyInterrupted", "DivergenceError",
-           "CheckpointError", "DependencyError", "UnsafePathError", "DataSizeWarning"]
+           "CheckpointError", "DependencyError", "UnsafePathError", "NoSpaceError", "no_space_error",
+           "DataSizeWarning"]
 
 
 class MtlStudyError(ValueError):
@@ -58,3 +62,21 @@ class DataSizeWarning(UserWarning):
 
     A warning, not an error: the run goes on. The CLI shows it as one ``Warning:`` line on stderr.
     """
+
+
+class NoSpaceError(MtlStudyError):
+    """A write failed because its device is full (ENOSPC) or its owner's disk quota is spent (EDQUOT)."""
+
+
+def no_space_error(error: BaseException, path: str | os.PathLike | None = None) -> NoSpaceError | None:
+    """The NoSpaceError for ``error`` if it is an OSError of a full device or a spent quota, naming
+    ``path`` (by default the file the error names, if any); None for any other error."""
+    if not isinstance(error, OSError) or error.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return None
+    path = error.filename if path is None else path
+    # os.strerror: a library's own text (pyarrow's "Error writing bytes to file. Detail: ...") says it less plainly.
+    where = "" if path is None else f" writing {str(path)!r}"
+    return NoSpaceError(
+        f"{os.strerror(error.errno).lower()}{where}; free some space, then run the command again "
+        "(a study continues where it stopped with `mtlstudy study resume`)"
+    )

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from mtlstudy._errors import UnsafePathError
+from mtlstudy._errors import UnsafePathError, no_space_error
 
 __all__ = ["atomic_path", "output_path", "open_to_write"]
 
@@ -55,6 +55,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     UnsafePathError
         If ``path`` is a symbolic link (never written through), or a device, fifo or
         socket (never replaced).
+    NoSpaceError
+        If the device is full or the disk quota spent, naming ``path`` (not the temporary).
     """
     path = Path(path)
     _refuse_link_or_device(path)
@@ -64,11 +66,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield temporary
         _replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         if temporary.is_dir():
             shutil.rmtree(temporary, ignore_errors=True)
         else:
             temporary.unlink(missing_ok=True)
+        full = no_space_error(error, path)
+        if full is not None:
+            raise full from None
         raise
 
 
@@ -144,6 +149,8 @@ def open_to_write(path: str | os.PathLike, mode: str = "w", **options) -> IO:
     ------
     UnsafePathError
         If ``path`` is a symbolic link, a device, a fifo or a socket; what it points to is left untouched.
+    NoSpaceError
+        If the device has no room for a new file (its inodes are spent, for one) or the quota is.
     """
     _refuse_link_or_device(path)
     try:
@@ -151,5 +158,5 @@ def open_to_write(path: str | os.PathLike, mode: str = "w", **options) -> IO:
     except OSError as error:
         if error.errno == errno.ELOOP:  # a link made since it was checked
             raise _link_error(path) from None
-        raise
+        raise no_space_error(error, path) or error
     return os.fdopen(descriptor, mode, **options)

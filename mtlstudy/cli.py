@@ -9,7 +9,7 @@ import warnings
 
 import click
 
-from mtlstudy._errors import DataSizeWarning, MtlStudyError
+from mtlstudy._errors import DataSizeWarning, MtlStudyError, no_space_error
 from mtlstudy._schema import DEFAULT_DIR
 
 # The longest line an error or warning prints: click's own messages quote a bad value whole.
@@ -44,11 +44,28 @@ class _Group(click.Group):
                 return super().invoke(ctx)
             except click.exceptions.NoArgsIsHelpError:
                 raise  # the help a group without a command prints
-            except (MtlStudyError, click.UsageError) as error:
+            except click.UsageError as error:
                 # click would put its usage and a hint above its own errors; bad input gets one line
-                message = error.format_message() if isinstance(error, click.UsageError) else str(error)
-                click.echo(f"Error: {_one_line(message)}", err=True)
+                click.echo(f"Error: {_one_line(error.format_message())}", err=True)
                 ctx.exit(error.exit_code)
+            except Exception as error:
+                reported = _reported(error)
+                if reported is None:
+                    raise
+                click.echo(f"Error: {_one_line(str(reported))}", err=True)
+                ctx.exit(reported.exit_code)
+
+
+def _reported(error: BaseException) -> MtlStudyError | None:
+    """The error of ours that ``error`` is or carries, None if it is a bug to show whole.
+
+    Ray Tune raises a TuneError in place of an error raised in a study's searcher or callbacks; a
+    full disk that no writer of ours named (a write into an open file) is still one line.
+    """
+    tune_error = getattr(sys.modules.get("ray.tune.error"), "TuneError", ())  # no Ray loaded: no TuneError
+    while isinstance(error, tune_error) and (error.__cause__ or error.__context__) is not None:
+        error = error.__cause__ or error.__context__
+    return error if isinstance(error, MtlStudyError) else no_space_error(error)
 
 
 @click.group(cls=_Group)

@@ -10,15 +10,18 @@ import socket
 import subprocess
 import tempfile
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-__all__ = ["POSTGRES_PASSWORD", "postgres_bin", "running_postgres"]
+__all__ = ["POSTGRES_PASSWORD", "postgres_bin", "running_postgres", "postgres_ctl"]
 
 #: The password of the ``postgres_password_url`` fixture's server: characters a URL must escape.
 POSTGRES_PASSWORD = "S3cr@t/pw:%x"
+
+#: URL -> pg_ctl of each server that running_postgres runs, given its action.
+_PG_CTL: dict[str, Callable[[str], None]] = {}
 
 
 def postgres_bin() -> Path | None:
@@ -63,10 +66,24 @@ def running_postgres(password: str | None = None) -> Iterator[str]:
         authentication = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={password_file}"]
     run(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", *authentication, "-E", "UTF8", "--no-sync")
     options = f"-h 127.0.0.1 -p {port} -k {folder} -F"
-    run(str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "server.log"), "-w", "start")
+
+    def pg_ctl(action: str) -> None:  # start, or stop as a crash would
+        flags = ["-o", options, "-l", str(folder / "server.log")] if action == "start" else ["-m", "immediate"]
+        run(str(binaries / "pg_ctl"), "-D", str(data), *flags, "-w", action)
+
+    pg_ctl("start")
+    credentials = "postgres" if password is None else f"postgres:{urllib.parse.quote(password, safe='')}"
+    url = f"postgresql://{credentials}@127.0.0.1:{port}/postgres"
+    _PG_CTL[url] = pg_ctl
     try:
-        credentials = "postgres" if password is None else f"postgres:{urllib.parse.quote(password, safe='')}"
-        yield f"postgresql://{credentials}@127.0.0.1:{port}/postgres"
+        yield url
     finally:
-        run(str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+        del _PG_CTL[url]
+        pg_ctl("stop")
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def postgres_ctl(url: str, action: str) -> None:
+    """``start`` the server at ``url`` (one of :func:`running_postgres`), or ``stop`` it as a crash
+    would, dropping every connection."""
+    _PG_CTL[url](action)

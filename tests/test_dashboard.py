@@ -1,9 +1,15 @@
-"""``mtlstudy dashboard``'s refusals, which need no server (the served study: test_ecosystem.py)."""
+"""``mtlstudy dashboard``'s refusals, which need no server, and its servers ending with a killed
+``mtlstudy dashboard`` (the served study: test_ecosystem.py)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -46,3 +52,55 @@ def test_a_port_in_use_is_refused_before_anything_starts(empty_study):
 def test_bad_ports_are_refused(empty_study, ports, message):
     with pytest.raises(ConfigError, match=message):
         open_dashboard("board", empty_study.dir, optuna_port=ports[0], tensorboard_port=ports[1])
+
+
+def _descendants(pid):
+    """Process ids of every live process below ``pid`` (from /proc)."""
+    parents = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):  # not a process, or it just ended
+            continue
+        if fields[0] != "Z":
+            parents[int(entry.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.mark.slow  # starts both servers (TensorBoard takes seconds)
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_the_servers_end_when_the_dashboard_is_killed(empty_study):
+    command = [os.path.join(os.path.dirname(sys.executable), "mtlstudy"), "dashboard", "board",
+               "--dir", empty_study.dir, "--optuna-port", "0", "--tensorboard-port", "0"]
+    board = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    servers = []
+    try:
+        for line in board.stdout:  # once both answer, it names them
+            if line.startswith("TensorBoard:"):
+                break
+        servers = _descendants(board.pid)
+        assert len(servers) >= 2  # optuna-dashboard, TensorBoard (and its data server)
+        board.kill()  # SIGKILL: the dashboard cannot stop its servers itself
+        board.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in servers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [pid for pid in servers if _alive(pid)]
+    finally:
+        board.kill()
+        for pid in servers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

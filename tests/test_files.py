@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mtlstudy._errors import UnsafePathError
+from mtlstudy._errors import NoSpaceError, UnsafePathError
 from mtlstudy._files import atomic_path, open_to_write, output_path
 
 
@@ -60,6 +60,31 @@ def test_a_failed_folder_is_removed_and_the_old_one_kept(tmp_path):
         raise RuntimeError
     assert [p.name for p in target.iterdir()] == ["old.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["report"]
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT], ids=["full", "quota"])
+def test_a_full_disk_is_one_error_naming_the_target_which_is_kept(tmp_path, code):
+    target = tmp_path / "out.csv"
+    target.write_text("old")
+    with pytest.raises(NoSpaceError) as full, atomic_path(target) as temporary:
+        temporary.write_text("half")
+        raise OSError(code, os.strerror(code), str(temporary))  # as the write of the temporary fails
+    assert str(full.value).startswith(f"{os.strerror(code).lower()} writing '{target}'; free some space")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+def test_a_new_file_on_a_full_disk_is_one_error_naming_it(tmp_path, monkeypatch):
+    target, os_open = tmp_path / "metrics.csv", os.open
+
+    def no_inode_left(path, *args):
+        if path == target:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return os_open(path, *args)
+
+    monkeypatch.setattr(os, "open", no_inode_left)
+    with pytest.raises(NoSpaceError, match=f"writing '{target}'"):
+        open_to_write(target)
 
 
 def _killed_writer(target) -> Path:

@@ -30,3 +30,9 @@ def test_ray_messages_go_to_the_file_and_only_errors_to_the_terminal(tmp_path):
     assert "Trial task failed for trial train_trial_1" in logged and "RuntimeError: boom" in logged
     assert "after the study" not in logged
     assert terminal_text.getvalue() == "a trial's worker died\nafter the study\n"
+
+
+def test_a_full_disk_drops_the_records_quietly(capsys):
+    with ray_log_to("/dev/full"):  # every write fails with ENOSPC
+        logging.getLogger("ray.tune").warning("Token authentication is enabled")
+    assert "Logging error" not in capsys.readouterr().err

@@ -4,6 +4,7 @@ staging folder goes with the next report."""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import stat
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import threading
 
+import pandas
 import pytest
 from click.testing import CliRunner
 
@@ -80,6 +82,24 @@ def test_export_into_a_device_writes_into_it_and_a_full_one_is_one_line(study):
     full = CliRunner().invoke(main, ["export", "s", "--dir", str(study), "-o", "/dev/full"])
     _one_error_line(full, "cannot write the export '/dev/full'", "No space left on device")
     assert stat.S_ISCHR(os.lstat("/dev/null").st_mode) and stat.S_ISCHR(os.lstat("/dev/full").st_mode)
+
+
+def _no_space(*args, **kwargs):
+    """A write that fails as one on a full disk does, naming no file (as a write into an open file)."""
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_disk_under_a_study_file_is_one_line_naming_it(study, monkeypatch):
+    monkeypatch.setattr(pandas.DataFrame, "to_csv", _no_space)
+    full = CliRunner().invoke(main, ["export", "s", "--dir", str(study)])
+    _one_error_line(full, f"no space left on device writing '{study / 's' / 's.csv'}'", "free some space")
+    assert sorted(p.name for p in (study / "s").iterdir()) == sorted(["optuna.db", SPEC_FILE, "ray"])
+
+
+def test_a_full_disk_that_no_writer_named_is_still_one_line(study, monkeypatch):
+    monkeypatch.setattr(pandas.DataFrame, "to_csv", _no_space)
+    _one_error_line(CliRunner().invoke(main, ["export", "s", "--dir", str(study), "-o", "-"]),
+                    "no space left on device; free some space")
 
 
 def test_export_to_dev_stdout_writes_the_rows_to_standard_output(study, tmp_path):

@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from mtlstudy._errors import ConfigError, DependencyError, StudyError
+from mtlstudy._parent_death import ending_with_this_process
 from mtlstudy.study._layout import DASHBOARD_LOG, DEFAULT_DIR, RAY_DIR, TENSORBOARD_DIR
 from mtlstudy.study._open import open_study
 from mtlstudy.study._storage_url import split_password
@@ -115,7 +116,9 @@ def open_dashboard(
     boto3), under their Ray trial ids. Both listen on 127.0.0.1 only. Returns once
     both answer HTTP; their output goes to ``dashboard.log`` in the study directory
     (a remote study's local working folder). Use the result as a context
-    manager, or call :meth:`Dashboard.stop`, to stop them.
+    manager, or call :meth:`Dashboard.stop`, to stop them. On Linux they also end when
+    the thread that called this ends (with its process, even killed: SIGKILL gives it no
+    chance to stop them).
 
     Parameters
     ----------
@@ -173,8 +176,8 @@ def open_dashboard(
         with log.open("a", encoding="utf-8") as output:
             for tool, command in commands.items():
                 processes[tool] = subprocess.Popen(
-                    command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
-                    env=environments.get(tool),
+                    ending_with_this_process(command), stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                    start_new_session=True, env=environments.get(tool),
                 )
         dashboard._wait_until_served(timeout)
     except BaseException:  # Ctrl-C while starting included: leave no server behind

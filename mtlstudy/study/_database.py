@@ -3,7 +3,8 @@
 The database is the study's source of truth: every Optuna trial carries the id of
 its run, its training parameters and, under early stopping, its rung records as user
 attributes, so a new driver can pick up a study from the database alone. The storage
-is a SQLAlchemy database or a journal file, opened by URL.
+is a SQLAlchemy database or a journal file, opened by URL, whose faults
+:mod:`~mtlstudy.study._storage_faults` waits out or turns into one line.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
-from mtlstudy._errors import StudyError
+from mtlstudy._errors import MtlStudyError, StudyError
 from mtlstudy._files import atomic_path
 from mtlstudy._runs import FAILURE_KEY, RungRecord, objective_key
 from mtlstudy._schema import OBJECTIVES, ROLES
 from mtlstudy.study._spec import StudySpec
+from mtlstudy.study._storage_faults import GuardedStorage, call
 from mtlstudy.study._storage_url import connect_url, hide_password
 
 __all__ = [
@@ -49,6 +51,11 @@ __all__ = [
 
 #: URL scheme of a journal file: ``journal:///abs/path/study.log`` or ``journal://relative/study.log``.
 JOURNAL_SCHEME = "journal://"
+
+#: The URLs of the storages that answered in this process. A failure to reach one of them is an outage,
+#: waited out; a storage that never answered is misconfigured (a wrong host, port, password or database
+#: name: the drivers report these alike), refused at once.
+_ANSWERED: set[str] = set()
 
 
 def storage_file(url: str) -> Path | None:
@@ -81,28 +88,44 @@ def open_storage(url: str, existing: bool = False) -> optuna.storages.BaseStorag
         instead of a new, empty study database.
 
     Messages name the URL with its password masked; the connection gets the password that
-    :func:`~mtlstudy.study._storage_url.connect_url` finds.
+    :func:`~mtlstudy.study._storage_url.connect_url` finds. Every call of the storage
+    returned, and opening a storage that answered before in this process, waits out an
+    outage (see :func:`~mtlstudy.study._storage_faults.call`).
 
     Raises
     ------
     StudyError
-        If the URL is malformed, its driver is missing, or the storage cannot be opened.
+        If the URL is malformed, its driver is missing, the storage cannot be opened,
+        or it did not answer for :data:`~mtlstudy.study._storage_faults.OUTAGE_S` seconds.
+    NoSpaceError
+        If the disk of a SQLite or journal file is full.
     """
     path = storage_file(url)
     if existing and path is not None and not path.is_file():
         raise StudyError(f"the study database {str(path)!r} does not exist (storage {hide_password(url)!r})")
     try:
-        if url.startswith(JOURNAL_SCHEME):
-            return JournalStorage(JournalFileBackend(str(path)))
-        if path is not None and not path.exists():
-            # Built beside and renamed into place, a new SQLite file is never seen without its
-            # tables: a reader (`study status`) would create them too, and one of the two would fail.
-            with atomic_path(path) as temporary:
-                RDBStorage(f"sqlite:///{temporary}").engine.dispose()
-        return RDBStorage(connect_url(url))
+        storage = call(url, path, url in _ANSWERED, _open, url, path)
+    except MtlStudyError:
+        raise
     except (ImportError, OSError, ValueError, sqlalchemy.exc.SQLAlchemyError) as error:
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise StudyError(f"cannot open storage {hide_password(url)!r}: {reason}") from None
+    _ANSWERED.add(url)
+    return GuardedStorage(storage, url, path)
+
+
+def _open(url: str, path: Path | None) -> optuna.storages.BaseStorage:
+    """The storage at ``url``, whose file, if it has one, is ``path`` (see :func:`open_storage`)."""
+    if url.startswith(JOURNAL_SCHEME):
+        return JournalStorage(JournalFileBackend(str(path)))
+    if path is not None and not path.exists():
+        # Built beside and renamed into place, a new SQLite file is never seen without its
+        # tables: a reader (`study status`) would create them too, and one of the two would fail.
+        with atomic_path(path) as temporary:
+            RDBStorage(f"sqlite:///{temporary}").engine.dispose()
+    # Pre-ping: a pooled connection that a server's restart closed is replaced before use, not handed
+    # out broken. get_storage adds Optuna's cache of finished trials, as optuna.create_study would.
+    return optuna.storages.get_storage(RDBStorage(connect_url(url), engine_kwargs={"pool_pre_ping": True}))
 
 
 def load_study(name: str, url: str) -> optuna.Study:
