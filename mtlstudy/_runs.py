@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from mtlstudy._checks import check_value
 from mtlstudy._history import summarize_history
 from mtlstudy._schema import OBJECTIVES
 
@@ -32,6 +33,8 @@ __all__ = [
     "TRIAL_KEY",
     "RESTORE_KEY",
     "FAILURE_KEY",
+    "TRIAL_OPTIONS",
+    "split_config",
     "objective_key",
     "trial_name",
     "member_run_id",
@@ -58,6 +61,23 @@ RESTORE_KEY = "restore"
 
 #: The reported key saying why a trial stopped as failed (a diverged model), absent otherwise.
 FAILURE_KEY = "failure"
+
+#: Trial-config keys the trainables read themselves; every other key is a TrainConfig option.
+TRIAL_OPTIONS: dict[str, Any] = {"value": "final", "checkpoint_every": 0, "upload_logs": False, TRIAL_KEY: None, RESTORE_KEY: None}
+
+
+def split_config(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A trial's ``config`` as its :data:`TRIAL_OPTIONS` (defaults filled in, checked) and the rest.
+
+    Examples
+    --------
+    >>> split_config({"value": "best", "lr": 0.01})[1]
+    {'lr': 0.01}
+    """
+    config = dict(config)
+    options = {key: config.pop(key, default) for key, default in TRIAL_OPTIONS.items()}
+    check_value(options["value"])
+    return options, config
 
 
 def trial_name(trial_id: str, config: Mapping[str, Any]) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import json
 
 import optuna
@@ -79,3 +81,18 @@ def test_export_to_stdout(study_dir, format_):
     assert list(frame.columns) == list(TRIAL_COLUMNS) and set(frame["study"]) == {"s"}
     assert frame["trial_id"].tolist() == load_export("s", study_dir)["trial_id"].tolist()
     assert not (study_dir / "-").exists()
+
+
+@pytest.mark.parametrize("command", [["study", "status", "s"], ["study", "list"], ["export", "s", "-o", "-"]])
+def test_read_only_commands_import_neither_torch_nor_ray_nor_the_plotting_stack(study_dir, command):
+    # They need Optuna and pandas only; the rest takes seconds to import on a busy machine.
+    heavy = ("torch", "ray", "matplotlib", "scipy", "tensorboardX")
+    code = (
+        "import sys; from mtlstudy.cli import main\n"
+        f"try: main({[*command, '--dir', str(study_dir)]!r})\n"
+        "except SystemExit as done: assert done.code == 0, done.code\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=study_dir)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.strip().splitlines()[-1] == "[]", run.stderr

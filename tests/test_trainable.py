@@ -14,7 +14,7 @@ import pytest
 
 from mtlstudy._runs import FAILURE_KEY, MemoryRungStore, RungRecord
 from mtlstudy._schema import EPOCH_METRICS, TENSORBOARD_TAGS
-from mtlstudy.trainables import _ray_api, split_config, train_pack, train_trial
+from mtlstudy.trainables import _ray_api, train_pack, train_trial
 from tensorboard_events import read_scalars, scalar_events
 
 CONFIG = {
@@ -143,11 +143,6 @@ def test_a_trial_restored_at_its_last_epoch_reports_once_and_ends(tmp_path, monk
     restored = FakeSession(tmp_path / "again", restore_from=whole.checkpoints / "epoch-5").install(monkeypatch)
     train_trial(CONFIG)
     assert [(m["epoch"], saved) for m, saved in restored.reports] == [(5, True)]
-
-
-def test_a_trial_config_from_before_the_rename_reads_objective_as_value():
-    options, train_options = split_config({**CONFIG, "objective": "best"})
-    assert options["value"] == "best" and "objective" not in train_options and "value" not in train_options
 
 
 def test_an_unknown_value_is_a_config_error(tmp_path, monkeypatch):

@@ -31,98 +31,54 @@ the last epoch (``"final"``) or at each metric's best epoch (``"best"``).
 
 from __future__ import annotations
 
-from mtlstudy.analysis._calibration import COVERAGE_CONFIDENCE, CalibrationCoverage, calibration_coverage
-from mtlstudy.analysis._epochs import best_vs_final, epoch_view
-from mtlstudy.analysis._hypervolume import (
-    check_reference,
-    hypervolume_2d,
-    hypervolume_history,
-    hypervolume_table,
-    reference_point,
-)
-from mtlstudy.analysis._pareto import pareto_front, pareto_mask, pareto_table
-from mtlstudy.analysis._questions import (
-    OriginalAnswers,
-    QuestionAnswer,
-    answer_original_questions,
-    compare_published,
-    format_published_comparison,
-    load_published,
-)
-from mtlstudy.analysis._replay import REPLAY_MEASURES, ReplayOutcome, StoppingReplay, replay_summary
-from mtlstudy.analysis._stopping import EarlyStopping, early_stopping_summary
-from mtlstudy.analysis._tradeoff import (
-    KNEE_METHOD,
-    BudgetAnswer,
-    Knee,
-    SmoothCurve,
-    TRADEOFF_COLUMNS,
-    TradeOff,
-    best_under_budget,
-    find_knee,
-    fit_tradeoff,
-    smooth_curve,
-)
-from mtlstudy.analysis.report import (
-    FORMATS,
-    ReportContent,
-    check_figure_path,
-    draw_replay,
-    report_content,
-    save_replay_figure,
-    write_report,
-)
+from mtlstudy._lazy import lazy_exports
 
-__all__ = [
-    # Pareto sets
-    "pareto_mask",
-    "pareto_front",
-    "pareto_table",
-    # hypervolume
-    "check_reference",
-    "hypervolume_2d",
-    "reference_point",
-    "hypervolume_table",
-    "hypervolume_history",
-    # trade-off curves
-    "SmoothCurve",
-    "smooth_curve",
-    "TradeOff",
-    "TRADEOFF_COLUMNS",
-    "fit_tradeoff",
-    "Knee",
-    "KNEE_METHOD",
-    "find_knee",
-    "BudgetAnswer",
-    "best_under_budget",
-    # checking the trade-off bands against fresh trials
-    "CalibrationCoverage",
-    "COVERAGE_CONFIDENCE",
-    "calibration_coverage",
-    # epochs
-    "epoch_view",
-    "best_vs_final",
-    # the original questions
-    "QuestionAnswer",
-    "OriginalAnswers",
-    "load_published",
-    "answer_original_questions",
-    "compare_published",
-    "format_published_comparison",
-    # early stopping
-    "EarlyStopping",
-    "early_stopping_summary",
-    # replayed early stopping
-    "REPLAY_MEASURES",
-    "ReplayOutcome",
-    "StoppingReplay",
-    "replay_summary",
-    "check_figure_path",
-    "draw_replay",
-    "save_replay_figure",
-    # report
-    "FORMATS",
-    "ReportContent",
-    "report_content",
-    "write_report",
-]
+#: Public name -> the module that defines it, imported when the name is first read (see :mod:`mtlstudy._lazy`).
+_EXPORTS = {
+    "COVERAGE_CONFIDENCE": "._calibration",
+    "CalibrationCoverage": "._calibration",
+    "calibration_coverage": "._calibration",
+    "best_vs_final": "._epochs",
+    "epoch_view": "._epochs",
+    "check_reference": "._hypervolume",
+    "hypervolume_2d": "._hypervolume",
+    "hypervolume_history": "._hypervolume",
+    "hypervolume_table": "._hypervolume",
+    "reference_point": "._hypervolume",
+    "pareto_front": "._pareto",
+    "pareto_mask": "._pareto",
+    "pareto_table": "._pareto",
+    "OriginalAnswers": "._questions",
+    "QuestionAnswer": "._questions",
+    "answer_original_questions": "._questions",
+    "compare_published": "._questions",
+    "format_published_comparison": "._questions",
+    "load_published": "._questions",
+    "REPLAY_MEASURES": "._replay",
+    "ReplayOutcome": "._replay",
+    "StoppingReplay": "._replay",
+    "replay_summary": "._replay",
+    "EarlyStopping": "._stopping",
+    "early_stopping_summary": "._stopping",
+    "KNEE_METHOD": "._tradeoff",
+    "BudgetAnswer": "._tradeoff",
+    "Knee": "._tradeoff",
+    "SmoothCurve": "._tradeoff",
+    "TRADEOFF_COLUMNS": "._tradeoff",
+    "TradeOff": "._tradeoff",
+    "best_under_budget": "._tradeoff",
+    "find_knee": "._tradeoff",
+    "fit_tradeoff": "._tradeoff",
+    "smooth_curve": "._tradeoff",
+    "FORMATS": ".report",
+    "ReportContent": ".report",
+    "check_figure_path": ".report",
+    "draw_replay": ".report",
+    "report_content": ".report",
+    "save_replay_figure": ".report",
+    "write_report": ".report",
+}
+
+__all__ = list(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -11,72 +11,49 @@ that has ended, and :func:`calibrate_study` checks its trade-off bands against f
 
 from __future__ import annotations
 
-from mtlstudy.study._dashboard import Dashboard, open_dashboard
-from mtlstudy.study._export import (
-    EPOCH_COLUMNS,
-    epoch_columns,
-    RUNG_COLUMNS,
-    TRIAL_COLUMNS,
-    export_study,
-    load_export,
-    load_rungs,
-)
-from mtlstudy.study._extend import calibrate_study, extend_study
-from mtlstudy.study._layout import DEFAULT_DIR, TENSORBOARD_DIR
-from mtlstudy.study._open import OpenStudy, open_study
-from mtlstudy.study._replay import RECORDED_ORDER, replay_stopping
-from mtlstudy.study._report import report_study
-from mtlstudy.study._reproduce import Reproduction, reproduce
-from mtlstudy.study._run import resume_study, run_study
-from mtlstudy.study._spec import (
-    EARLY_STOPPING,
-    MOASHA_OPTIONS,
-    SAMPLERS,
-    StudySpec,
-    load_spec,
-    parse_key_values,
-    parse_trial_numbers,
-    resolve_spec,
-)
-from mtlstudy.study._status import StudyStatus, StudySummary, list_studies, study_status
-from mtlstudy.study._tensorboard import HPARAMS, HPARAMS_METRICS, run_name
+from mtlstudy._lazy import lazy_exports
 
-__all__ = [
-    "DEFAULT_DIR",
-    "EARLY_STOPPING",
-    "MOASHA_OPTIONS",
-    "RECORDED_ORDER",
-    "Dashboard",
-    "EPOCH_COLUMNS",
-    "epoch_columns",
-    "HPARAMS",
-    "HPARAMS_METRICS",
-    "OpenStudy",
-    "RUNG_COLUMNS",
-    "Reproduction",
-    "SAMPLERS",
-    "StudyStatus",
-    "StudySummary",
-    "StudySpec",
-    "TENSORBOARD_DIR",
-    "TRIAL_COLUMNS",
-    "calibrate_study",
-    "export_study",
-    "extend_study",
-    "list_studies",
-    "load_export",
-    "load_rungs",
-    "load_spec",
-    "open_dashboard",
-    "open_study",
-    "parse_key_values",
-    "parse_trial_numbers",
-    "replay_stopping",
-    "report_study",
-    "reproduce",
-    "resolve_spec",
-    "resume_study",
-    "run_name",
-    "run_study",
-    "study_status",
-]
+#: Public name -> the module that defines it, imported when the name is first read (see :mod:`mtlstudy._lazy`).
+_EXPORTS = {
+    "Dashboard": "._dashboard",
+    "open_dashboard": "._dashboard",
+    "EPOCH_COLUMNS": "._export",
+    "epoch_columns": "._export",
+    "RUNG_COLUMNS": "._export",
+    "TRIAL_COLUMNS": "._export",
+    "export_study": "._export",
+    "load_export": "._export",
+    "load_rungs": "._export",
+    "calibrate_study": "._extend",
+    "extend_study": "._extend",
+    "DEFAULT_DIR": "._layout",
+    "TENSORBOARD_DIR": "._layout",
+    "OpenStudy": "._open",
+    "open_study": "._open",
+    "RECORDED_ORDER": "._replay",
+    "replay_stopping": "._replay",
+    "report_study": "._report",
+    "Reproduction": "._reproduce",
+    "reproduce": "._reproduce",
+    "resume_study": "._run",
+    "run_study": "._run",
+    "EARLY_STOPPING": "._spec",
+    "MOASHA_OPTIONS": "._spec",
+    "SAMPLERS": "._spec",
+    "StudySpec": "._spec",
+    "load_spec": "._spec",
+    "parse_key_values": "._spec",
+    "parse_trial_numbers": "._spec",
+    "resolve_spec": "._spec",
+    "StudyStatus": "._status",
+    "StudySummary": "._status",
+    "list_studies": "._status",
+    "study_status": "._status",
+    "HPARAMS": "._tensorboard",
+    "HPARAMS_METRICS": "._tensorboard",
+    "run_name": "._tensorboard",
+}
+
+__all__ = list(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

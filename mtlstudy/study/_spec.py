@@ -34,13 +34,12 @@ from mtlstudy._checks import (
     short_repr,
 )
 from mtlstudy._errors import ConfigError
-from mtlstudy._runs import objective_key
+from mtlstudy._runs import objective_key, split_config
 from mtlstudy._schema import OBJECTIVES, VALIDATION_METRICS
 from mtlstudy.data import check_dataset
 from mtlstudy.search_spaces import SearchSpace, get_space
 from mtlstudy.study._layout import DATABASE_FILE, DEFAULT_DIR, StudyFiles, check_remote_dir, is_remote, local_study_dir
 from mtlstudy.study._storage_url import check_storage
-from mtlstudy.trainables import split_config
 from mtlstudy.training import TrainConfig, load_split, validation_split
 
 if TYPE_CHECKING:

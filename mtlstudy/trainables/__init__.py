@@ -6,15 +6,19 @@ What they report, and how their runs are named, is the run protocol of :mod:`mtl
 
 from __future__ import annotations
 
-from mtlstudy.trainables._packed import PACK_CHECKPOINT_FILE, saved_histories, train_pack
-from mtlstudy.trainables._trainable import CHECKPOINT_FILE, TRIAL_OPTIONS, split_config, train_trial
+from mtlstudy._lazy import lazy_exports
 
-__all__ = [
-    "CHECKPOINT_FILE",
-    "PACK_CHECKPOINT_FILE",
-    "TRIAL_OPTIONS",
-    "saved_histories",
-    "split_config",
-    "train_pack",
-    "train_trial",
-]
+#: Public name -> the module that defines it, imported when the name is first read (see :mod:`mtlstudy._lazy`).
+_EXPORTS = {
+    "PACK_CHECKPOINT_FILE": "._packed",
+    "saved_histories": "._packed",
+    "train_pack": "._packed",
+    "CHECKPOINT_FILE": "._trainable",
+    "TRIAL_OPTIONS": "mtlstudy._runs",
+    "split_config": "mtlstudy._runs",
+    "train_trial": "._trainable",
+}
+
+__all__ = list(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -19,7 +19,8 @@ import torch
 from mtlstudy._history import divergence
 from mtlstudy._runs import FAILURE_KEY, PACK_KEY, RESTORE_KEY, RungStore, member_run_id, trial_name, trial_result
 from mtlstudy.trainables import _ray_api
-from mtlstudy.trainables._trainable import CHECKPOINT_FILE, restore, split_config
+from mtlstudy._runs import split_config
+from mtlstudy.trainables._trainable import CHECKPOINT_FILE, restore
 from mtlstudy.training import (
     PackedTrainer,
     RunLogger,

@@ -9,26 +9,13 @@ from typing import Any
 
 import torch
 
-from mtlstudy._checks import check_value
 from mtlstudy._errors import CheckpointError
 from mtlstudy._history import divergence
-from mtlstudy._runs import FAILURE_KEY, RESTORE_KEY, TRIAL_KEY, trial_result
+from mtlstudy._runs import FAILURE_KEY, RESTORE_KEY, split_config, trial_result
 from mtlstudy.trainables import _ray_api
 from mtlstudy.training import RunLogger, TrainConfig, Trainer, load_split
 
-__all__ = [
-    "train_trial",
-    "split_config",
-    "restore",
-    "TRIAL_OPTIONS",
-    "CHECKPOINT_FILE",
-]
-
-#: Trial-config keys the trainable reads itself; every other key is a TrainConfig option.
-TRIAL_OPTIONS: dict[str, Any] = {"value": "final", "checkpoint_every": 0, "upload_logs": False, TRIAL_KEY: None, RESTORE_KEY: None}
-
-#: Trial options of earlier versions, by their name now: a Ray trial created by one still resumes.
-_RENAMED_OPTIONS = {"objective": "value"}
+__all__ = ["train_trial", "restore", "CHECKPOINT_FILE"]
 
 #: The trainer state's file name inside each checkpoint directory.
 CHECKPOINT_FILE = "trainer.pt"
@@ -88,17 +75,3 @@ def restore(trainer: Any, path: Path) -> None:
         trainer.load(path)
     except CheckpointError as error:
         print(f"{error}; the trial restarts from epoch 1", file=sys.stderr)
-
-
-def split_config(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A trial's ``config`` as its :data:`TRIAL_OPTIONS` (defaults filled in, checked) and the rest.
-
-    Examples
-    --------
-    >>> split_config({"value": "best", "lr": 0.01})[1]
-    {'lr': 0.01}
-    """
-    config = {_RENAMED_OPTIONS.get(key, key): value for key, value in config.items()}
-    options = {key: config.pop(key, default) for key, default in TRIAL_OPTIONS.items()}
-    check_value(options["value"])
-    return options, config

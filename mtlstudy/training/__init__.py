@@ -2,40 +2,32 @@
 
 from __future__ import annotations
 
-from mtlstudy.training._config import TrainConfig
-from mtlstudy.training._data import load_split, validation_split
-from mtlstudy.training._logging import (
-    EVENTS_FILE,
-    HPARAMS_TAG_PREFIX,
-    METRICS_CSV_COLUMNS,
-    RunLogger,
-    metrics_csv_columns,
-    write_hparams,
-    write_json,
-)
-from mtlstudy.training._packed import PACK_MEMBER_FIELDS, PackedTrainer, auto_pack_size, load_pack_checkpoint
-from mtlstudy.training._run import default_logdir, format_summary, train_model
-from mtlstudy.training._trainer import Trainer, load_checkpoint, resolve_device
+from mtlstudy._lazy import lazy_exports
 
-__all__ = [
-    "EVENTS_FILE",
-    "HPARAMS_TAG_PREFIX",
-    "METRICS_CSV_COLUMNS",
-    "PACK_MEMBER_FIELDS",
-    "PackedTrainer",
-    "RunLogger",
-    "TrainConfig",
-    "Trainer",
-    "auto_pack_size",
-    "default_logdir",
-    "format_summary",
-    "load_checkpoint",
-    "load_pack_checkpoint",
-    "load_split",
-    "metrics_csv_columns",
-    "resolve_device",
-    "train_model",
-    "validation_split",
-    "write_hparams",
-    "write_json",
-]
+#: Public name -> the module that defines it, imported when the name is first read (see :mod:`mtlstudy._lazy`).
+_EXPORTS = {
+    "TrainConfig": "._config",
+    "load_split": "._data",
+    "validation_split": "._data",
+    "EVENTS_FILE": "._logging",
+    "HPARAMS_TAG_PREFIX": "._logging",
+    "METRICS_CSV_COLUMNS": "._logging",
+    "RunLogger": "._logging",
+    "metrics_csv_columns": "._logging",
+    "write_hparams": "._logging",
+    "write_json": "._logging",
+    "PACK_MEMBER_FIELDS": "._packed",
+    "PackedTrainer": "._packed",
+    "auto_pack_size": "._packed",
+    "load_pack_checkpoint": "._packed",
+    "default_logdir": "._run",
+    "format_summary": "._run",
+    "train_model": "._run",
+    "Trainer": "._trainer",
+    "load_checkpoint": "._trainer",
+    "resolve_device": "._trainer",
+}
+
+__all__ = list(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
