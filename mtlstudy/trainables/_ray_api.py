@@ -8,9 +8,14 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
+import ray
 from ray import tune
 
-__all__ = ["trial_id", "trial_dir", "trial_cpus", "restored_checkpoint", "report"]
+__all__ = ["trial_id", "trial_dir", "trial_cpus", "restored_checkpoint", "report", "NODE_KEY"]
+
+#: The reported key naming the Ray node that ran the epoch: Ray's own ``hostname`` and
+#: ``node_ip`` cannot tell apart the nodes of one machine, nor a trial retried elsewhere.
+NODE_KEY = "node_id"
 
 
 def trial_id() -> str:
@@ -46,10 +51,12 @@ def restored_checkpoint() -> Iterator[Path | None]:
 
 
 def report(metrics: Mapping[str, float], save: Callable[[Path], None] | None = None) -> None:
-    """Report one epoch's ``metrics``; with ``save``, attach the checkpoint it writes into a directory."""
+    """Report one epoch's ``metrics``, with the node's id under :data:`NODE_KEY`; with ``save``,
+    attach the checkpoint it writes into a directory."""
+    metrics = {**metrics, NODE_KEY: ray.get_runtime_context().get_node_id()}
     if save is None:
-        tune.report(dict(metrics))
+        tune.report(metrics)
         return
     with tempfile.TemporaryDirectory() as directory:
         save(Path(directory))
-        tune.report(dict(metrics), checkpoint=tune.Checkpoint.from_directory(directory))
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
