@@ -26,11 +26,15 @@ def trial_id() -> str:
 def trial_dir(uploaded: bool = False) -> Path:
     """The directory of the running trial, where it writes its logs.
 
-    Ray's trial folder, which the driver uploads to the study from its own machine; with
-    ``uploaded``, the trial's working directory, which Ray changes into and uploads from
-    whichever node runs the trial (``SyncConfig(sync_artifacts=True)``).
+    The trial's folder in the study, on the file system every node sees; with ``uploaded``
+    (a study in an object store), the trial's working directory, which Ray changes into and
+    uploads from whichever node runs the trial (``SyncConfig(sync_artifacts=True)``).
     """
-    return Path(os.getcwd()) if uploaded else Path(tune.get_context().get_trial_dir())
+    if uploaded:
+        return Path(os.getcwd())
+    # Not get_trial_dir(): that is a staging folder on the trial's own node, and the driver
+    # uploads only its own node's, so the logs of trials on other nodes never reached the study.
+    return Path(tune.get_context().get_storage().trial_fs_path)
 
 
 def trial_cpus() -> int:
