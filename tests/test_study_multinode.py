@@ -29,19 +29,24 @@ BUDGET, EPOCHS = 4, 8
 
 @pytest.fixture
 def three_nodes():
-    """A head without CPUs, so that every trial runs on one of two one-CPU workers; shut down on any outcome."""
-    # A short temp dir of its own: Ray's Unix sockets live under it (107-byte paths), and no other Ray shares it.
-    temp_dir = tempfile.mkdtemp(prefix="mtl-ray-", dir="/tmp")
+    """A head without CPUs, so that every trial runs on one of two one-CPU workers; shut down on any outcome.
+
+    Each node has a temp dir of its own, as each machine of a real cluster has: what a node
+    stages there reaches the study only if that node uploads it. The temp dirs are short
+    (Ray's Unix sockets live under them, in paths of at most 107 bytes) and no other Ray's.
+    """
+    temp_dirs = [tempfile.mkdtemp(prefix="mtl-ray-", dir="/tmp") for _ in range(3)]
     cluster = Cluster()
     try:
         # A random dashboard-agent port, as Cluster gives its workers: the default one may be another Ray's.
-        cluster.add_node(num_cpus=0, temp_dir=temp_dir, include_dashboard=False, dashboard_agent_listen_port=None)
-        workers = [cluster.add_node(num_cpus=1, temp_dir=temp_dir) for _ in range(2)]
+        cluster.add_node(num_cpus=0, temp_dir=temp_dirs[0], include_dashboard=False, dashboard_agent_listen_port=None)
+        workers = [cluster.add_node(num_cpus=1, temp_dir=temp_dir) for temp_dir in temp_dirs[1:]]
         cluster.wait_for_nodes()
         yield cluster, workers
     finally:
         cluster.shutdown()
-        shutil.rmtree(temp_dir, ignore_errors=True)
+        for temp_dir in temp_dirs:
+            shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def _results(study_dir) -> dict[str, list[dict]]:
