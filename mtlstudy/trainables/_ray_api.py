@@ -8,9 +8,14 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
+import ray
 from ray import tune
 
-__all__ = ["trial_id", "trial_dir", "trial_cpus", "restored_checkpoint", "report"]
+__all__ = ["trial_id", "trial_dir", "trial_cpus", "restored_checkpoint", "report", "NODE_KEY"]
+
+#: The reported key naming the Ray node that ran the epoch: Ray's own ``hostname`` and
+#: ``node_ip`` cannot tell apart the nodes of one machine, nor a trial retried elsewhere.
+NODE_KEY = "node_id"
 
 
 def trial_id() -> str:
@@ -21,11 +26,15 @@ def trial_id() -> str:
 def trial_dir(uploaded: bool = False) -> Path:
     """The directory of the running trial, where it writes its logs.
 
-    Ray's trial folder, which the driver uploads to the study from its own machine; with
-    ``uploaded``, the trial's working directory, which Ray changes into and uploads from
-    whichever node runs the trial (``SyncConfig(sync_artifacts=True)``).
+    The trial's folder in the study, on the file system every node sees; with ``uploaded``
+    (a study in an object store), the trial's working directory, which Ray changes into and
+    uploads from whichever node runs the trial (``SyncConfig(sync_artifacts=True)``).
     """
-    return Path(os.getcwd()) if uploaded else Path(tune.get_context().get_trial_dir())
+    if uploaded:
+        return Path(os.getcwd())
+    # Not get_trial_dir(): that is a staging folder on the trial's own node, and the driver
+    # uploads only its own node's, so the logs of trials on other nodes never reached the study.
+    return Path(tune.get_context().get_storage().trial_fs_path)
 
 
 def trial_cpus() -> int:
@@ -52,10 +61,12 @@ def restored_checkpoint(resumed_from: str | None = None) -> Iterator[Path | None
 
 
 def report(metrics: Mapping[str, float], save: Callable[[Path], None] | None = None) -> None:
-    """Report one epoch's ``metrics``; with ``save``, attach the checkpoint it writes into a directory."""
+    """Report one epoch's ``metrics``, with the node's id under :data:`NODE_KEY`; with ``save``,
+    attach the checkpoint it writes into a directory."""
+    metrics = {**metrics, NODE_KEY: ray.get_runtime_context().get_node_id()}
     if save is None:
-        tune.report(dict(metrics))
+        tune.report(metrics)
         return
     with tempfile.TemporaryDirectory() as directory:
         save(Path(directory))
-        tune.report(dict(metrics), checkpoint=tune.Checkpoint.from_directory(directory))
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
