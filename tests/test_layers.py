@@ -11,8 +11,12 @@ import pytest
 
 
 def _loaded_by(module: str) -> set[str]:
-    """Every module in ``sys.modules`` after importing ``module`` in a fresh interpreter."""
-    code = f"import importlib, json, sys; importlib.import_module({module!r}); print(json.dumps(sorted(sys.modules)))"
+    """Every module in ``sys.modules`` after importing ``module`` and reading each of its public names
+    (a package imports its modules when their names are first read) in a fresh interpreter."""
+    code = (
+        f"import importlib, json, sys; m = importlib.import_module({module!r}); "
+        "[getattr(m, name) for name in getattr(m, '__all__', ())]; print(json.dumps(sorted(sys.modules)))"
+    )
     run = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ), timeout=300, check=False
     )
