@@ -9,11 +9,11 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from _processes import alive, descendants
 from _studies import saved_study
 from mtlstudy._errors import ConfigError
 from mtlstudy.cli import main
@@ -54,30 +54,6 @@ def test_bad_ports_are_refused(empty_study, ports, message):
         open_dashboard("board", empty_study.dir, optuna_port=ports[0], tensorboard_port=ports[1])
 
 
-def _descendants(pid):
-    """Process ids of every live process below ``pid`` (from /proc)."""
-    parents = {}
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):  # not a process, or it just ended
-            continue
-        if fields[0] != "Z":
-            parents[int(entry.name)] = int(fields[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def _alive(pid):
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
 @pytest.mark.slow  # starts both servers (TensorBoard takes seconds)
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
 def test_the_servers_end_when_the_dashboard_is_killed(empty_study):
@@ -89,14 +65,14 @@ def test_the_servers_end_when_the_dashboard_is_killed(empty_study):
         for line in board.stdout:  # once both answer, it names them
             if line.startswith("TensorBoard:"):
                 break
-        servers = _descendants(board.pid)
+        servers = descendants(board.pid)
         assert len(servers) >= 2  # optuna-dashboard, TensorBoard (and its data server)
         board.kill()  # SIGKILL: the dashboard cannot stop its servers itself
         board.wait(timeout=30)
         deadline = time.monotonic() + 10
-        while any(_alive(pid) for pid in servers) and time.monotonic() < deadline:
+        while any(alive(pid) for pid in servers) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not [pid for pid in servers if _alive(pid)]
+        assert not [pid for pid in servers if alive(pid)]
     finally:
         board.kill()
         for pid in servers:

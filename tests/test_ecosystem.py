@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import optuna
 import pytest
@@ -24,6 +23,7 @@ from ray import tune
 from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
+from _processes import alive, descendants
 from mtlstudy.cli import main
 from mtlstudy.study import (
     HPARAMS_METRICS,
@@ -110,31 +110,6 @@ def _get(url):
         return json.load(response)
 
 
-def _descendants(pid):
-    """Process ids of every live process below ``pid`` (from /proc)."""
-    parents = {}
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):  # not a process, or it just ended
-            continue
-        if fields[0] != "Z":
-            parents[int(entry.name)] = int(fields[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def _alive(pid):
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
 def test_dashboard_serves_the_study_and_ctrl_c_leaves_no_process(study_dir):
     command = [os.path.join(os.path.dirname(sys.executable), "mtlstudy"), "dashboard", NAME,
                "--dir", str(study_dir.parent), "--optuna-port", "0", "--tensorboard-port", "0"]
@@ -163,12 +138,12 @@ def test_dashboard_serves_the_study_and_ctrl_c_leaves_no_process(study_dir):
         assert plugins["scalars"]["enabled"] and plugins["hparams"]["enabled"]
         assert sorted(_get(f"{tensorboard_url}data/runs")) == sorted(os.listdir(study_dir / TENSORBOARD_DIR))
 
-        servers = _descendants(board.pid)
+        servers = descendants(board.pid)
         assert len(servers) >= 2  # optuna-dashboard, TensorBoard (and its data server)
         board.send_signal(signal.SIGINT)
         assert board.wait(timeout=30) == 0
         assert board.stdout.read().splitlines()[-1] == "stopped"
-        assert not [pid for pid in servers if _alive(pid)]
+        assert not [pid for pid in servers if alive(pid)]
     finally:  # on a failed check, stop the servers the way a person would
         if board.poll() is None:
             board.send_signal(signal.SIGINT)

@@ -22,6 +22,7 @@ import yaml
 from click.testing import CliRunner
 from ray import tune
 
+from _processes import command_line, descendants
 from mtlstudy._dominance import nondominated_ranks
 from mtlstudy._schema import EPOCH_METRICS, TENSORBOARD_TAGS
 from mtlstudy.cli import main
@@ -439,23 +440,7 @@ def test_a_killed_study_resumes_from_its_database_and_checkpoints_alone(local_ra
 
 def _trial_workers(driver_pid):
     """PIDs of the Ray workers that run trials (Ray names them ``ray::ImplicitFunc...``) under the driver ``driver_pid``."""
-    parents, titles = {}, {}
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            stat = open(f"/proc/{entry}/stat").read()
-            titles[int(entry)] = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace")
-        except OSError:  # a process that ended meanwhile
-            continue
-        parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-
-    def under_driver(pid):
-        while pid > 1:
-            if pid == driver_pid:
-                return True
-            pid = parents.get(pid, 0)
-        return False
-
-    return [pid for pid, title in titles.items() if title.startswith("ray::ImplicitFunc") and under_driver(pid)]
+    return [pid for pid in descendants(driver_pid) if command_line(pid).startswith("ray::ImplicitFunc")]
 
 
 @pytest.mark.parametrize("max_failures", [0, 1])
