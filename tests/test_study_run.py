@@ -348,7 +348,7 @@ def _driver_mid_trial(command, study_dir):
     """Start a study driver and return it once its first trial has saved its second checkpoint (epoch 4 of 10);
     Ray saves its experiment state after each checkpoint, so by then that state names one."""
     driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 300  # as _driver_with_finished_trials: a busy machine starts Ray slowly
     while time.monotonic() < deadline:
         if list(study_dir.glob("ray/*/checkpoint_000001/trainer.pt")):
             return driver
