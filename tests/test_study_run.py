@@ -406,12 +406,26 @@ def _tree(folder):
     return {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
 
 
+def _settled(folder, quiet=3.0, limit=120.0):
+    """Wait until nothing under ``folder`` has changed for ``quiet`` seconds: a SIGKILLed driver's Ray
+    workers write their trials' logs into the study until Ray stops them."""
+    deadline, last = time.monotonic() + limit, None
+    while time.monotonic() < deadline:
+        now = {path: path.stat().st_mtime_ns for path in folder.rglob("*") if path.is_file()}
+        if now == last:
+            return
+        last = now
+        time.sleep(quiet)
+    pytest.fail(f"{folder} kept changing for {limit:.0f} s after its driver was killed")
+
+
 @pytest.mark.parametrize("place", ["in-place", "copied", "moved"])
 def test_a_killed_study_resumes_from_its_database_and_checkpoints_alone(local_ray, tmp_path, uninterrupted_logs, place):
     first = tmp_path / "first"
     driver = _driver_mid_trial(_mtlstudy("study", "run", "--name", "k", "--dir", str(first), *KILLED), first / "k")
     driver.kill()
     driver.communicate(timeout=60)
+    _settled(first / "k")
     # Ray's saved state, pickled or naming this folder, is where code or a path could come from.
     ran = tmp_path / "ran"
     pickles = [path for path in (first / "k").rglob("*.pkl") if path.is_file()]
