@@ -206,14 +206,10 @@ class StudyDatabase:
         return latest
 
     def orphans(self) -> list[FrozenTrial]:
-        """RUNNING trials that no Ray trial runs: disowned (see :meth:`disown`), or asked by a
-        driver that died before it named the Ray trial; oldest first."""
+        """RUNNING trials that no Ray trial runs: waiting ones made before their phase (replicates,
+        calibration trials), or asked by a driver that died before it named the Ray trial; oldest first."""
         running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         return [t for t in running if t.user_attrs.get(RAY_TRIAL_ID) is None]
-
-    def disown(self, trial: FrozenTrial) -> None:
-        """Unlink a RUNNING trial from its Ray trial, so the next new Ray trial runs it instead."""
-        self.set_user_attr(trial, RAY_TRIAL_ID, None)
 
     def set_user_attr(self, trial: FrozenTrial, key: str, value: Any) -> None:
         """Set a user attribute of an existing trial."""
